@@ -1,0 +1,33 @@
+"""modelport: convert models between the TensorFlow family's formats without TensorFlow.
+
+Public API: read, write, convert, inspect, formats.
+"""
+
+from __future__ import annotations
+
+from modelport._version import __version__
+from modelport.api import convert, formats, inspect, read, write
+from modelport.errors import (
+    FormatError,
+    MissingExtraError,
+    ModelportError,
+    OutputExistsError,
+    UnsupportedError,
+)
+from modelport.model import Model, Weight
+
+__all__ = [
+    "__version__",
+    "FormatError",
+    "MissingExtraError",
+    "Model",
+    "ModelportError",
+    "OutputExistsError",
+    "UnsupportedError",
+    "Weight",
+    "convert",
+    "formats",
+    "inspect",
+    "read",
+    "write",
+]

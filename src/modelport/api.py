@@ -1,0 +1,60 @@
+"""The public Python API: read, write, convert, inspect and formats."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import UnsupportedError
+from modelport.model import Model
+from modelport.registry import FORMATS, detect_input, get_format, output_format
+
+PathLike = str | os.PathLike[str]
+
+
+def read(path: PathLike, format: str | None = None) -> Model:
+    """Read any supported model or weights file into a Model (use it as a context manager:
+    weights are read lazily from the open file)."""
+    path = Path(path)
+    fmt = get_format(format) if format else detect_input(path)
+    if fmt.reader is None:
+        raise UnsupportedError(f"modelport cannot read {fmt.name} files", path)
+    return fmt.reader(path)
+
+
+def write(model: Model, path: PathLike, format: str | None = None, overwrite: bool = False,
+          **options: Any) -> list[Path]:
+    """Write `model` to `path` in `format` (default: from the extension; a folder means a
+    TF.js layers model). Returns the files written."""
+    path = Path(path)
+    fmt = get_format(format) if format else output_format(path, model)
+    if fmt.writer is None:
+        raise UnsupportedError(f"modelport cannot write {fmt.name} files", path)
+    return fmt.writer(model, path, overwrite=overwrite, **options)
+
+
+def convert(src: PathLike, dst: PathLike, *, from_format: str | None = None,
+            to_format: str | None = None, overwrite: bool = False, **options: Any
+            ) -> list[Path]:
+    """Convert the model at `src` to `dst`. Returns the files written."""
+    with read(src, from_format) as model:
+        return write(model, dst, to_format, overwrite=overwrite, **options)
+
+
+def formats() -> list[dict[str, Any]]:
+    """The formats modelport knows, with whether it reads and writes each."""
+    return [
+        {"name": f.name, "description": f.description, "extensions": list(f.extensions),
+         "read": f.reader is not None, "write": f.writer is not None}
+        for f in FORMATS.values()
+    ]
+
+
+def inspect(path: PathLike, format: str | None = None) -> dict[str, Any]:
+    """A summary of a model file: format, producer, inputs, outputs, layers and weights."""
+    from modelport.inspection import summarise
+
+    fmt = get_format(format) if format else detect_input(Path(path))
+    with read(path, fmt.name) as model:
+        return summarise(model, fmt.name, Path(path))

@@ -1,0 +1,33 @@
+"""The error types modelport raises for users: each carries one line that names the file,
+what is wrong with it and, where there is one, what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ModelportError(Exception):
+    """Base class: a problem the user can act on. The CLI prints it without a traceback."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = str(path) if path is not None else None
+        self.message = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class FormatError(ModelportError):
+    """The input is not a valid file of the format it claims or was taken to be."""
+
+
+class UnsupportedError(ModelportError):
+    """The model uses something the target format or runtime cannot represent."""
+
+
+class OutputExistsError(ModelportError):
+    """The output exists and --overwrite was not given."""
+
+
+class MissingExtraError(ModelportError):
+    """An optional dependency (Python extra or external tool) is not installed."""

@@ -1,0 +1,59 @@
+"""Safe output: files are written under a temporary sibling name and moved into place only when
+complete, existing outputs are refused without overwrite, and nothing half-written remains."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from modelport.errors import OutputExistsError
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise OutputExistsError("already exists; pass --overwrite to replace it", path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it goes."""
+    path = Path(path)
+    check_writable(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_files(directory: Path, names: list[str], overwrite: bool = False
+                 ) -> Iterator[Path]:
+    """Yield a temporary folder beside `directory`; on success the files `names` written in it
+    are moved into `directory` (created if needed), on error nothing is left behind."""
+    for name in names:
+        check_writable(directory / name, overwrite)
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".part", dir=parent))
+    created = not directory.exists()
+    try:
+        yield tmp
+        directory.mkdir(exist_ok=True)
+        for name in names:
+            os.replace(tmp / name, directory / name)
+    except BaseException:
+        if created and directory.exists() and not any(directory.iterdir()):
+            directory.rmdir()
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

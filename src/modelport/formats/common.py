@@ -1,0 +1,53 @@
+"""Helpers shared by format modules: naming a layer's weights from its layout, JSON reading with
+one clear error, and the TF.js-compatible dtype rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import FormatError
+from modelport.keras_config.dialects import is_model_entry
+from modelport.keras_config.layouts import layer_layout, layer_name
+from modelport.model import Weight
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise FormatError("file not found", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"not valid JSON ({exc})", path) from None
+
+
+def name_layer_weights(entry: dict[str, Any], weights: list[Weight], keras3_source: bool
+                       ) -> list[Weight]:
+    """Give a layer's weights (in Keras order, as its file lists them) their Keras 2 / TF.js
+    names. The layout table decides where it knows the class; otherwise the file's own names
+    are cleaned up (':0' dropped; Keras 3 prefixes a nested model's name, Keras 2 does not)."""
+    layout = layer_layout(entry)
+    if layout is not None and len(layout) == len(weights):
+        return [
+            Weight(name, w.shape, w.dtype, w.load, trainable)
+            for (name, trainable), w in zip(layout, weights, strict=True)
+        ]
+    prefix = layer_name(entry) + "/"
+    renamed = []
+    for weight in weights:
+        name = weight.name[:-2] if weight.name.endswith(":0") else weight.name
+        if keras3_source and is_model_entry(entry) and name.startswith(prefix):
+            name = name[len(prefix):]
+        renamed.append(weight.renamed(name))
+    return renamed
+
+
+# dtypes TF.js can decode, and what others are widened or narrowed to (as the incumbent does).
+TFJS_DTYPES = {"float32", "int32", "bool", "string", "complex64"}
+TFJS_DTYPE_MAP = {
+    "float64": "float32", "float16": "float32", "bfloat16": "float32",
+    "int64": "int32", "int16": "int32", "int8": "int32", "uint8": "int32", "uint16": "int32",
+    "uint32": "int32", "uint64": "int32", "complex128": "complex64",
+}

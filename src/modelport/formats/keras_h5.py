@@ -1,0 +1,250 @@
+"""Keras legacy HDF5: full models (`model.save("x.h5")`) and weights-only files
+(`save_weights("x.h5")`), as written by Keras 1/2 (tf.keras, tf_keras) and Keras 3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import atomic_file
+from modelport.formats.common import name_layer_weights
+from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
+from modelport.keras_config.inline import inline_nested_models
+from modelport.keras_config.layouts import layer_name
+from modelport.keras_config.targets import KERAS2_ONLY_LAYERS, iter_layer_entries
+from modelport.model import Metadata, Model, Weight
+
+NAME = "keras_h5"
+WEIGHTS_NAME = "keras_weights_h5"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ATTR_LIMIT = 64512  # HDF5 object header limit Keras splits long attributes at
+
+
+def _is_hdf5(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def _h5_kind(path: Path) -> str | None:
+    """'model' for a legacy full model, 'weights' for legacy save_weights, else None."""
+    if not path.is_file() or not _is_hdf5(path):
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            if "model_config" in f.attrs and "model_weights" in f:
+                return "model"
+            if "layer_names" in f.attrs or "layer_names0" in f.attrs:
+                return "weights"
+    except OSError:
+        return None
+    return None
+
+
+def detect(path: Path) -> bool:
+    return _h5_kind(path) == "model"
+
+
+def detect_weights(path: Path) -> bool:
+    return _h5_kind(path) == "weights"
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def read_split_attr(obj: h5py.Group, name: str) -> list[str]:
+    """A list attribute, joined back from `name0`, `name1`, ... when Keras split it."""
+    if name in obj.attrs:
+        return [_text(v) for v in obj.attrs[name]]
+    values: list[str] = []
+    index = 0
+    while f"{name}{index}" in obj.attrs:
+        values.extend(_text(v) for v in obj.attrs[f"{name}{index}"])
+        index += 1
+    return values
+
+
+def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
+    encoded = np.array([v.encode("utf-8") for v in values], dtype=object if not values else None)
+    if not values:
+        obj.attrs[name] = np.array([], dtype="S1")
+        return
+    if encoded.nbytes <= _ATTR_LIMIT:
+        obj.attrs[name] = encoded
+        return
+    chunks = int(np.ceil(encoded.nbytes / _ATTR_LIMIT))
+    while True:
+        parts = np.array_split(encoded, chunks)
+        if all(part.nbytes <= _ATTR_LIMIT for part in parts):
+            break
+        chunks += 1
+    for index, part in enumerate(parts):
+        obj.attrs[f"{name}{index}"] = part
+
+
+def _dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
+    if dataset.dtype.kind in "OSU":
+        dtype = "string"
+    elif dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16"):
+        dtype = "bfloat16"
+    else:
+        dtype = dataset.dtype.name
+    return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()])
+
+
+def _group_weights(group: h5py.Group, source: Path) -> list[Weight]:
+    weights = []
+    for weight_name in read_split_attr(group, "weight_names"):
+        if weight_name not in group:
+            raise FormatError(f"weight '{weight_name}' listed in group '{group.name}' is "
+                              "missing", source)
+        weights.append(_dataset_weight(group[weight_name], weight_name))
+    return weights
+
+
+def _read_weight_groups(root: h5py.Group, source: Path) -> dict[str, list[Weight]]:
+    return {name: _group_weights(root[name], source)
+            for name in read_split_attr(root, "layer_names") if name in root}
+
+
+def _json_attr(f: h5py.File, key: str, source: Path) -> Any:
+    if key not in f.attrs:
+        return None
+    try:
+        return json.loads(_text(f.attrs[key]))
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"attribute '{key}' is not valid JSON ({exc})", source) from None
+
+
+def read(path: Path) -> Model:
+    if not _is_hdf5(path):
+        raise FormatError("not an HDF5 file", path)
+    handle = h5py.File(path, "r")
+    model = Model(config=None)
+    model.keep_open(handle)
+    try:
+        _read_into(model, handle, path)
+    except BaseException:
+        model.close()
+        raise
+    return model
+
+
+def _read_into(model: Model, f: h5py.File, source: Path) -> None:
+    keras_version = _text(f.attrs["keras_version"]) if "keras_version" in f.attrs else None
+    config = _json_attr(f, "model_config", source)
+    if config is None:
+        if "layer_names" not in f.attrs and "layer_names0" not in f.attrs:
+            raise FormatError("HDF5 file holds no Keras model (no model_config attribute and "
+                              "no layer_names)", source)
+        model.metadata = Metadata(source_format=WEIGHTS_NAME, keras_version=keras_version,
+                                  backend=_text(f.attrs.get("backend", "")) or None)
+        model.weights = {
+            name: [w.renamed(w.name[:-2] if w.name.endswith(":0") else w.name) for w in ws]
+            for name, ws in _read_weight_groups(f, source).items()
+        }
+        return
+    if "model_weights" not in f:
+        raise FormatError("HDF5 model has no 'model_weights' group", source)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise FormatError("model_config is not a Keras model config", source)
+    if keras_version is None:
+        raise UnsupportedError("written by Keras 1 (no keras_version attribute), whose weight "
+                               "layouts differ; load and re-save it with Keras 2", source)
+    keras3 = keras_version.startswith("3")
+    model.config = to_canonical(config, model.warnings.append)
+    model.training_config = _json_attr(f, "training_config", source)
+    model.metadata = Metadata(source_format=NAME, keras_version=keras_version,
+                              backend=_text(f.attrs.get("backend", "")) or None)
+    groups = _read_weight_groups(f["model_weights"], source)
+    for entry in model.layers:
+        name = layer_name(entry)
+        if name not in groups:
+            raise FormatError(f"layer '{name}' has no weight group in 'model_weights'", source)
+        model.weights[name] = name_layer_weights(entry, groups[name], keras3)
+    if "optimizer_weights" in f:
+        model.optimizer_weights = [
+            w.renamed(w.name[:-2] if w.name.endswith(":0") else w.name)
+            for w in _group_weights(f["optimizer_weights"], source)
+        ]
+
+
+def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]]) -> None:
+    write_split_attr(root, "layer_names", list(groups))
+    for layer, weights in groups.items():
+        group = root.create_group(layer)
+        names = [f"{w.name}:0" for w in weights]
+        write_split_attr(group, "weight_names", names)
+        for name, weight in zip(names, weights, strict=True):
+            _write_dataset(group, name, weight)
+
+
+def _write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
+    array = weight.read()
+    if weight.dtype == "string" or array.dtype.kind in "OSU":
+        data = np.array([v if isinstance(v, bytes) else str(v).encode() for v in
+                         array.reshape(-1)], dtype=object).reshape(array.shape)
+        group.create_dataset(name, data=data, dtype=h5py.string_dtype())
+    else:
+        group.create_dataset(name, data=array)
+
+
+def _check_keras3_loadable(model: Model) -> None:
+    assert model.config is not None
+    only_k2 = [(where, entry.get("class_name")) for where, entry in
+               iter_layer_entries(model.config) if entry.get("class_name") in KERAS2_ONLY_LAYERS]
+    if only_k2:
+        listed = ", ".join(f"'{where}' ({cls})" for where, cls in only_k2)
+        model.warnings.append(f"Keras 3 has no layer class for {listed}: the file loads in "
+                              "tf_keras and TF.js only")
+
+
+def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
+    if model.config is None:
+        return write_weights(model, path, overwrite)
+    _check_keras3_loadable(model)
+    flat = inline_nested_models(model)
+    keras_version = model.metadata.keras_version or ""
+    if not keras_version.startswith("2."):
+        keras_version = KERAS2_VERSION
+    assert flat.config is not None
+    with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["keras_version"] = keras_version
+        f.attrs["model_config"] = json.dumps(portable_keras2(flat.config))
+        if model.training_config:
+            f.attrs["training_config"] = json.dumps(model.training_config)
+        root = f.create_group("model_weights")
+        root.attrs["backend"] = "tensorflow"
+        root.attrs["keras_version"] = keras_version
+        groups = {layer_name(e): flat.weights.get(layer_name(e), []) for e in flat.layers}
+        _write_groups(root, groups)
+        if model.optimizer_weights:
+            opt = f.create_group("optimizer_weights")
+            names = [f"{w.name}:0" for w in model.optimizer_weights]
+            write_split_attr(opt, "weight_names", names)
+            for name, weight in zip(names, model.optimizer_weights, strict=True):
+                _write_dataset(opt, name, weight)
+    return [path]
+
+
+def write_weights(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
+    """Legacy `save_weights` layout: the `model_weights` group at the file's root."""
+    keras_version = model.metadata.keras_version or KERAS2_VERSION
+    with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["keras_version"] = keras_version
+        if model.config is not None:
+            groups = {layer_name(e): model.weights.get(layer_name(e), []) for e in model.layers}
+        else:
+            groups = model.weights
+        _write_groups(f, groups)
+    return [path]

@@ -1,0 +1,415 @@
+"""TF.js layers models: `model.json` (topology + weights manifest) and its weight shards, as
+written by tensorflowjs_converter (any version) and by tfjs-layers' own `model.save`."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport._version import __version__
+from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import atomic_files
+from modelport.formats.common import TFJS_DTYPE_MAP, TFJS_DTYPES, read_json
+from modelport.keras_config.dialects import (
+    KERAS2_VERSION,
+    from_tfjs,
+    portable_keras2,
+    snake_case,
+    to_canonical,
+)
+from modelport.keras_config.layouts import layer_layout, layer_name, tfjs_lookup_name
+from modelport.keras_config.targets import TFJS_LAYERS, missing_layers
+from modelport.model import Metadata, Model, Weight
+
+NAME = "tfjs_layers_model"
+DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
+_QUANTIZED_STORAGE = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"),
+                      "float16": np.dtype("<f2")}
+_STORAGE = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "bool": np.dtype("u1"),
+            "complex64": np.dtype("<c8")}
+
+
+def model_json_path(path: Path) -> Path:
+    return path / "model.json" if path.is_dir() else path
+
+
+def json_kind(data: Any) -> str | None:
+    """'layers', 'graph' or 'weights' for a parsed TF.js JSON file, None if it is none."""
+    if isinstance(data, list):
+        if data and all(isinstance(g, dict) and "paths" in g and "weights" in g for g in data):
+            return "weights"
+        return None
+    if not isinstance(data, dict) or "modelTopology" not in data:
+        return None
+    topology = data["modelTopology"]
+    if data.get("format") == "graph-model" or (isinstance(topology, dict) and "node" in topology):
+        return "graph"
+    if isinstance(topology, dict) and ("model_config" in topology or "class_name" in topology):
+        return "layers"
+    return None
+
+
+def detect(path: Path) -> bool:
+    target = model_json_path(path)
+    if target.suffix != ".json" or not target.is_file():
+        return False
+    try:
+        with open(target, encoding="utf-8") as handle:
+            return json_kind(json.load(handle)) == "layers"
+    except (OSError, ValueError):
+        return False
+
+
+# ------------------------------------------------------------------------------------ reading
+
+class _ShardedBytes:
+    """The bytes of one weight group: its shard files seen as one concatenated stream."""
+
+    def __init__(self, files: list[Path], manifest: Path):
+        self.files = files
+        self.sizes = []
+        for file in files:
+            try:
+                self.sizes.append(file.stat().st_size)
+            except FileNotFoundError:
+                raise FormatError(
+                    f"weight shard '{file.name}' listed in the manifest is missing", manifest
+                ) from None
+        self.total = sum(self.sizes)
+
+    def read(self, offset: int, length: int) -> bytes:
+        chunks = []
+        start = 0
+        for file, size in zip(self.files, self.sizes, strict=True):
+            end = start + size
+            if offset < end and offset + length > start:
+                lo = max(offset, start) - start
+                hi = min(offset + length, end) - start
+                with open(file, "rb") as handle:
+                    handle.seek(lo)
+                    chunks.append(handle.read(hi - lo))
+            start = end
+        return b"".join(chunks)
+
+
+def _string_bytes(stream: _ShardedBytes, offset: int, count: int) -> int:
+    position = offset
+    for _ in range(count):
+        (length,) = struct.unpack("<I", stream.read(position, 4))
+        position += 4 + length
+    return position - offset
+
+
+def _decode_strings(raw: bytes, count: int) -> np.ndarray:
+    values, position = [], 0
+    for _ in range(count):
+        (length,) = struct.unpack_from("<I", raw, position)
+        position += 4
+        values.append(raw[position:position + length])
+        position += length
+    return np.array(values, dtype=object)
+
+
+def dequantize(raw: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """TF.js dequantization: float32 `q*scale + min`, int32 rounded; float16 a plain cast."""
+    quant = spec["quantization"]
+    if quant["dtype"] == "float16":
+        return raw.astype(np.float32)
+    values = raw.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])
+    if spec["dtype"] == "int32":
+        return np.round(values).astype(np.int32)
+    return values
+
+
+def _weight_loader(stream: _ShardedBytes, offset: int, length: int, spec: dict[str, Any],
+                   shape: tuple[int, ...], count: int):
+    def load() -> np.ndarray:
+        raw = stream.read(offset, length)
+        if spec["dtype"] == "string":
+            return _decode_strings(raw, count).reshape(shape)
+        quant = spec.get("quantization")
+        if quant:
+            values = np.frombuffer(raw, _QUANTIZED_STORAGE[quant["dtype"]])
+            return dequantize(values, spec).reshape(shape)
+        array = np.frombuffer(raw, _STORAGE[spec["dtype"]]).reshape(shape)
+        return array.astype(bool) if spec["dtype"] == "bool" else array
+
+    return load
+
+
+def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
+                  ) -> list[tuple[Weight, str | None]]:
+    """Every weight of a manifest (with its `group` tag), byte ranges checked against shards."""
+    weights: list[tuple[Weight, str | None]] = []
+    for group in manifest:
+        stream = _ShardedBytes([base / p for p in group.get("paths", [])], source)
+        offset = 0
+        for spec in group.get("weights", []):
+            try:
+                name, dtype, shape = spec["name"], spec["dtype"], tuple(spec["shape"])
+            except (KeyError, TypeError):
+                raise FormatError(f"malformed weight entry {spec!r} in the manifest",
+                                  source) from None
+            count = math.prod(shape)
+            quant = spec.get("quantization")
+            if dtype == "string":
+                if offset + 4 * count > stream.total:
+                    length = 4 * count
+                else:
+                    length = _string_bytes(stream, offset, count)
+            elif quant:
+                if quant.get("dtype") not in _QUANTIZED_STORAGE:
+                    raise FormatError(f"weight '{name}' has unknown quantization "
+                                      f"{quant.get('dtype')!r}", source)
+                length = count * _QUANTIZED_STORAGE[quant["dtype"]].itemsize
+            elif dtype in _STORAGE:
+                length = count * _STORAGE[dtype].itemsize
+            else:
+                raise FormatError(f"weight '{name}' has dtype {dtype!r}, which TF.js files "
+                                  "cannot hold", source)
+            if offset + length > stream.total:
+                raise FormatError(
+                    f"weight shards of group {group.get('paths')} hold {stream.total} bytes "
+                    f"but the manifest needs at least {offset + length} (a shard is truncated)",
+                    source,
+                )
+            out_dtype = "float32" if quant and dtype not in ("int32",) else dtype
+            loader = _weight_loader(stream, offset, length, spec, shape, count)
+            weights.append((Weight(name, shape, out_dtype, loader), spec.get("group")))
+            offset += length
+    return weights
+
+
+def _assign_to_layers(model_config: dict[str, Any], weights: list[Weight], source: Path
+                      ) -> dict[str, list[Weight]]:
+    """Map manifest weights to top-level layers by name, as TF.js does (an exact name, or the
+    name without its second-to-last part), and order them the Keras way."""
+    by_name = {w.name: w for w in weights}
+    by_lookup: dict[str, Weight] = {}
+    for w in weights:
+        by_lookup.setdefault(tfjs_lookup_name(w.name), w)
+    used: set[str] = set()
+    result: dict[str, list[Weight]] = {}
+    for entry in model_config.get("config", {}).get("layers", []):
+        name = layer_name(entry)
+        layout = layer_layout(entry)
+        group: list[Weight] = []
+        if layout is None:
+            group = [w for w in weights if w.name.startswith(name + "/") and w.name not in used]
+        else:
+            for expected, trainable in layout:
+                found = by_name.get(expected) or by_lookup.get(tfjs_lookup_name(expected))
+                if found is None or found.name in used:
+                    raise FormatError(
+                        f"layer '{name}' needs weight '{expected}', which the weights manifest "
+                        "does not have", source)
+                group.append(Weight(expected, found.shape, found.dtype, found.load, trainable))
+                used.add(found.name)
+        used.update(w.name for w in group)
+        result[name] = group
+    extra = [w.name for w in weights if w.name not in used]
+    if extra:
+        raise FormatError(
+            f"the weights manifest has weights no layer of the model uses: {', '.join(extra)}",
+            source)
+    return result
+
+
+def _unwrap_topology(data: dict[str, Any], source: Path
+                     ) -> tuple[dict[str, Any], dict[str, Any] | None, str | None, str | None]:
+    topology = data["modelTopology"]
+    if "model_config" in topology:
+        config = topology["model_config"]
+        training = topology.get("training_config")
+    else:
+        config = {k: v for k, v in topology.items() if k not in ("keras_version", "backend")}
+        training = None
+    if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
+        raise FormatError("modelTopology holds no Keras model config", source)
+    return config, training, topology.get("keras_version"), topology.get("backend")
+
+
+def _training_from_tfjs(training: dict[str, Any]) -> dict[str, Any]:
+    """tfjs-layers' top-level trainingConfig uses camelCase optimizer keys; Keras snake_case."""
+    out = from_tfjs(training)
+    optimizer = out.get("optimizer_config")
+    if isinstance(optimizer, dict):
+        cfg = optimizer.get("config", {})
+        for js, py in (("beta1", "beta_1"), ("beta2", "beta_2")):
+            if js in cfg:
+                cfg[py] = cfg.pop(js)
+    loss = out.get("loss")
+    if isinstance(loss, str):
+        out["loss"] = snake_case(loss)
+    return out
+
+
+def read(path: Path) -> Model:
+    source = model_json_path(path)
+    data = read_json(source)
+    kind = json_kind(data)
+    if kind == "graph":
+        raise UnsupportedError("this is a TF.js graph model; modelport reads TF.js layers "
+                               "models so far", source)
+    if kind != "layers":
+        raise FormatError("not a TF.js layers model (no modelTopology with a Keras model "
+                          "config)", source)
+    config, training, keras_version, backend = _unwrap_topology(data, source)
+    warnings: list[str] = []
+    if (keras_version or "").startswith("tfjs") or data.get("generatedBy", "").startswith(
+            "TensorFlow.js tfjs-layers"):
+        config = from_tfjs(config)
+    config = to_canonical(config, warnings.append)
+    if data.get("trainingConfig"):
+        training = _training_from_tfjs(data["trainingConfig"])
+    manifest = data.get("weightsManifest") or []
+    weights = read_manifest(manifest, source.parent, source)
+    model_weights = [w for w, group in weights if group != "optimizer"]
+    optimizer = [w for w, group in weights if group == "optimizer"]
+    return Model(
+        config=config,
+        weights=_assign_to_layers(config, model_weights, source),
+        training_config=training,
+        optimizer_weights=optimizer,
+        metadata=Metadata(
+            source_format=NAME, keras_version=keras_version, backend=backend,
+            generated_by=data.get("generatedBy"), converted_by=data.get("convertedBy"),
+            user_defined_metadata=data.get("userDefinedMetadata"),
+        ),
+        warnings=warnings,
+    )
+
+
+# ------------------------------------------------------------------------------------ writing
+
+def tfjs_array(weight: Weight) -> tuple[np.ndarray, str]:
+    """The array as TF.js stores it and its manifest dtype."""
+    array = weight.read()
+    if weight.dtype == "string" or array.dtype.kind in "OSU":
+        return array, "string"
+    dtype = TFJS_DTYPE_MAP.get(array.dtype.name, array.dtype.name)
+    if dtype not in TFJS_DTYPES:
+        raise UnsupportedError(f"weight '{weight.name}' has dtype {array.dtype.name}, which "
+                               "TF.js cannot hold")
+    return array.astype(_STORAGE[dtype], copy=False), dtype
+
+
+def _encode(array: np.ndarray, dtype: str) -> bytes:
+    if dtype == "string":
+        parts = []
+        for item in array.reshape(-1):
+            raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+            parts.append(struct.pack("<I", len(raw)) + raw)
+        return b"".join(parts)
+    return np.ascontiguousarray(array).tobytes()
+
+
+def _byte_length(weight: Weight) -> int:
+    if weight.dtype == "string":
+        return len(_encode(weight.read(), "string"))
+    dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
+    return weight.size * _STORAGE[dtype].itemsize
+
+
+class _ShardWriter:
+    """Streams weight bytes into consecutive shard files of a fixed size."""
+
+    def __init__(self, directory: Path, group: int, total: int, shard_size: int):
+        self.directory = directory
+        self.count = max(1, math.ceil(total / shard_size))
+        self.names = [f"group{group}-shard{i + 1}of{self.count}.bin" for i in range(self.count)]
+        self.shard_size = shard_size
+        self.index = 0
+        self.written = 0
+        self.handle = open(directory / self.names[0], "wb")  # noqa: SIM115
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            room = self.shard_size - self.written
+            if room == 0 and self.index + 1 < self.count:
+                self.handle.close()
+                self.index += 1
+                self.handle = open(self.directory / self.names[self.index], "wb")  # noqa: SIM115
+                self.written = 0
+                room = self.shard_size
+            chunk = view[:room] if self.index + 1 < self.count else view
+            self.handle.write(chunk)
+            self.written += len(chunk)
+            view = view[len(chunk):]
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def check_target(model: Model) -> None:
+    if model.config is None:
+        raise UnsupportedError("a TF.js layers model needs an architecture; this input holds "
+                               "weights only")
+    missing = missing_layers(model.config, TFJS_LAYERS)
+    if missing:
+        listed = ", ".join(f"'{where}' ({cls})" for where, cls in missing)
+        raise UnsupportedError(f"TF.js has no layer class for {listed}; the model cannot be "
+                               "converted to a TF.js layers model")
+
+
+def write(model: Model, path: Path, overwrite: bool = False,
+          shard_size: int = DEFAULT_SHARD_SIZE) -> list[Path]:
+    """Write `model.json` and `group1-shard*.bin` into the folder `path` (or beside `path`
+    when it names a .json file). Returns the files written."""
+    check_target(model)
+    assert model.config is not None
+    directory, json_name = (path.parent, path.name) if path.suffix == ".json" else (path,
+                                                                                   "model.json")
+    entries: list[tuple[Weight, str | None]] = [(w, None) for w in model.all_weights()]
+    entries += [(w, "optimizer") for w in model.optimizer_weights]
+    total = sum(_byte_length(w) for w, _ in entries)
+    shard_count = max(1, math.ceil(total / shard_size))
+    shard_names = [f"group1-shard{i + 1}of{shard_count}.bin" for i in range(shard_count)]
+    with atomic_files(directory, [json_name, *shard_names], overwrite) as tmp:
+        writer = _ShardWriter(tmp, 1, total, shard_size)
+        specs = []
+        try:
+            for weight, group in entries:
+                array, dtype = tfjs_array(weight)
+                writer.write(_encode(array, dtype))
+                spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
+                                        "dtype": dtype}
+                if group:
+                    spec["group"] = group
+                specs.append(spec)
+        finally:
+            writer.close()
+        document = _model_json(model, [{"paths": shard_names, "weights": specs}])
+        with open(tmp / json_name, "w", encoding="utf-8") as handle:
+            json.dump(document, handle)
+    return [directory / json_name] + [directory / n for n in shard_names]
+
+
+def _model_json(model: Model, manifest: list[dict[str, Any]]) -> dict[str, Any]:
+    assert model.config is not None
+    keras_version = model.metadata.keras_version or ""
+    if not keras_version.startswith("2."):
+        keras_version = KERAS2_VERSION
+    topology: dict[str, Any] = {
+        "keras_version": keras_version,
+        "backend": "tensorflow",
+        "model_config": portable_keras2(model.config),
+    }
+    if model.training_config:
+        topology["training_config"] = model.training_config
+    document: dict[str, Any] = {
+        "format": "layers-model",
+        "generatedBy": model.metadata.generated_by or f"keras v{keras_version}",
+        "convertedBy": f"modelport v{__version__}",
+        "modelTopology": topology,
+        "weightsManifest": manifest,
+    }
+    if model.metadata.user_defined_metadata:
+        document["userDefinedMetadata"] = model.metadata.user_defined_metadata
+    return document

@@ -1,0 +1,373 @@
+"""Translation of Keras model configs between dialects: Keras 3 and TF.js files are read into
+the canonical Keras 2 dialect, and Keras 2 output is rendered so that tf_keras, Keras 3 and
+TF.js all accept it."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+from modelport.errors import UnsupportedError
+from modelport.keras_config.layouts import MODEL_CLASSES
+
+KERAS2_VERSION = "2.15.0"  # what Keras 2 dialect output claims when the source was not Keras 2
+
+# Per-class arguments Keras 3 has and Keras 2 lacks, with the value that means "as Keras 2".
+_KERAS3_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "*": {"quantization_config": None},
+    "BatchNormalization": {
+        "synchronized": False, "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99
+    },
+    "LayerNormalization": {"rms_scaling": False},
+    "LSTM": {"zero_output_for_mask": False},
+    "GRU": {"zero_output_for_mask": False},
+    "SimpleRNN": {"zero_output_for_mask": False},
+    "ConvLSTM1D": {"zero_output_for_mask": False},
+    "ConvLSTM2D": {"zero_output_for_mask": False},
+    "ConvLSTM3D": {"zero_output_for_mask": False},
+    "RNN": {"zero_output_for_mask": False},
+}
+# Arguments Keras 2 writes that Keras 3 rejects, dropped from portable output at these values.
+_KERAS2_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "LSTM": {"time_major": False},
+    "GRU": {"time_major": False},
+    "SimpleRNN": {"time_major": False},
+    "RNN": {"time_major": False},
+    "Conv1DTranspose": {"groups": 1},
+    "Conv2DTranspose": {"groups": 1},
+    "Conv3DTranspose": {"groups": 1},
+    "DepthwiseConv1D": {"groups": 1},
+    "DepthwiseConv2D": {"groups": 1},
+    "SeparableConv1D": {"groups": 1},
+    "SeparableConv2D": {"groups": 1},
+    "Embedding": {"input_length": None},
+}
+_RNN_CLASSES = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D",
+                          "ConvLSTM3D"})
+# Positional call arguments after the first, by name, for layers Keras 3 calls with several.
+_POSITIONAL_CALL_ARGS = {"MultiHeadAttention": ["query", "value", "key"]}
+
+
+def is_model_entry(entry: dict[str, Any]) -> bool:
+    return entry.get("class_name") in MODEL_CLASSES and "layers" in entry.get("config", {})
+
+
+def has_builtin_node(entry: dict[str, Any]) -> bool:
+    """Keras 2 and TF.js count a nested model's calls from 1 when the model was built with an
+    input: its node 0 is the internal one."""
+    if not is_model_entry(entry):
+        return False
+    if entry["class_name"] != "Sequential":
+        return True
+    layers = entry["config"].get("layers") or []
+    if not layers:
+        return False
+    first = layers[0]
+    return first.get("class_name") == "InputLayer" or any(
+        key in first.get("config", {}) for key in ("batch_input_shape", "batch_shape")
+    )
+
+
+def _is_keras3_tensor(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def detect_dialect(model_config: dict[str, Any]) -> str:
+    """'keras3' when the config uses any Keras 3 form, else 'keras2'."""
+    found = False
+
+    def visit(value: Any) -> None:
+        nonlocal found
+        if found:
+            return
+        if isinstance(value, dict):
+            if "batch_shape" in value or value.get("class_name") in (
+                "DTypePolicy", "__keras_tensor__", "FloatDTypePolicy"
+            ):
+                found = True
+                return
+            nodes = value.get("inbound_nodes")
+            if isinstance(nodes, list) and any(isinstance(n, dict) for n in nodes):
+                found = True
+                return
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(model_config)
+    return "keras3" if found else "keras2"
+
+
+# ---------------------------------------------------------------- reading: Keras 3 -> canonical
+
+def _policy_name(dtype: Any) -> Any:
+    if isinstance(dtype, dict) and dtype.get("class_name") in (
+        "DTypePolicy", "FloatDTypePolicy", "Policy"
+    ):
+        return dtype.get("config", {}).get("name", "float32")
+    return dtype
+
+
+def _strip_object_module(value: Any) -> Any:
+    """Initializer/regularizer/constraint objects: drop arguments only Keras 3 has."""
+    if isinstance(value, dict):
+        if "class_name" in value and isinstance(value.get("config"), dict) and str(
+            value.get("module") or ""
+        ).startswith("keras"):
+            inner = {
+                k: v for k, v in value["config"].items()
+                if not (k in ("input_axes", "output_axes") and v is None)
+            }
+            return {**value, "config": inner}
+        return {k: _strip_object_module(v) for k, v in value.items()}
+    return value
+
+
+def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[str], None]
+                         ) -> dict[str, Any]:
+    cfg = dict(cfg)
+    name = cfg.get("name", class_name)
+    if "dtype" in cfg:
+        cfg["dtype"] = _policy_name(cfg["dtype"])
+    if "batch_shape" in cfg:
+        cfg["batch_input_shape"] = cfg.pop("batch_shape")
+    for key, default in {**_KERAS3_ONLY_DEFAULTS["*"],
+                         **_KERAS3_ONLY_DEFAULTS.get(class_name, {})}.items():
+        if key in cfg:
+            value = cfg.pop(key)
+            if value != default and not (key == "renorm_momentum"):
+                raise UnsupportedError(
+                    f"layer '{name}' ({class_name}) sets {key}={value!r}, which Keras 2 and "
+                    "TF.js cannot represent"
+                )
+    if class_name in _RNN_CLASSES and cfg.get("seed") is not None:
+        warn(f"layer '{name}': the dropout seed is not kept (Keras 2 RNNs have no seed)")
+    if class_name in _RNN_CLASSES:
+        cfg.pop("seed", None)
+    if class_name == "LeakyReLU" and "negative_slope" in cfg:
+        cfg["alpha"] = cfg.pop("negative_slope")
+    for key, value in list(cfg.items()):
+        if key in ("layer", "backward_layer") and isinstance(value, dict):
+            cfg[key] = _keras3_layer_entry(value, warn)
+        elif key != "layers":
+            cfg[key] = _strip_object_module(value)
+    if class_name == "Bidirectional":
+        _collapse_mirrored_backward_layer(cfg)
+    return cfg
+
+
+def _collapse_mirrored_backward_layer(cfg: dict[str, Any]) -> None:
+    """Keras 3 always writes the backward layer and names the forward one 'forward_x'; Keras 2
+    names the wrapped layer 'x' and derives both. Restore that form when they mirror."""
+    forward, backward = cfg.get("layer"), cfg.get("backward_layer")
+    if not forward or not backward:
+        return
+    fname = forward["config"].get("name", "")
+    bname = backward["config"].get("name", "")
+    if not (fname.startswith("forward_") and bname == "backward_" + fname[len("forward_"):]):
+        return
+    base = fname[len("forward_"):]
+    mirrored = dict(backward["config"], name=fname, go_backwards=forward["config"].get(
+        "go_backwards", False))
+    if mirrored != forward["config"] or backward["class_name"] != forward["class_name"]:
+        return
+    forward["config"] = dict(forward["config"], name=base)
+    del cfg["backward_layer"]
+
+
+def _keras3_layer_entry(entry: dict[str, Any], warn: Callable[[str], None]) -> dict[str, Any]:
+    class_name = entry["class_name"]
+    if is_model_entry(entry):
+        converted = _keras3_model(entry, warn)
+    else:
+        converted = {"class_name": class_name,
+                     "config": _keras3_layer_config(class_name, entry.get("config", {}), warn)}
+    if "name" in entry:
+        converted["name"] = entry["name"]
+    return converted
+
+
+def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> dict[str, Any]:
+    class_name = model_config["class_name"]
+    cfg = dict(model_config["config"])
+    cfg.pop("dtype", None)  # Keras 2 models carry no dtype of their own
+    layers = cfg.get("layers", [])
+    by_name = {entry.get("name") or entry["config"].get("name"): entry for entry in layers}
+    builtin = {name for name, entry in by_name.items() if has_builtin_node(entry)}
+    sequential_nested = {name for name in builtin if by_name[name]["class_name"] == "Sequential"}
+
+    def ref(history: list[Any], shift_all: bool) -> list[Any]:
+        layer, node, tensor = history[0], history[1], history[2]
+        if layer in builtin and (shift_all or layer in sequential_nested):
+            node += 1
+        return [layer, node, tensor]
+
+    new_layers = []
+    for entry in layers:
+        converted = _keras3_layer_entry(entry, warn)
+        if "inbound_nodes" in entry:
+            converted["inbound_nodes"] = [
+                _keras3_node(node, entry, ref, warn) for node in entry["inbound_nodes"]
+            ]
+        new_layers.append(converted)
+    cfg["layers"] = new_layers
+    for key in ("input_layers", "output_layers"):
+        if key not in cfg:
+            continue
+        value = cfg[key]
+        if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+            value = [value]
+        # Keras 3 already counts nested Functional models from 1 here, not Sequential ones.
+        cfg[key] = _map_refs(value, lambda r: ref(r, shift_all=False))
+    return {"class_name": "Functional" if class_name == "Model" else class_name, "config": cfg}
+
+
+def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_refs(v, fn) for k, v in value.items()}
+    return [_map_refs(v, fn) for v in value]
+
+
+def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]],
+                 warn: Callable[[str], None]) -> Any:
+    if not isinstance(node, dict):
+        return node
+    layer = entry.get("name") or entry["config"].get("name")
+    args = list(node.get("args", []))
+    kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
+    names = _POSITIONAL_CALL_ARGS.get(entry["class_name"], [])
+    for index, extra in enumerate(args[1:], start=1):
+        if index >= len(names):
+            raise UnsupportedError(
+                f"layer '{layer}' ({entry['class_name']}) is called with {len(args)} positional "
+                "arguments, which the Keras 2 node format cannot express"
+            )
+        kwargs[names[index]] = extra
+
+    def kwarg_tensor(value: Any) -> Any:
+        if _is_keras3_tensor(value):
+            return ref(value["config"]["keras_history"], shift_all=True)
+        if isinstance(value, list):
+            return [kwarg_tensor(v) for v in value]
+        if isinstance(value, dict):
+            return {k: kwarg_tensor(v) for k, v in value.items()}
+        return value
+
+    kwargs = {k: kwarg_tensor(v) for k, v in kwargs.items()}
+
+    def first_arg(value: Any) -> Any:
+        if _is_keras3_tensor(value):
+            return [*ref(value["config"]["keras_history"], shift_all=True), kwargs]
+        if isinstance(value, dict):
+            return {k: first_arg(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [first_arg(v) for v in value]
+        raise UnsupportedError(
+            f"layer '{layer}' is called on a constant ({value!r}), which the Keras 2 node "
+            "format cannot express"
+        )
+
+    if not args:
+        return []
+    data = first_arg(args[0])
+    if _is_keras3_tensor(args[0]):
+        data = [data]
+    return data
+
+
+# ------------------------------------------------------------------- reading: TF.js -> canonical
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def snake_case(key: str) -> str:
+    return _CAMEL.sub(r"_\1", key).lower()
+
+
+# tfjs-layers writes null for these where Keras means "default"; Keras would take null literally.
+_TFJS_NULL_MEANS_DEFAULT = ("unit_forget_bias", "implementation")
+
+
+def _tfjs_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            key = snake_case(key) if key not in ("name",) else key
+            if key in _TFJS_NULL_MEANS_DEFAULT and item is None:
+                continue
+            out[key] = item if key in ("name", "inbound_nodes") else _tfjs_value(item)
+        return out
+    if isinstance(value, list):
+        return [_tfjs_value(v) for v in value]
+    return value
+
+
+def from_tfjs(model_config: dict[str, Any]) -> dict[str, Any]:
+    """tfjs-layers writes snake_case keys but may leave camelCase ones and nulls for defaults."""
+    return _tfjs_value(model_config)
+
+
+# ------------------------------------------------------------------------------ entry points
+
+def to_canonical(model_config: dict[str, Any], warn: Callable[[str], None] | None = None
+                 ) -> dict[str, Any]:
+    """Any Keras 2 / Keras 3 / TF.js model config -> the canonical Keras 2 dialect."""
+    warn = warn or (lambda message: None)
+    model_config = copy.deepcopy(model_config)
+    if detect_dialect(model_config) == "keras3":
+        return _keras3_model(model_config, warn)
+    if model_config.get("class_name") == "Model":
+        model_config["class_name"] = "Functional"
+    return model_config
+
+
+def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    cfg = dict(cfg)
+    name = cfg.get("name", class_name)
+    if isinstance(cfg.get("dtype"), dict):
+        cfg["dtype"] = _policy_name(cfg["dtype"])
+    for key, default in _KERAS2_ONLY_DEFAULTS.get(class_name, {}).items():
+        if key in cfg and cfg[key] == default:
+            del cfg[key]
+        elif key in cfg and key == "time_major":
+            raise UnsupportedError(
+                f"layer '{name}' ({class_name}) is time-major, which Keras 3 and TF.js "
+                "cannot load"
+            )
+    if class_name == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(
+        cfg["axis"]
+    ) == 1:
+        cfg["axis"] = cfg["axis"][0]
+    for key in ("layer", "backward_layer"):
+        if isinstance(cfg.get(key), dict):
+            # Keras 3 deserialises a wrapped layer only in the module-qualified form.
+            wrapped = portable_keras2(cfg[key])
+            if not wrapped.get("registered_name"):
+                wrapped = {"module": "keras.layers", "class_name": wrapped["class_name"],
+                           "config": wrapped["config"], "registered_name": None}
+            cfg[key] = wrapped
+    return _strip_object_module(cfg)
+
+
+def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
+    """The canonical config rendered for output: the Keras 2 dialect less what Keras 3 rejects
+    (time_major, groups, Policy dicts, module-wrapped built-in objects)."""
+    class_name = entry.get("class_name", "")
+    out = {k: v for k, v in entry.items() if k not in ("config", "build_config",
+                                                       "compile_config")}
+    if class_name == "Model":
+        out["class_name"] = "Functional"
+    cfg = entry.get("config", {})
+    if is_model_entry(entry):
+        cfg = dict(cfg)
+        cfg["layers"] = [portable_keras2(layer) for layer in cfg["layers"]]
+        out["config"] = cfg
+    else:
+        out["config"] = _portable_layer_config(class_name, cfg)
+    return out

@@ -1,0 +1,130 @@
+"""The call graph of a Functional config: tensor references, and the layer order Keras itself
+computes when it rebuilds the model (the order legacy HDF5 weights are matched in)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from modelport.keras_config.dialects import has_builtin_node
+from modelport.keras_config.layouts import layer_name
+
+Ref = tuple[str, int, int]  # (layer, node index as the config counts it, tensor index)
+
+
+def is_ref(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str)
+            and isinstance(value[1], int) and isinstance(value[2], int))
+
+
+def node_refs(node: Any) -> Iterator[list[Any]]:
+    """Tensor references of one Keras 2 node: the first argument's, then those in kwargs."""
+    yield from _first_arg_refs(node)
+    for ref in _first_arg_refs(node):
+        if len(ref) == 4 and isinstance(ref[3], dict):
+            yield from _kwarg_refs(ref[3])
+            break
+
+
+def _first_arg_refs(value: Any) -> Iterator[list[Any]]:
+    if is_ref(value):
+        yield value
+    elif isinstance(value, dict):
+        for key in value:
+            yield from _first_arg_refs(value[key])
+    elif isinstance(value, list):
+        for item in value:
+            yield from _first_arg_refs(item)
+
+
+def _kwarg_refs(value: Any) -> Iterator[list[Any]]:
+    if is_ref(value) and len(value) == 3:
+        yield value
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            yield from _kwarg_refs(value[key])
+    elif isinstance(value, list):
+        for item in value:
+            yield from _kwarg_refs(item)
+
+
+def map_node_refs(node: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
+    """A copy of a node with every tensor reference (argument and kwargs) replaced by fn(ref)."""
+    if is_ref(node):
+        mapped = fn(list(node[:3]))
+        if len(node) == 4:
+            kwargs = _map_kwargs(node[3], fn) if isinstance(node[3], dict) else node[3]
+            return [*mapped, kwargs]
+        return mapped
+    if isinstance(node, dict):
+        return {k: map_node_refs(v, fn) for k, v in node.items()}
+    if isinstance(node, list):
+        return [map_node_refs(v, fn) for v in node]
+    return node
+
+
+def _map_kwargs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
+    if is_ref(value) and len(value) == 3:
+        return fn(list(value))
+    if isinstance(value, dict):
+        return {k: _map_kwargs(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_kwargs(v, fn) for v in value]
+    return value
+
+
+def output_refs(cfg: dict[str, Any]) -> list[list[Any]]:
+    return list(_first_arg_refs(cfg.get("output_layers", [])))
+
+
+def keras_layer_order(model_cfg: dict[str, Any]) -> list[str]:
+    """Layer names in the order Keras's `map_graph` gives `model.layers` for this config:
+    by decreasing depth, ties broken by first visit in a depth-first walk from the outputs."""
+    layers = {layer_name(e): e for e in model_cfg.get("layers", [])}
+    offset = {name: int(has_builtin_node(e)) for name, e in layers.items()}
+
+    def node_of(ref: list[Any]) -> tuple[str, int]:
+        return ref[0], ref[1] - offset.get(ref[0], 0)
+
+    def parents(node: tuple[str, int]) -> list[tuple[str, int]]:
+        entry = layers[node[0]]
+        nodes = entry.get("inbound_nodes") or []
+        if node[1] >= len(nodes):
+            return []
+        return [node_of(r) for r in node_refs(nodes[node[1]])]
+
+    finished: set[tuple[str, int]] = set()
+    ordered: list[tuple[str, int]] = []
+    first_visit: dict[str, int] = {}
+
+    def visit(node: tuple[str, int]) -> None:
+        if node in finished:
+            return
+        first_visit.setdefault(node[0], len(first_visit))
+        for parent in parents(node):
+            visit(parent)
+        finished.add(node)
+        ordered.append(node)
+
+    for ref in output_refs(model_cfg):
+        visit(node_of(ref))
+    in_graph = set(ordered)
+    node_depth: dict[tuple[str, int], int] = {}
+    layer_depth: dict[str, int] = {}
+    for node in reversed(ordered):
+        depth = max(node_depth.setdefault(node, 0), layer_depth.get(node[0], 0))
+        layer_depth[node[0]] = depth
+        node_depth[node] = depth
+        for parent in parents(node):
+            if parent in in_graph:
+                node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+    by_depth: dict[int, list[str]] = defaultdict(list)
+    for name, depth in layer_depth.items():
+        by_depth[depth].append(name)
+    order: list[str] = []
+    for depth in sorted(by_depth, reverse=True):
+        order.extend(sorted(by_depth[depth], key=lambda n: first_visit[n]))
+    # Layers no output depends on are kept by Keras too; leave them in config order.
+    order.extend(name for name in layers if name not in layer_depth)
+    return order
