@@ -1,0 +1,42 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE_DIR := tests/node
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# The core install: numpy and h5py only.
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+# The test environment: the real consumers (TensorFlow CPU, Keras 3, tf_keras) and TF.js.
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+
+demo: $(VENV)/.core
+	rm -rf demo_out
+	$(BIN)/modelport inspect examples/digits
+	$(BIN)/modelport convert examples/digits/model.json demo_out/digits.h5
+	$(BIN)/modelport convert demo_out/digits.h5 demo_out/web
+	$(BIN)/modelport inspect demo_out/web
+	$(BIN)/python examples/check_demo.py examples/digits demo_out/web
+
+test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(VENV)/.test
+	$(BIN)/python bench/convert_speed.py
+
+clean:
+	rm -rf $(VENV) demo_out $(NODE_DIR)/node_modules
