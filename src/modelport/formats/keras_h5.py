@@ -15,7 +15,7 @@ from modelport.fileio import atomic_file
 from modelport.formats.common import name_layer_weights
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.inline import inline_nested_models
-from modelport.keras_config.layouts import layer_name
+from modelport.keras_config.layouts import layer_layout, layer_name
 from modelport.keras_config.targets import KERAS2_ONLY_LAYERS, iter_layer_entries
 from modelport.model import Metadata, Model, Weight
 
@@ -167,9 +167,12 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
     groups = _read_weight_groups(f["model_weights"], source)
     for entry in model.layers:
         name = layer_name(entry)
-        if name not in groups:
+        if name in groups:
+            model.weights[name] = name_layer_weights(entry, groups[name], keras3)
+        elif layer_layout(entry) == []:
+            model.weights[name] = []  # Sequential's InputLayer has no group
+        else:
             raise FormatError(f"layer '{name}' has no weight group in 'model_weights'", source)
-        model.weights[name] = name_layer_weights(entry, groups[name], keras3)
     if "optimizer_weights" in f:
         model.optimizer_weights = [
             w.renamed(w.name[:-2] if w.name.endswith(":0") else w.name)
@@ -195,6 +198,13 @@ def _write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
         group.create_dataset(name, data=data, dtype=h5py.string_dtype())
     else:
         group.create_dataset(name, data=array)
+
+
+def _layer_groups(model: Model) -> dict[str, list[Weight]]:
+    """One group per layer of `model.layers` as Keras lists them (Sequential: no InputLayer)."""
+    sequential = model.class_name == "Sequential"
+    return {layer_name(e): model.weights.get(layer_name(e), []) for e in model.layers
+            if not (sequential and e.get("class_name") == "InputLayer")}
 
 
 def _check_keras3_loadable(model: Model) -> None:
@@ -225,8 +235,7 @@ def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
         root = f.create_group("model_weights")
         root.attrs["backend"] = "tensorflow"
         root.attrs["keras_version"] = keras_version
-        groups = {layer_name(e): flat.weights.get(layer_name(e), []) for e in flat.layers}
-        _write_groups(root, groups)
+        _write_groups(root, _layer_groups(flat))
         if model.optimizer_weights:
             opt = f.create_group("optimizer_weights")
             names = [f"{w.name}:0" for w in model.optimizer_weights]
@@ -242,9 +251,5 @@ def write_weights(model: Model, path: Path, overwrite: bool = False) -> list[Pat
     with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["backend"] = "tensorflow"
         f.attrs["keras_version"] = keras_version
-        if model.config is not None:
-            groups = {layer_name(e): model.weights.get(layer_name(e), []) for e in model.layers}
-        else:
-            groups = model.weights
-        _write_groups(f, groups)
+        _write_groups(f, _layer_groups(model) if model.config is not None else model.weights)
     return [path]

@@ -21,14 +21,9 @@ _KERAS3_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronized": False, "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99
     },
     "LayerNormalization": {"rms_scaling": False},
-    "LSTM": {"zero_output_for_mask": False},
-    "GRU": {"zero_output_for_mask": False},
-    "SimpleRNN": {"zero_output_for_mask": False},
-    "ConvLSTM1D": {"zero_output_for_mask": False},
-    "ConvLSTM2D": {"zero_output_for_mask": False},
-    "ConvLSTM3D": {"zero_output_for_mask": False},
-    "RNN": {"zero_output_for_mask": False},
 }
+# Arguments both Keras write only when set; a default value is dropped.
+_DROPPED_AT_DEFAULT = {"zero_output_for_mask": False}
 # Arguments Keras 2 writes that Keras 3 rejects, dropped from portable output at these values.
 _KERAS2_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
     "LSTM": {"time_major": False},
@@ -43,6 +38,11 @@ _KERAS2_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
     "SeparableConv1D": {"groups": 1},
     "SeparableConv2D": {"groups": 1},
     "Embedding": {"input_length": None},
+}
+# Arguments some Keras 2 writers include that TF.js refuses and Keras ignores for the class.
+_IGNORED_BY_KERAS = {
+    cls: ("kernel_initializer", "kernel_regularizer", "kernel_constraint")
+    for cls in ("SeparableConv1D", "SeparableConv2D")
 }
 _RNN_CLASSES = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D",
                           "ConvLSTM3D"})
@@ -144,6 +144,9 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
                     f"layer '{name}' ({class_name}) sets {key}={value!r}, which Keras 2 and "
                     "TF.js cannot represent"
                 )
+    for key, default in _DROPPED_AT_DEFAULT.items():
+        if key in cfg and cfg[key] == default:
+            del cfg[key]
     if class_name in _RNN_CLASSES and cfg.get("seed") is not None:
         warn(f"layer '{name}': the dropout seed is not kept (Keras 2 RNNs have no seed)")
     if class_name in _RNN_CLASSES:
@@ -340,6 +343,8 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
                 f"layer '{name}' ({class_name}) is time-major, which Keras 3 and TF.js "
                 "cannot load"
             )
+    for key in _IGNORED_BY_KERAS.get(class_name, ()):
+        cfg.pop(key, None)
     if class_name == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(
         cfg["axis"]
     ) == 1:
@@ -355,6 +360,22 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
     return _strip_object_module(cfg)
 
 
+def _explicit_input_layer(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keras 3 misreads `batch_input_shape` on a Sequential's first layer (it adds a second
+    batch axis); an explicit InputLayer, as tf_keras writes, reads the same everywhere."""
+    if not layers or layers[0].get("class_name") == "InputLayer":
+        return layers
+    first = dict(layers[0]["config"])
+    if "batch_input_shape" not in first:
+        return layers
+    dtype = first.get("dtype")
+    input_layer = {"class_name": "InputLayer", "config": {
+        "batch_input_shape": first.pop("batch_input_shape"),
+        "dtype": dtype if isinstance(dtype, str) else "float32",
+        "sparse": False, "ragged": False, "name": f"{first.get('name', 'layer')}_input"}}
+    return [input_layer, {**layers[0], "config": first}, *layers[1:]]
+
+
 def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
     """The canonical config rendered for output: the Keras 2 dialect less what Keras 3 rejects
     (time_major, groups, Policy dicts, module-wrapped built-in objects)."""
@@ -367,6 +388,8 @@ def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
     if is_model_entry(entry):
         cfg = dict(cfg)
         cfg["layers"] = [portable_keras2(layer) for layer in cfg["layers"]]
+        if class_name == "Sequential":
+            cfg["layers"] = _explicit_input_layer(cfg["layers"])
         out["config"] = cfg
     else:
         out["config"] = _portable_layer_config(class_name, cfg)

@@ -74,8 +74,15 @@ def _inline_one(outer: dict[str, Any], weights: dict[str, list[Weight]], nested_
     node_counts = {layer_name(e): len(e.get("inbound_nodes") or []) for e in body}
     merged = {layer_name(e): {**e, "name": layer_name(e), "inbound_nodes": []} for e in body}
     call_outputs: list[list[list[Any]]] = []
+
+    def redirect(ref: list[Any]) -> list[Any]:
+        if ref[0] != nested_name:
+            return ref
+        return call_outputs[ref[1] - 1][ref[2]]
+
     for call, node in enumerate(entry.get("inbound_nodes") or []):
-        arguments = list(_call_arguments(node))
+        # A later call may take an earlier call's output (inner(inner(x))).
+        arguments = [redirect(list(a)) for a in _call_arguments(node)]
         mapping = dict(zip(inner_inputs, arguments, strict=False))
 
         def translate(ref: list[Any], call: int = call, mapping: dict = mapping) -> list[Any]:
@@ -88,11 +95,6 @@ def _inline_one(outer: dict[str, Any], weights: dict[str, list[Weight]], nested_
                 merged[layer_name(sub)]["inbound_nodes"].append(map_node_refs(sub_node,
                                                                               translate))
         call_outputs.append([translate(list(r)) for r in output_refs(inner)])
-
-    def redirect(ref: list[Any]) -> list[Any]:
-        if ref[0] != nested_name:
-            return ref
-        return call_outputs[ref[1] - 1][ref[2]]
 
     for other in layers:
         if other is not entry and other.get("inbound_nodes"):
