@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import UnsupportedError
+from modelport.errors import ModelportError, UnsupportedError
 from modelport.model import Model
 from modelport.registry import FORMATS, detect_input, get_format, output_format
 
@@ -39,7 +39,10 @@ def convert(src: PathLike, dst: PathLike, *, from_format: str | None = None,
             ) -> list[Path]:
     """Convert the model at `src` to `dst`. Returns the files written."""
     with read(src, from_format) as model:
-        return write(model, dst, to_format, overwrite=overwrite, **options)
+        try:
+            return write(model, dst, to_format, overwrite=overwrite, **options)
+        except ModelportError as exc:
+            raise exc.about(src) from None
 
 
 def formats() -> list[dict[str, Any]]:

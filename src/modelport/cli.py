@@ -74,8 +74,11 @@ def _run(args: argparse.Namespace) -> int:
             raise ModelportError("--shard-size must be a positive number of bytes")
         options["shard_size"] = args.shard_size
     with api.read(args.src, args.from_format) as model:
-        written = api.write(model, args.dst, args.to_format, overwrite=args.overwrite,
-                            **options)
+        try:
+            written = api.write(model, args.dst, args.to_format, overwrite=args.overwrite,
+                                **options)
+        except ModelportError as exc:
+            raise exc.about(args.src) from None
         _warn(model.warnings)
     print(f"wrote {', '.join(str(p) for p in written[:3])}"
           + (f" and {len(written) - 3} more" if len(written) > 3 else ""))

@@ -14,7 +14,16 @@ class ModelportError(Exception):
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = str(path) if path is not None else None
         self.message = message
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def about(self, path: str | Path) -> ModelportError:
+        """Name `path` as the file concerned unless a file is named already."""
+        if self.path is None:
+            self.path = str(path)
+        return self
 
 
 class FormatError(ModelportError):

@@ -321,8 +321,8 @@ class _ShardWriter:
 
     def __init__(self, directory: Path, group: int, total: int, shard_size: int):
         self.directory = directory
-        self.count = max(1, math.ceil(total / shard_size))
-        self.names = [f"group{group}-shard{i + 1}of{self.count}.bin" for i in range(self.count)]
+        self.names = shard_names(total, shard_size, group)
+        self.count = len(self.names)
         self.shard_size = shard_size
         self.index = 0
         self.written = 0
@@ -358,37 +358,52 @@ def check_target(model: Model) -> None:
                                "converted to a TF.js layers model")
 
 
+def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:
+    count = max(1, math.ceil(total_bytes / shard_size))
+    return [f"group{group}-shard{i + 1}of{count}.bin" for i in range(count)]
+
+
+def write_weight_group(entries: list[tuple[Weight, str | None]], directory: Path,
+                       shard_size: int = DEFAULT_SHARD_SIZE, group: int = 1
+                       ) -> dict[str, Any]:
+    """Stream weights into `group{group}-shard*of*.bin` in `directory`, one tensor in memory
+    at a time; returns the manifest group. `entries` pairs a weight with its `group` tag."""
+    total = sum(_byte_length(w) for w, _ in entries)
+    writer = _ShardWriter(directory, group, total, shard_size)
+    specs = []
+    try:
+        for weight, tag in entries:
+            array, dtype = tfjs_array(weight)
+            writer.write(_encode(array, dtype))
+            spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
+                                    "dtype": dtype}
+            if tag:
+                spec["group"] = tag
+            specs.append(spec)
+    finally:
+        writer.close()
+    return {"paths": writer.names, "weights": specs}
+
+
 def write(model: Model, path: Path, overwrite: bool = False,
           shard_size: int = DEFAULT_SHARD_SIZE) -> list[Path]:
     """Write `model.json` and `group1-shard*.bin` into the folder `path` (or beside `path`
     when it names a .json file). Returns the files written."""
     check_target(model)
     assert model.config is not None
-    directory, json_name = (path.parent, path.name) if path.suffix == ".json" else (path,
-                                                                                   "model.json")
+    if path.suffix == ".json":
+        directory, json_name = path.parent, path.name
+    else:
+        directory, json_name = path, "model.json"
     entries: list[tuple[Weight, str | None]] = [(w, None) for w in model.all_weights()]
     entries += [(w, "optimizer") for w in model.optimizer_weights]
-    total = sum(_byte_length(w) for w, _ in entries)
-    shard_count = max(1, math.ceil(total / shard_size))
-    shard_names = [f"group1-shard{i + 1}of{shard_count}.bin" for i in range(shard_count)]
-    with atomic_files(directory, [json_name, *shard_names], overwrite) as tmp:
-        writer = _ShardWriter(tmp, 1, total, shard_size)
-        specs = []
-        try:
-            for weight, group in entries:
-                array, dtype = tfjs_array(weight)
-                writer.write(_encode(array, dtype))
-                spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
-                                        "dtype": dtype}
-                if group:
-                    spec["group"] = group
-                specs.append(spec)
-        finally:
-            writer.close()
-        document = _model_json(model, [{"paths": shard_names, "weights": specs}])
+    names = shard_names(sum(_byte_length(w) for w, _ in entries), shard_size)
+    with atomic_files(directory, [json_name, *names], overwrite) as tmp:
+        group = write_weight_group(entries, tmp, shard_size)
+        document = _model_json(model, [group])
         with open(tmp / json_name, "w", encoding="utf-8") as handle:
             json.dump(document, handle)
-    return [directory / json_name] + [directory / n for n in shard_names]
+    return [directory / json_name] + [directory / n for n in names]
 
 
 def _model_json(model: Model, manifest: list[dict[str, Any]]) -> dict[str, Any]:

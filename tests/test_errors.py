@@ -1,0 +1,137 @@
+"""Bad input through the real command line: one line on stderr naming the file and the
+problem, exit code 2, no traceback, no output (not even a temporary one) left behind, and the
+input untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import modelport
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "modelport", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("modelport: error: "), lines[0]
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def assert_nothing_left(directory: Path, *expected: str) -> None:
+    assert sorted(p.name for p in directory.iterdir()) == sorted(expected)
+
+
+@pytest.fixture
+def web_model(zoo_cache, tmp_path) -> Path:
+    case = zoo_cache.get("tf_keras", "mlp")
+    web = tmp_path / "web"
+    modelport.convert(case.path, web, shard_size=64)
+    return web
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def test_missing_shard(web_model, tmp_path):
+    shards = sorted(web_model.glob("*.bin"))
+    assert len(shards) >= 2
+    shards[1].unlink()
+    before = _snapshot(web_model)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_cli("convert", web_model / "model.json", out / "model.h5")
+    assert_one_line_error(proc, str(web_model / "model.json"), shards[1].name, "missing")
+    assert_nothing_left(out)
+    assert _snapshot(web_model) == before
+
+
+def test_short_shard(web_model, tmp_path):
+    shard = sorted(web_model.glob("*.bin"))[-1]
+    shard.write_bytes(shard.read_bytes()[:-5])
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_cli("convert", web_model, out / "model.h5")
+    assert_one_line_error(proc, "model.json", "truncated")
+    assert_nothing_left(out)
+
+
+def test_json_that_is_not_a_model(tmp_path):
+    bad = tmp_path / "model.json"
+    bad.write_text(json.dumps({"name": "not a model", "layers": []}))
+    proc = run_cli("convert", bad, tmp_path / "out.h5")
+    assert_one_line_error(proc, str(bad), "not a model")
+    assert_nothing_left(tmp_path, "model.json")
+
+
+def test_json_that_is_not_json(tmp_path):
+    bad = tmp_path / "model.json"
+    bad.write_text("{ this is not json")
+    proc = run_cli("inspect", bad)
+    assert_one_line_error(proc, str(bad), "not valid JSON")
+
+
+def test_h5_without_a_model(tmp_path):
+    bad = tmp_path / "data.h5"
+    with h5py.File(bad, "w") as f:
+        f.create_dataset("x", data=np.arange(3))
+    proc = run_cli("convert", bad, tmp_path / "web")
+    assert_one_line_error(proc, str(bad), "no Keras model")
+    assert_nothing_left(tmp_path, "data.h5")
+
+
+def test_missing_input(tmp_path):
+    proc = run_cli("convert", tmp_path / "nope.h5", tmp_path / "web")
+    assert_one_line_error(proc, "nope.h5", "no such file")
+
+
+def test_layer_the_target_lacks(tmp_path):
+    import tf_keras
+
+    inputs = tf_keras.Input((3,))
+    doubled = tf_keras.layers.Lambda(lambda x: x * 2.0, name="doubler")(inputs)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(2, name="head")(doubled))
+    src = tmp_path / "lambda.h5"
+    model.save(src)
+    before = src.read_bytes()
+    proc = run_cli("convert", src, tmp_path / "web")
+    assert_one_line_error(proc, str(src), "doubler' (Lambda)", "TF.js has no layer class")
+    assert_nothing_left(tmp_path, "lambda.h5")
+    assert src.read_bytes() == before
+
+
+def test_existing_output_is_not_overwritten(zoo_cache, tmp_path):
+    case = zoo_cache.get("tf_keras", "mlp")
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"precious")
+    proc = run_cli("convert", case.path, out)
+    assert_one_line_error(proc, str(out), "--overwrite")
+    assert out.read_bytes() == b"precious"
+    proc = run_cli("convert", case.path, out, "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert modelport.inspect(out)["format"] == "keras_h5"
+
+
+def test_existing_tfjs_output_is_not_overwritten(web_model, zoo_cache):
+    case = zoo_cache.get("tf_keras", "mlp")
+    before = _snapshot(web_model)
+    proc = run_cli("convert", case.path, web_model, "--shard-size", "64")
+    assert_one_line_error(proc, "model.json", "already exists")
+    assert _snapshot(web_model) == before

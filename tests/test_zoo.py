@@ -1,0 +1,112 @@
+"""End-to-end conversions of the model zoo, checked with the real runtimes.
+
+For each library (tf_keras, Keras 3) and zoo model, the library's own legacy .h5 is converted
+by ``modelport.convert`` and the result is loaded by the consumers:
+  (a) .h5 -> TF.js layers directory, run by @tensorflow/tfjs in Node;
+  (b) .h5 -> .h5, loaded by Keras 3 and by tf_keras;
+  (c) .h5 -> TF.js -> .h5, loaded by Keras 3 and by tf_keras.
+and the tfjs-layers-native models go model.json -> .h5 -> Keras 3 and tf_keras.
+Every output must match the original's within 1e-5 (absolute).
+"""
+
+from __future__ import annotations
+
+import pytest
+import tfjs
+import zoo
+from harness import LIBRARIES, assert_outputs_close
+
+import modelport
+
+ZOO_CASES = [pytest.param(lib, name, id=f"{lib}-{name}") for lib in LIBRARIES for name in zoo.ZOO]
+TFJS_CASES = [
+    pytest.param(lib, name, id=f"{lib}-{name}")
+    for lib in LIBRARIES
+    for name in zoo.ZOO
+    if name not in zoo.TFJS_SKIP
+]
+UNSUPPORTED_TFJS_CASES = [
+    pytest.param(lib, name, id=f"{lib}-{name}") for lib in LIBRARIES for name in zoo.TFJS_SKIP
+]
+
+
+def _web_model_json(web_dir):
+    model_json = web_dir / "model.json"
+    assert model_json.is_file(), f"convert() wrote no {model_json}: {sorted(web_dir.iterdir())}"
+    return model_json
+
+
+# (a) -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("library, name", TFJS_CASES)
+def test_h5_to_tfjs(library, name, zoo_cache, run_tfjs, tmp_path):
+    case = zoo_cache.get(library, name)
+    web = tmp_path / "web"
+    modelport.convert(case.path, web)
+    outputs = run_tfjs(_web_model_json(web), case.inputs)
+    assert_outputs_close(outputs, case.outputs, what=f"TF.js on {library} {name}")
+
+
+@pytest.mark.parametrize("library, name", UNSUPPORTED_TFJS_CASES)
+def test_h5_to_tfjs_unsupported_is_not_silent(library, name, zoo_cache, run_tfjs, tmp_path):
+    """A model TF.js cannot run must not turn into one that TF.js runs differently: either
+    modelport refuses (any exception), or TF.js refuses to load/run it, or it runs correctly."""
+    case = zoo_cache.get(library, name)
+    web = tmp_path / "web"
+    try:
+        modelport.convert(case.path, web)
+    except Exception as e:  # noqa: BLE001 - refusing is one of the accepted outcomes
+        assert str(e), "modelport refused without saying why"
+        return
+    try:
+        outputs = run_tfjs(_web_model_json(web), case.inputs)
+    except tfjs.TfjsError:
+        return
+    assert_outputs_close(outputs, case.outputs, what=f"TF.js on {library} {name}")
+
+
+# (b) -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("consumer", LIBRARIES)
+@pytest.mark.parametrize("library, name", ZOO_CASES)
+def test_h5_to_h5(library, name, consumer, zoo_cache, load_and_predict, tmp_path):
+    case = zoo_cache.get(library, name)
+    out = tmp_path / "out.h5"
+    modelport.convert(case.path, out)
+    assert out.is_file()
+    outputs = load_and_predict(consumer, out, case.inputs)
+    assert_outputs_close(outputs, case.outputs, what=f"{consumer} on converted {library} {name}")
+
+
+# (c) -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("consumer", LIBRARIES)
+@pytest.mark.parametrize("library, name", TFJS_CASES)
+def test_h5_to_tfjs_to_h5(library, name, consumer, zoo_cache, load_and_predict, tmp_path):
+    case = zoo_cache.get(library, name)
+    web = tmp_path / "web"
+    modelport.convert(case.path, web)
+    back = tmp_path / "back.h5"
+    modelport.convert(_web_model_json(web), back)
+    assert back.is_file()
+    outputs = load_and_predict(consumer, back, case.inputs)
+    assert_outputs_close(
+        outputs, case.outputs, what=f"{consumer} on {library} {name} via TF.js format"
+    )
+
+
+# tfjs-layers-native models -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("consumer", LIBRARIES)
+@pytest.mark.parametrize("name", tfjs.TFJS_NATIVE_MODELS)
+def test_tfjs_native_to_h5(name, consumer, tfjs_models, load_and_predict, tmp_path):
+    model_dir, inputs, expected = tfjs_models[name]
+    out = tmp_path / f"{name}.h5"
+    modelport.convert(model_dir / "model.json", out)
+    assert out.is_file()
+    outputs = load_and_predict(consumer, out, inputs)
+    assert_outputs_close(outputs, expected, what=f"{consumer} on tfjs-native {name}")
