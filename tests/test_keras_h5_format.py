@@ -1,0 +1,119 @@
+"""Keras legacy HDF5 files in the shapes older and larger models have: class `Model` with
+`_1` weight-name suffixes (Keras 2 before 2.3), attributes split into `layer_names0`,
+`layer_names1`... (over 64 KB), string attributes; training config and optimizer weights
+carried through. Every variant is also loaded by tf_keras itself, so it is a real file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+import modelport
+from harness import assert_outputs_close
+from modelport.formats.keras_h5 import read_split_attr, write_split_attr
+
+
+def _old_keras2(path):
+    """Keras 2.0-2.2: class `Model`, weights named after a rebuilt graph (`dense_1/kernel:0`)."""
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        if config["class_name"] == "Functional":
+            config["class_name"] = "Model"
+            f.attrs["model_config"] = json.dumps(config)
+        root = f["model_weights"]
+        for layer in read_split_attr(root, "layer_names"):
+            group = root[layer]
+            names = read_split_attr(group, "weight_names")
+            renamed = []
+            for name in names:
+                head, _, tail = name.partition("/")
+                new = f"{head}_1/{tail}"
+                group.move(name, new) if name in group else None
+                renamed.append(new)
+            del group.attrs["weight_names"]
+            write_split_attr(group, "weight_names", renamed)
+
+
+def _split_attributes(path):
+    """What Keras does for attributes over 64 KB, forced on a small model."""
+    with h5py.File(path, "r+") as f:
+        root = f["model_weights"]
+        names = [n.encode() for n in read_split_attr(root, "layer_names")]
+        del root.attrs["layer_names"]
+        for index, start in enumerate(range(0, len(names), 2)):
+            root.attrs[f"layer_names{index}"] = np.array(names[start:start + 2])
+        for layer in read_split_attr(root, "layer_names"):
+            group = root[layer]
+            weights = [n.encode() for n in read_split_attr(group, "weight_names")]
+            if len(weights) > 1:
+                del group.attrs["weight_names"]
+                group.attrs["weight_names0"] = np.array(weights[:1])
+                group.attrs["weight_names1"] = np.array(weights[1:])
+
+
+def _str_attributes(path):
+    """Some writers store attribute strings as str, not bytes."""
+    with h5py.File(path, "r+") as f:
+        root = f["model_weights"]
+        names = read_split_attr(root, "layer_names")
+        root.attrs["layer_names"] = np.array(names, dtype=h5py.string_dtype())
+
+
+@pytest.mark.parametrize("change", [_old_keras2, _split_attributes, _str_attributes])
+@pytest.mark.parametrize("name", ["cnn", "multi_io_shared", "nested_sequential",
+                                  "bidirectional_lstm"])
+def test_h5_variants(name, change, zoo_cache, load_and_predict, run_tfjs, tmp_path):
+    case = zoo_cache.get("tf_keras", name)
+    variant = tmp_path / "variant.h5"
+    shutil.copy(case.path, variant)
+    change(variant)
+    assert_outputs_close(load_and_predict("tf_keras", variant, case.inputs), case.outputs,
+                         what="tf_keras on the variant itself")
+    modelport.convert(variant, tmp_path / "web")
+    assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", case.inputs), case.outputs,
+                         what="TF.js")
+    modelport.convert(variant, tmp_path / "out.h5")
+    for consumer in ("keras3", "tf_keras"):
+        assert_outputs_close(load_and_predict(consumer, tmp_path / "out.h5", case.inputs),
+                             case.outputs, what=consumer)
+
+
+def test_long_attributes_are_split_as_keras_does(tmp_path):
+    path = tmp_path / "attrs.h5"
+    names = [f"layer_with_a_rather_long_name_{i:05d}" * 3 for i in range(1000)]
+    with h5py.File(path, "w") as f:
+        write_split_attr(f, "layer_names", names)
+    with h5py.File(path, "r") as f:
+        assert "layer_names" not in f.attrs and "layer_names1" in f.attrs
+        assert all(f.attrs[k].nbytes <= 64512 for k in f.attrs)
+        assert read_split_attr(f, "layer_names") == names
+
+
+def test_training_config_and_optimizer_weights_carried(tmp_path):
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(1)
+    model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(3, name="d")])
+    model.compile(tf_keras.optimizers.Adam(0.003), "mse", metrics=["mae"])
+    x = np.random.default_rng(0).standard_normal((16, 4)).astype("float32")
+    model.fit(x, x[:, :3], epochs=2, verbose=0)
+    src = tmp_path / "trained.h5"
+    model.save(src)
+    modelport.convert(src, tmp_path / "web")
+    modelport.convert(tmp_path / "web", tmp_path / "back.h5")
+    for path in (tmp_path / "web", tmp_path / "back.h5"):
+        with modelport.read(path) as copy, modelport.read(src) as original:
+            assert copy.training_config == original.training_config
+            assert len(copy.optimizer_weights) == len(original.optimizer_weights) > 0
+            for a, b in zip(copy.optimizer_weights, original.optimizer_weights, strict=True):
+                np.testing.assert_array_equal(a.read(), b.read())
+    reloaded = tf_keras.models.load_model(tmp_path / "back.h5")  # compiled from the config
+    assert reloaded.optimizer.get_config()["learning_rate"] == pytest.approx(0.003)
+    np.testing.assert_allclose(reloaded.evaluate(x, x[:, :3], verbose=0),
+                               model.evaluate(x, x[:, :3], verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
