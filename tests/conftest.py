@@ -12,8 +12,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import harness  # noqa: E402
 import pytest  # noqa: E402
+
+import harness  # noqa: E402
 import tfjs  # noqa: E402
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
 import zoo  # noqa: E402
 
 LIBRARIES = ["tf_keras", "keras3"]

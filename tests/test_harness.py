@@ -9,6 +9,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+
 import tfjs
 import zoo
 from harness import LIBRARIES, assert_outputs_close, keras_module, predict

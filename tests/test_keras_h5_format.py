@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import modelport
-from harness import assert_outputs_close
 from modelport.formats.keras_h5 import read_split_attr, write_split_attr
+
+from harness import assert_outputs_close
 
 
 def _old_keras2(path):

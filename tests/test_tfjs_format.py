@@ -10,11 +10,12 @@ import shutil
 
 import numpy as np
 import pytest
-from harness import assert_outputs_close
 
 import modelport
 from modelport.formats import tfjs_layers
 from modelport.model import array_weight
+
+from harness import assert_outputs_close
 
 
 def _odd_weights():

@@ -23,7 +23,7 @@ from modelport.keras_config.dialects import (
     to_canonical,
 )
 from modelport.keras_config.layouts import layer_layout, layer_name, tfjs_lookup_name
-from modelport.keras_config.targets import TFJS_LAYERS, missing_layers
+from modelport.keras_config.targets import TFJS_LAYERS, missing_layers, tfjs_argument_problems
 from modelport.model import Metadata, Model, Weight
 
 NAME = "tfjs_layers_model"
@@ -82,19 +82,21 @@ class _ShardedBytes:
                 ) from None
         self.total = sum(self.sizes)
 
-    def read(self, offset: int, length: int) -> bytes:
-        chunks = []
+    def read(self, offset: int, length: int) -> bytearray:
+        """`length` bytes from `offset`, read straight into one buffer (no extra copies)."""
+        out = bytearray(length)
+        view = memoryview(out)
         start = 0
         for file, size in zip(self.files, self.sizes, strict=True):
             end = start + size
             if offset < end and offset + length > start:
-                lo = max(offset, start) - start
-                hi = min(offset + length, end) - start
+                lo = max(offset, start)
+                hi = min(offset + length, end)
                 with open(file, "rb") as handle:
-                    handle.seek(lo)
-                    chunks.append(handle.read(hi - lo))
+                    handle.seek(lo - start)
+                    handle.readinto(view[lo - offset:hi - offset])
             start = end
-        return b"".join(chunks)
+        return out
 
 
 def _string_bytes(stream: _ShardedBytes, offset: int, count: int) -> int:
@@ -299,14 +301,14 @@ def tfjs_array(weight: Weight) -> tuple[np.ndarray, str]:
     return array.astype(_STORAGE[dtype], copy=False), dtype
 
 
-def _encode(array: np.ndarray, dtype: str) -> bytes:
+def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
     if dtype == "string":
         parts = []
         for item in array.reshape(-1):
             raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
             parts.append(struct.pack("<I", len(raw)) + raw)
         return b"".join(parts)
-    return np.ascontiguousarray(array).tobytes()
+    return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
 def _byte_length(weight: Weight) -> int:
@@ -328,7 +330,7 @@ class _ShardWriter:
         self.written = 0
         self.handle = open(directory / self.names[0], "wb")  # noqa: SIM115
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             room = self.shard_size - self.written
@@ -356,6 +358,9 @@ def check_target(model: Model) -> None:
         listed = ", ".join(f"'{where}' ({cls})" for where, cls in missing)
         raise UnsupportedError(f"TF.js has no layer class for {listed}; the model cannot be "
                                "converted to a TF.js layers model")
+    problems = tfjs_argument_problems(model.config)
+    if problems:
+        raise UnsupportedError("TF.js cannot run " + "; ".join(problems))
 
 
 def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:

@@ -390,6 +390,12 @@ def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
         cfg["layers"] = [portable_keras2(layer) for layer in cfg["layers"]]
         if class_name == "Sequential":
             cfg["layers"] = _explicit_input_layer(cfg["layers"])
+        else:
+            # Only InputLayers give a functional model its shapes; Keras 3 warns about
+            # batch_input_shape elsewhere (tf_keras writes it on Embedding).
+            for layer in cfg["layers"]:
+                if layer.get("class_name") != "InputLayer":
+                    layer["config"].pop("batch_input_shape", None)
         out["config"] = cfg
     else:
         out["config"] = _portable_layer_config(class_name, cfg)

@@ -29,6 +29,28 @@ KERAS2_ONLY_LAYERS = frozenset(
 )
 
 
+# Arguments tfjs-layers refuses (at load or at predict time) although it has the class.
+TFJS_UNSUPPORTED_ARGUMENTS: list[tuple[str, str, Any, str]] = [
+    ("GRU", "reset_after", True, "TF.js GRU has no reset_after=True (Keras's default)"),
+    ("ELU", "alpha", 1.0, "TF.js ELU supports alpha=1.0 only"),
+    ("Conv1D", "padding", "causal", "TF.js Conv1D has no causal padding"),
+]
+
+
+def tfjs_argument_problems(model_config: dict[str, Any]) -> list[str]:
+    """Why TF.js would refuse or miscompute layers whose class it has."""
+    problems = []
+    for where, entry in iter_layer_entries(model_config):
+        cfg = entry.get("config", {})
+        for class_name, key, value, reason in TFJS_UNSUPPORTED_ARGUMENTS:
+            if entry.get("class_name") != class_name or key not in cfg:
+                continue
+            refused = cfg[key] == value if key != "alpha" else abs(float(cfg[key]) - value) > 0
+            if refused:
+                problems.append(f"'{where}' ({class_name}, {key}={cfg[key]!r}): {reason}")
+    return problems
+
+
 def iter_layer_entries(entry: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict]]:
     """Every layer in a config, nested models and wrapped layers included, with a path."""
     name = layer_name(entry)
