@@ -118,3 +118,19 @@ def test_training_config_and_optimizer_weights_carried(tmp_path):
                                model.evaluate(x, x[:, :3], verbose=0), rtol=1e-6)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("library", ["tf_keras", "keras3"])
+def test_weights_only_output_loads_with_load_weights(library, zoo_cache, tmp_path):
+    from harness import keras_module, predict
+
+    case = zoo_cache.get(library, "cnn")
+    out = tmp_path / "weights_only.h5"
+    modelport.convert(case.path, out, to_format="keras_weights_h5")
+    assert modelport.inspect(out)["format"] == "keras_weights_h5"
+    keras = keras_module(library)
+    fresh = keras.models.load_model(case.path, compile=False)
+    for weight in fresh.weights:
+        weight.assign(np.zeros(tuple(weight.shape), "float32"))
+    fresh.load_weights(out)
+    assert_outputs_close(predict(fresh, case.inputs), case.outputs, what=library)

@@ -73,10 +73,10 @@ def read_split_attr(obj: h5py.Group, name: str) -> list[str]:
 
 
 def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
-    encoded = np.array([v.encode("utf-8") for v in values], dtype=object if not values else None)
     if not values:
         obj.attrs[name] = np.array([], dtype="S1")
         return
+    encoded = np.array([v.encode("utf-8") for v in values])
     if encoded.nbytes <= _ATTR_LIMIT:
         obj.attrs[name] = encoded
         return
@@ -91,12 +91,14 @@ def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
 
 
 def _dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
-    if dataset.dtype.kind in "OSU":
-        dtype = "string"
-    elif dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16"):
-        dtype = "bfloat16"
-    else:
-        dtype = dataset.dtype.name
+    if dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16"):
+        # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
+        def widen() -> np.ndarray:
+            raw = np.asarray(dataset[()]).view("<u2").astype("<u4") << 16
+            return raw.view("<f4")
+
+        return Weight(name, tuple(dataset.shape), "float32", widen)
+    dtype = "string" if dataset.dtype.kind in "OSU" else dataset.dtype.name
     return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()])
 
 
