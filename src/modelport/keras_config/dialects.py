@@ -112,7 +112,7 @@ def _policy_name(dtype: Any) -> Any:
     return dtype
 
 
-def _strip_object_module(value: Any) -> Any:
+def _drop_keras3_object_args(value: Any) -> Any:
     """Initializer/regularizer/constraint objects: drop arguments only Keras 3 has."""
     if isinstance(value, dict):
         if "class_name" in value and isinstance(value.get("config"), dict) and str(
@@ -123,7 +123,7 @@ def _strip_object_module(value: Any) -> Any:
                 if not (k in ("input_axes", "output_axes") and v is None)
             }
             return {**value, "config": inner}
-        return {k: _strip_object_module(v) for k, v in value.items()}
+        return {k: _drop_keras3_object_args(v) for k, v in value.items()}
     return value
 
 
@@ -139,7 +139,8 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
                          **_KERAS3_ONLY_DEFAULTS.get(class_name, {})}.items():
         if key in cfg:
             value = cfg.pop(key)
-            if value != default and not (key == "renorm_momentum"):
+            # renorm_momentum means nothing unless renorm is on, which is refused anyway.
+            if value != default and key != "renorm_momentum":
                 raise UnsupportedError(
                     f"layer '{name}' ({class_name}) sets {key}={value!r}, which Keras 2 and "
                     "TF.js cannot represent"
@@ -157,7 +158,7 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
         if key in ("layer", "backward_layer") and isinstance(value, dict):
             cfg[key] = _keras3_layer_entry(value, warn)
         elif key != "layers":
-            cfg[key] = _strip_object_module(value)
+            cfg[key] = _drop_keras3_object_args(value)
     if class_name == "Bidirectional":
         _collapse_mirrored_backward_layer(cfg)
     return cfg
@@ -357,7 +358,7 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
                 wrapped = {"module": "keras.layers", "class_name": wrapped["class_name"],
                            "config": wrapped["config"], "registered_name": None}
             cfg[key] = wrapped
-    return _strip_object_module(cfg)
+    return _drop_keras3_object_args(cfg)
 
 
 def _explicit_input_layer(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
