@@ -215,7 +215,7 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
         converted = _keras3_layer_entry(entry, warn)
         if "inbound_nodes" in entry:
             converted["inbound_nodes"] = [
-                _keras3_node(node, entry, ref, warn) for node in entry["inbound_nodes"]
+                _keras3_node(node, entry, ref) for node in entry["inbound_nodes"]
             ]
         new_layers.append(converted)
     cfg["layers"] = new_layers
@@ -238,8 +238,7 @@ def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
     return [_map_refs(v, fn) for v in value]
 
 
-def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]],
-                 warn: Callable[[str], None]) -> Any:
+def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]]) -> Any:
     if not isinstance(node, dict):
         return node
     layer = entry.get("name") or entry["config"].get("name")

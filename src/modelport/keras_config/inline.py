@@ -38,7 +38,7 @@ def _as_functional(entry: dict[str, Any]) -> dict[str, Any]:
             "input_layers": [[chained[0]["name"], 0, 0]], "output_layers": [previous]}
 
 
-def _split_weights(entry: dict[str, Any], inner: dict[str, Any], weights: list[Weight]
+def _split_weights(inner: dict[str, Any], weights: list[Weight]
                    ) -> dict[str, list[Weight]] | None:
     """A nested model's weight group split back per sub-layer, using the layout table."""
     result: dict[str, list[Weight]] = {layer_name(e): [] for e in inner["layers"]}
@@ -65,7 +65,7 @@ def _inline_one(outer: dict[str, Any], weights: dict[str, list[Weight]], nested_
     index = next(i for i, e in enumerate(layers) if layer_name(e) == nested_name)
     entry = layers[index]
     inner = _as_functional(entry)
-    groups = _split_weights(entry, inner, weights.get(nested_name, []))
+    groups = _split_weights(inner, weights.get(nested_name, []))
     outer_names = {layer_name(e) for e in layers} - {nested_name}
     inner_inputs = [ref[0] for ref in inner["input_layers"]]
     body = [e for e in inner["layers"] if layer_name(e) not in inner_inputs]
