@@ -27,7 +27,7 @@ def name_layer_weights(entry: dict[str, Any], weights: list[Weight], keras3_sour
                        ) -> list[Weight]:
     """Give a layer's weights (in Keras order, as its file lists them) their Keras 2 / TF.js
     names. The layout table decides where it knows the class; otherwise the file's own names
-    are cleaned up (':0' dropped; Keras 3 prefixes a nested model's name, Keras 2 does not)."""
+    are kept, less the nested model's name Keras 3 prefixes and Keras 2 does not."""
     layout = layer_layout(entry)
     if layout is not None and len(layout) == len(weights):
         return [
@@ -37,7 +37,7 @@ def name_layer_weights(entry: dict[str, Any], weights: list[Weight], keras3_sour
     prefix = layer_name(entry) + "/"
     renamed = []
     for weight in weights:
-        name = weight.name[:-2] if weight.name.endswith(":0") else weight.name
+        name = weight.name
         if keras3_source and is_model_entry(entry) and name.startswith(prefix):
             name = name[len(prefix):]
         renamed.append(weight.renamed(name))

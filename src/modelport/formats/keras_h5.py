@@ -103,12 +103,14 @@ def _dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
 
 
 def _group_weights(group: h5py.Group, source: Path) -> list[Weight]:
+    """The weights a group lists in `weight_names`, named without tf.keras's ':0'."""
     weights = []
     for weight_name in read_split_attr(group, "weight_names"):
         if weight_name not in group:
             raise FormatError(f"weight '{weight_name}' listed in group '{group.name}' is "
                               "missing", source)
-        weights.append(_dataset_weight(group[weight_name], weight_name))
+        name = weight_name[:-2] if weight_name.endswith(":0") else weight_name
+        weights.append(_dataset_weight(group[weight_name], name))
     return weights
 
 
@@ -149,10 +151,7 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
                               "no layer_names)", source)
         model.metadata = Metadata(source_format=WEIGHTS_NAME, keras_version=keras_version,
                                   backend=_text(f.attrs.get("backend", "")) or None)
-        model.weights = {
-            name: [w.renamed(w.name[:-2] if w.name.endswith(":0") else w.name) for w in ws]
-            for name, ws in _read_weight_groups(f, source).items()
-        }
+        model.weights = _read_weight_groups(f, source)
         return
     if "model_weights" not in f:
         raise FormatError("HDF5 model has no 'model_weights' group", source)
@@ -176,20 +175,21 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
         else:
             raise FormatError(f"layer '{name}' has no weight group in 'model_weights'", source)
     if "optimizer_weights" in f:
-        model.optimizer_weights = [
-            w.renamed(w.name[:-2] if w.name.endswith(":0") else w.name)
-            for w in _group_weights(f["optimizer_weights"], source)
-        ]
+        model.optimizer_weights = _group_weights(f["optimizer_weights"], source)
 
 
 def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]]) -> None:
     write_split_attr(root, "layer_names", list(groups))
     for layer, weights in groups.items():
-        group = root.create_group(layer)
-        names = [f"{w.name}:0" for w in weights]
-        write_split_attr(group, "weight_names", names)
-        for name, weight in zip(names, weights, strict=True):
-            _write_dataset(group, name, weight)
+        _write_weight_group(root.create_group(layer), weights)
+
+
+def _write_weight_group(group: h5py.Group, weights: list[Weight]) -> None:
+    """`weight_names` (with tf.keras's ':0', as every Keras 2 file has) and the datasets."""
+    names = [f"{w.name}:0" for w in weights]
+    write_split_attr(group, "weight_names", names)
+    for name, weight in zip(names, weights, strict=True):
+        _write_dataset(group, name, weight)
 
 
 def _write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
@@ -239,11 +239,7 @@ def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
         root.attrs["keras_version"] = keras_version
         _write_groups(root, _layer_groups(flat))
         if model.optimizer_weights:
-            opt = f.create_group("optimizer_weights")
-            names = [f"{w.name}:0" for w in model.optimizer_weights]
-            write_split_attr(opt, "weight_names", names)
-            for name, weight in zip(names, model.optimizer_weights, strict=True):
-                _write_dataset(opt, name, weight)
+            _write_weight_group(f.create_group("optimizer_weights"), model.optimizer_weights)
     return [path]
 
 
