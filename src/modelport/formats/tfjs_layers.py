@@ -369,11 +369,13 @@ def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:
 
 
 def write_weight_group(entries: list[tuple[Weight, str | None]], directory: Path,
-                       shard_size: int = DEFAULT_SHARD_SIZE, group: int = 1
-                       ) -> dict[str, Any]:
+                       shard_size: int = DEFAULT_SHARD_SIZE, group: int = 1,
+                       total: int | None = None) -> dict[str, Any]:
     """Stream weights into `group{group}-shard*of*.bin` in `directory`, one tensor in memory
-    at a time; returns the manifest group. `entries` pairs a weight with its `group` tag."""
-    total = sum(_byte_length(w) for w, _ in entries)
+    at a time; returns the manifest group. `entries` pairs a weight with its `group` tag;
+    `total` is their byte length when the caller has counted it already."""
+    if total is None:
+        total = sum(_byte_length(w) for w, _ in entries)
     writer = _ShardWriter(directory, group, total, shard_size)
     specs = []
     try:
@@ -402,9 +404,10 @@ def write(model: Model, path: Path, overwrite: bool = False,
         directory, json_name = path, "model.json"
     entries: list[tuple[Weight, str | None]] = [(w, None) for w in model.all_weights()]
     entries += [(w, "optimizer") for w in model.optimizer_weights]
-    names = shard_names(sum(_byte_length(w) for w, _ in entries), shard_size)
+    total = sum(_byte_length(w) for w, _ in entries)
+    names = shard_names(total, shard_size)
     with atomic_files(directory, [json_name, *names], overwrite) as tmp:
-        group = write_weight_group(entries, tmp, shard_size)
+        group = write_weight_group(entries, tmp, shard_size, total=total)
         document = _model_json(model, [group])
         with open(tmp / json_name, "w", encoding="utf-8") as handle:
             json.dump(document, handle)
