@@ -36,7 +36,6 @@ FORMATS: dict[str, Format] = {
 
 # What the incumbent's --input_format/--output_format call these.
 ALIASES = {
-    "tfjs_layers_model": "tfjs_layers_model",
     "tfjs": "tfjs_layers_model",
     "keras": "keras_h5",
     "h5": "keras_h5",
