@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect as inspect_module
 import os
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,16 @@ def write(model: Model, path: PathLike, format: str | None = None, overwrite: bo
     fmt = get_format(format) if format else output_format(path, model)
     if fmt.writer is None:
         raise UnsupportedError(f"modelport cannot write {fmt.name} files", path)
-    return fmt.writer(model, path, overwrite=overwrite, **options)
+    if model.metadata.source_format == "keras_json" and fmt.name != "keras_json":
+        raise UnsupportedError(f"the input is an architecture without weights; {fmt.name} "
+                               "output needs weights", path)
+    accepted = inspect_module.signature(fmt.writer).parameters
+    given = {k: v for k, v in options.items() if v is not None}
+    for key in given:
+        if key not in accepted:
+            flag = "--" + key.replace("_", "-")
+            raise UnsupportedError(f"{flag} does not apply to {fmt.name} output", path)
+    return fmt.writer(model, path, overwrite=overwrite, **given)
 
 
 def convert(src: PathLike, dst: PathLike, *, from_format: str | None = None,

@@ -30,7 +30,11 @@ def _parser() -> argparse.ArgumentParser:
                               "means tfjs_layers_model)")
     convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     convert.add_argument("--shard-size", type=int, default=None, metavar="BYTES",
-                         help="TF.js weight shard size in bytes (default 4194304)")
+                         help="weight shard size in bytes: TF.js (default 4194304) and "
+                              "sharded Keras 3 .weights.json")
+    convert.add_argument("--keras", type=int, choices=(2, 3), default=None,
+                         help="dialect of an .h5 or architecture JSON output (default 2: "
+                              "loads in tf_keras, Keras 3 and TF.js)")
     convert.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     inspect = commands.add_parser("inspect", help="describe a model file")
@@ -73,6 +77,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.shard_size <= 0:
             raise ModelportError("--shard-size must be a positive number of bytes")
         options["shard_size"] = args.shard_size
+    if args.keras is not None:
+        options["keras"] = args.keras
     with api.read(args.src, args.from_format) as model:
         try:
             written = api.write(model, args.dst, args.to_format, overwrite=args.overwrite,

@@ -79,6 +79,8 @@ class Model:
     training_config: dict[str, Any] | None = None
     optimizer_weights: list[Weight] = field(default_factory=list)
     metadata: Metadata = field(default_factory=Metadata)
+    # Files a `.keras` archive carries under assets/ (name -> reader), e.g. vocabularies.
+    assets: dict[str, Callable[[], bytes]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     _resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 

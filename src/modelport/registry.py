@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.formats import keras_h5, tfjs_layers
+from modelport.formats import keras_h5, keras_json, keras_v3, tfjs_layers
 from modelport.model import Model
 
 
@@ -31,6 +31,13 @@ FORMATS: dict[str, Format] = {
         Format(keras_h5.WEIGHTS_NAME, "Keras legacy HDF5 weights (save_weights('x.h5'))",
                (".h5", ".hdf5"), keras_h5.detect_weights, keras_h5.read,
                keras_h5.write_weights),
+        Format(keras_v3.NAME, "Keras 3 archive (model.save('x.keras'); also tf_keras's)",
+               (".keras",), keras_v3.detect, keras_v3.read, keras_v3.write),
+        Format(keras_v3.WEIGHTS_NAME, "Keras 3 weights (save_weights('x.weights.h5'), "
+               "sharded x.weights.json)", (".weights.h5", ".weights.json"),
+               keras_v3.detect_weights, keras_v3.read_weights, keras_v3.write_weights),
+        Format(keras_json.NAME, "Keras architecture JSON (model.to_json())", (".json",),
+               keras_json.detect, keras_json.read, keras_json.write),
     )
 }
 
@@ -80,6 +87,11 @@ def detect_input(path: Path) -> Format:
 def output_format(path: Path, model: Model) -> Format:
     """The format to write to `path`, from its extension (a folder means TF.js)."""
     suffix = path.suffix.lower()
+    name = path.name.lower()
+    if suffix == ".keras":
+        return FORMATS[keras_v3.NAME]
+    if name.endswith((".weights.h5", ".weights.json")):
+        return FORMATS[keras_v3.WEIGHTS_NAME]
     if suffix in (".h5", ".hdf5"):
         return FORMATS[keras_h5.NAME if model.config is not None else keras_h5.WEIGHTS_NAME]
     if suffix == ".json" or suffix == "" or path.is_dir():

@@ -15,8 +15,16 @@ from modelport.fileio import atomic_file
 from modelport.formats.common import name_layer_weights
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.inline import inline_nested_models
-from modelport.keras_config.layouts import layer_layout, layer_name
-from modelport.keras_config.targets import KERAS2_ONLY_LAYERS, iter_layer_entries
+from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
+from modelport.keras_config.layouts import container_paths, layer_layout, layer_name
+from modelport.keras_config.targets import (
+    KERAS2_ONLY_LAYERS,
+    KERAS3_ONLY_LAYERS,
+    check_dialect_semantics,
+    custom_layer_warnings,
+    hard_sigmoid_users,
+    iter_layer_entries,
+)
 from modelport.model import Metadata, Model, Weight
 
 NAME = "keras_h5"
@@ -90,7 +98,7 @@ def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
         obj.attrs[f"{name}{index}"] = part
 
 
-def _dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
+def dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
     if dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16"):
         # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
         def widen() -> np.ndarray:
@@ -110,7 +118,7 @@ def _group_weights(group: h5py.Group, source: Path) -> list[Weight]:
             raise FormatError(f"weight '{weight_name}' listed in group '{group.name}' is "
                               "missing", source)
         name = weight_name[:-2] if weight_name.endswith(":0") else weight_name
-        weights.append(_dataset_weight(group[weight_name], name))
+        weights.append(dataset_weight(group[weight_name], name))
     return weights
 
 
@@ -178,21 +186,23 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
         model.optimizer_weights = _group_weights(f["optimizer_weights"], source)
 
 
-def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]]) -> None:
+def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]], suffix: str = ":0"
+                  ) -> None:
     write_split_attr(root, "layer_names", list(groups))
     for layer, weights in groups.items():
-        _write_weight_group(root.create_group(layer), weights)
+        _write_weight_group(root.create_group(layer), weights, suffix)
 
 
-def _write_weight_group(group: h5py.Group, weights: list[Weight]) -> None:
-    """`weight_names` (with tf.keras's ':0', as every Keras 2 file has) and the datasets."""
-    names = [f"{w.name}:0" for w in weights]
+def _write_weight_group(group: h5py.Group, weights: list[Weight], suffix: str = ":0") -> None:
+    """`weight_names` (with tf.keras's ':0', as every Keras 2 file has; Keras 3 writes none)
+    and the datasets."""
+    names = [f"{w.name}{suffix}" for w in weights]
     write_split_attr(group, "weight_names", names)
     for name, weight in zip(names, weights, strict=True):
-        _write_dataset(group, name, weight)
+        write_dataset(group, name, weight)
 
 
-def _write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
+def write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
     array = weight.read()
     if weight.dtype == "string" or array.dtype.kind in "OSU":
         data = np.array([v if isinstance(v, bytes) else str(v).encode() for v in
@@ -203,43 +213,73 @@ def _write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
 
 
 def _layer_groups(model: Model) -> dict[str, list[Weight]]:
-    """One group per layer of `model.layers` as Keras lists them (Sequential: no InputLayer)."""
-    sequential = model.class_name == "Sequential"
-    return {layer_name(e): model.weights.get(layer_name(e), []) for e in model.layers
-            if not (sequential and e.get("class_name") == "InputLayer")}
-
-
-def _check_keras3_loadable(model: Model) -> None:
+    """One group per layer of `model.layers` in the order Keras lists them (a Functional's
+    InputLayers included, a Sequential's not): legacy weights load by that position."""
     assert model.config is not None
-    only_k2 = [(where, entry.get("class_name")) for where, entry in
-               iter_layer_entries(model.config) if entry.get("class_name") in KERAS2_ONLY_LAYERS]
-    if only_k2:
-        listed = ", ".join(f"'{where}' ({cls})" for where, cls in only_k2)
-        model.warnings.append(f"Keras 3 has no layer class for {listed}: the file loads in "
-                              "tf_keras and TF.js only")
+    return {layer_name(e): model.weights.get(layer_name(e), [])
+            for e, _ in container_paths(model.class_name or "", model.config["config"])}
 
 
-def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
+def _loadability_warnings(model: Model, keras: int) -> None:
+    """What one of the runtimes that read a legacy file will not load or computes otherwise."""
+    assert model.config is not None
+    for classes, runtimes in ((KERAS2_ONLY_LAYERS, "Keras 3"),
+                              (KERAS3_ONLY_LAYERS, "tf_keras and TF.js")):
+        found = [(where, entry.get("class_name")) for where, entry in
+                 iter_layer_entries(model.config) if entry.get("class_name") in classes]
+        if found and (keras == 2 or runtimes == "Keras 3"):
+            listed = ", ".join(f"'{where}' ({cls})" for where, cls in found)
+            model.warnings.append(f"{runtimes} has no layer class for {listed}: the file "
+                                  "will not load there")
+    attention = [where for where, entry in iter_layer_entries(model.config)
+                 if entry.get("class_name") == "MultiHeadAttention"]
+    if attention and keras == 2:
+        model.warnings.append(f"Keras 3 cannot load MultiHeadAttention ('{attention[0]}') "
+                              "from a Keras 2 dialect file (tf_keras requires query_shape, "
+                              "Keras 3 rejects it): for Keras 3 write .keras or --keras 3")
+    users = hard_sigmoid_users(model.config)
+    if users and keras == 2:
+        model.warnings.append(f"layer '{users[0]}' uses hard_sigmoid: tf_keras and TF.js "
+                              "compute it as 0.2x+0.5, Keras 3 as x/6+0.5, so Keras 3 will "
+                              "compute this file differently")
+    model.warnings.extend(custom_layer_warnings(model.config))
+
+
+def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> list[Path]:
+    """A legacy full-model file. keras=2 (default): the portable Keras 2 dialect every runtime
+    loads (nested models inlined); keras=3: the Keras 3 dialect, as Keras 3 writes it."""
     if model.config is None:
         return write_weights(model, path, overwrite)
-    _check_keras3_loadable(model)
-    flat = inline_nested_models(model)
-    keras_version = model.metadata.keras_version or ""
-    if not keras_version.startswith("2."):
-        keras_version = KERAS2_VERSION
-    assert flat.config is not None
+    if keras not in (2, 3):
+        raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")
+    check_dialect_semantics(model, f"keras{keras}")
+    _loadability_warnings(model, keras)
+    if keras == 3:
+        flat = model
+        config = to_keras3(model.config)
+        version = model.metadata.keras_version or ""
+        keras_version = version if version.startswith("3.") else KERAS3_VERSION
+    else:
+        flat = inline_nested_models(model)
+        assert flat.config is not None
+        config = portable_keras2(flat.config)
+        version = model.metadata.keras_version or ""
+        keras_version = version if version.startswith("2.") else KERAS2_VERSION
     with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["backend"] = "tensorflow"
         f.attrs["keras_version"] = keras_version
-        f.attrs["model_config"] = json.dumps(portable_keras2(flat.config))
-        if model.training_config:
+        f.attrs["model_config"] = json.dumps(config)
+        if model.training_config and keras == 2:
             f.attrs["training_config"] = json.dumps(model.training_config)
         root = f.create_group("model_weights")
         root.attrs["backend"] = "tensorflow"
         root.attrs["keras_version"] = keras_version
-        _write_groups(root, _layer_groups(flat))
-        if model.optimizer_weights:
+        _write_groups(root, _layer_groups(flat), suffix=":0" if keras == 2 else "")
+        if model.optimizer_weights and keras == 2:
             _write_weight_group(f.create_group("optimizer_weights"), model.optimizer_weights)
+    if keras == 3 and (model.training_config or model.optimizer_weights):
+        model.warnings.append("the training config and optimizer weights are not written in "
+                              "the Keras 3 dialect")
     return [path]
 
 

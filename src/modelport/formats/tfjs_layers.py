@@ -23,7 +23,12 @@ from modelport.keras_config.dialects import (
     to_canonical,
 )
 from modelport.keras_config.layouts import layer_layout, layer_name, tfjs_lookup_name
-from modelport.keras_config.targets import TFJS_LAYERS, missing_layers, tfjs_argument_problems
+from modelport.keras_config.targets import (
+    TFJS_LAYERS,
+    check_dialect_semantics,
+    missing_layers,
+    tfjs_argument_problems,
+)
 from modelport.model import Metadata, Model, Weight
 
 NAME = "tfjs_layers_model"
@@ -361,6 +366,7 @@ def check_target(model: Model) -> None:
     problems = tfjs_argument_problems(model.config)
     if problems:
         raise UnsupportedError("TF.js cannot run " + "; ".join(problems))
+    check_dialect_semantics(model, "keras2")
 
 
 def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:

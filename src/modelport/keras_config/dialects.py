@@ -21,11 +21,12 @@ _KERAS3_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronized": False, "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99
     },
     "LayerNormalization": {"rms_scaling": False},
+    "MultiHeadAttention": {"use_gate": False, "sliding_window": None, "seed": None},
 }
 # Arguments both Keras write only when set; a default value is dropped.
 _DROPPED_AT_DEFAULT = {"zero_output_for_mask": False}
 # Arguments Keras 2 writes that Keras 3 rejects, dropped from portable output at these values.
-_KERAS2_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
+KERAS2_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
     "LSTM": {"time_major": False},
     "GRU": {"time_major": False},
     "SimpleRNN": {"time_major": False},
@@ -104,7 +105,7 @@ def detect_dialect(model_config: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- reading: Keras 3 -> canonical
 
-def _policy_name(dtype: Any) -> Any:
+def policy_name(dtype: Any) -> Any:
     if isinstance(dtype, dict) and dtype.get("class_name") in (
         "DTypePolicy", "FloatDTypePolicy", "Policy"
     ):
@@ -132,7 +133,7 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
     cfg = dict(cfg)
     name = cfg.get("name", class_name)
     if "dtype" in cfg:
-        cfg["dtype"] = _policy_name(cfg["dtype"])
+        cfg["dtype"] = policy_name(cfg["dtype"])
     if "batch_shape" in cfg:
         cfg["batch_input_shape"] = cfg.pop("batch_shape")
     for key, default in {**_KERAS3_ONLY_DEFAULTS["*"],
@@ -154,6 +155,12 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
         cfg.pop("seed", None)
     if class_name == "LeakyReLU" and "negative_slope" in cfg:
         cfg["alpha"] = cfg.pop("negative_slope")
+    if class_name == "Lambda":
+        _keras2_lambda(cfg)
+    if class_name == "MultiHeadAttention":
+        # tf_keras requires these keys; None lets it build the layer when it is called.
+        for key in ("query_shape", "key_shape", "value_shape"):
+            cfg.setdefault(key, None)
     for key, value in list(cfg.items()):
         if key in ("layer", "backward_layer") and isinstance(value, dict):
             cfg[key] = _keras3_layer_entry(value, warn)
@@ -162,6 +169,31 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
     if class_name == "Bidirectional":
         _collapse_mirrored_backward_layer(cfg)
     return cfg
+
+
+def _keras2_function(value: Any) -> tuple[Any, str, str | None] | None:
+    if isinstance(value, dict) and value.get("class_name") == "__lambda__":
+        inner = value.get("config") or {}
+        return [inner.get("code"), inner.get("defaults"), inner.get("closure")], "lambda", None
+    if isinstance(value, dict) and value.get("class_name") == "function":
+        return value.get("config"), "function", value.get("module")
+    return None
+
+
+def _keras2_lambda(cfg: dict[str, Any]) -> None:
+    """Keras 3 spells a Lambda's function as a `__lambda__` object, Keras 2 as
+    [code, defaults, closure] + function_type. The bytecode is carried as data, never run."""
+    for key, type_key, module_key in (("function", "function_type", "module"),
+                                      ("output_shape", "output_shape_type",
+                                       "output_shape_module")):
+        if key not in cfg:
+            continue
+        translated = _keras2_function(cfg[key])
+        if translated is None:
+            cfg[type_key] = "raw"
+            cfg[module_key] = None
+            continue
+        cfg[key], cfg[type_key], cfg[module_key] = translated
 
 
 def _collapse_mirrored_backward_layer(cfg: dict[str, Any]) -> None:
@@ -334,8 +366,8 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
     cfg = dict(cfg)
     name = cfg.get("name", class_name)
     if isinstance(cfg.get("dtype"), dict):
-        cfg["dtype"] = _policy_name(cfg["dtype"])
-    for key, default in _KERAS2_ONLY_DEFAULTS.get(class_name, {}).items():
+        cfg["dtype"] = policy_name(cfg["dtype"])
+    for key, default in KERAS2_ONLY_DEFAULTS.get(class_name, {}).items():
         if key in cfg and cfg[key] == default:
             del cfg[key]
         elif key in cfg and key == "time_major":
@@ -354,13 +386,14 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
             # Keras 3 deserialises a wrapped layer only in the module-qualified form.
             wrapped = portable_keras2(cfg[key])
             if not wrapped.get("registered_name"):
-                wrapped = {"module": "keras.layers", "class_name": wrapped["class_name"],
+                module = "keras" if is_model_entry(wrapped) else "keras.layers"
+                wrapped = {"module": module, "class_name": wrapped["class_name"],
                            "config": wrapped["config"], "registered_name": None}
             cfg[key] = wrapped
     return _drop_keras3_object_args(cfg)
 
 
-def _explicit_input_layer(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def explicit_input_layer(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Keras 3 misreads `batch_input_shape` on a Sequential's first layer (it adds a second
     batch axis); an explicit InputLayer, as tf_keras writes, reads the same everywhere."""
     if not layers or layers[0].get("class_name") == "InputLayer":
@@ -389,7 +422,7 @@ def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
         cfg = dict(cfg)
         cfg["layers"] = [portable_keras2(layer) for layer in cfg["layers"]]
         if class_name == "Sequential":
-            cfg["layers"] = _explicit_input_layer(cfg["layers"])
+            cfg["layers"] = explicit_input_layer(cfg["layers"])
         else:
             # Only InputLayers give a functional model its shapes; Keras 3 warns about
             # batch_input_shape elsewhere (tf_keras writes it on Embedding).

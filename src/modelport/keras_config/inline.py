@@ -42,6 +42,8 @@ def _split_weights(inner: dict[str, Any], weights: list[Weight]
                    ) -> dict[str, list[Weight]] | None:
     """A nested model's weight group split back per sub-layer, using the layout table."""
     result: dict[str, list[Weight]] = {layer_name(e): [] for e in inner["layers"]}
+    if not weights:
+        return result  # an architecture without weights
     owner_of: dict[str, str] = {}
     for sub in inner["layers"]:
         layout = layer_layout(sub)

@@ -3,67 +3,78 @@ weights in Keras order (trainable first), derived from the layer's config alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
 
-# (short name, trainable by kind). Short names are those tf_keras gives the variables.
+# One weight of a layer: its Keras 2 / TF.js name relative to the layer ('kernel',
+# 'lstm_cell/kernel'), trainable by kind, and its Keras 3 path relative to the layer
+# ('vars/0', 'cell/vars/1'): the key it has in a `.keras` / `.weights.h5` file.
+Slot = tuple[str, bool, str]
 Layout = list[tuple[str, bool]]
 
 
-def _kernel_bias(cfg: dict[str, Any]) -> Layout:
-    return [("kernel", True)] + ([("bias", True)] if cfg.get("use_bias", True) else [])
+def _own(*names: str, trainable: bool = True, start: int = 0, owner: str = "") -> list[Slot]:
+    prefix = f"{owner}/" if owner else ""
+    return [(name, trainable, f"{prefix}vars/{start + i}") for i, name in enumerate(names)]
 
 
-def _depthwise(cfg: dict[str, Any]) -> Layout:
-    return [("depthwise_kernel", True)] + ([("bias", True)] if cfg.get("use_bias", True) else [])
+def _with_bias(cfg: dict[str, Any], *names: str, owner: str = "") -> list[Slot]:
+    return _own(*names, *(["bias"] if cfg.get("use_bias", True) else []), owner=owner)
 
 
-def _separable(cfg: dict[str, Any]) -> Layout:
-    layout = [("depthwise_kernel", True), ("pointwise_kernel", True)]
-    return layout + ([("bias", True)] if cfg.get("use_bias", True) else [])
+def _kernel_bias(cfg: dict[str, Any]) -> list[Slot]:
+    return _with_bias(cfg, "kernel")
 
 
-def _normalization(cfg: dict[str, Any]) -> Layout:
-    layout = [("gamma", True)] if cfg.get("scale", True) else []
-    return layout + ([("beta", True)] if cfg.get("center", True) else [])
+def _depthwise(cfg: dict[str, Any]) -> list[Slot]:
+    return _with_bias(cfg, "depthwise_kernel")
 
 
-def _batch_norm(cfg: dict[str, Any]) -> Layout:
-    return _normalization(cfg) + [("moving_mean", False), ("moving_variance", False)]
+def _separable(cfg: dict[str, Any]) -> list[Slot]:
+    return _with_bias(cfg, "depthwise_kernel", "pointwise_kernel")
 
 
-def _rnn(cell: str) -> Callable[[dict[str, Any]], Layout]:
-    def layout(cfg: dict[str, Any]) -> Layout:
-        names = [f"{cell}/kernel", f"{cell}/recurrent_kernel"]
-        if cfg.get("use_bias", True):
-            names.append(f"{cell}/bias")
-        return [(n, True) for n in names]
+def _normalization(cfg: dict[str, Any]) -> list[Slot]:
+    names = (["gamma"] if cfg.get("scale", True) else []) + (
+        ["beta"] if cfg.get("center", True) else [])
+    return _own(*names)
+
+
+def _batch_norm(cfg: dict[str, Any]) -> list[Slot]:
+    trainable = _normalization(cfg)
+    return trainable + _own("moving_mean", "moving_variance", trainable=False,
+                            start=len(trainable))
+
+
+def _rnn(cell: str) -> Callable[[dict[str, Any]], list[Slot]]:
+    def layout(cfg: dict[str, Any]) -> list[Slot]:
+        slots = _with_bias(cfg, "kernel", "recurrent_kernel", owner="cell")
+        return [(f"{cell}/{name}", trainable, path) for name, trainable, path in slots]
 
     return layout
 
 
-def _conv_rnn(cfg: dict[str, Any]) -> Layout:
-    return [("kernel", True), ("recurrent_kernel", True)] + (
-        [("bias", True)] if cfg.get("use_bias", True) else []
-    )
+def _conv_rnn(cfg: dict[str, Any]) -> list[Slot]:
+    return _with_bias(cfg, "kernel", "recurrent_kernel", owner="cell")
 
 
-def _einsum_dense(cfg: dict[str, Any]) -> Layout:
-    return [("kernel", True)] + ([("bias", True)] if cfg.get("bias_axes") else [])
+def _einsum_dense(cfg: dict[str, Any]) -> list[Slot]:
+    return _own("kernel", *(["bias"] if cfg.get("bias_axes") else []))
 
 
-def _multi_head_attention(cfg: dict[str, Any]) -> Layout:
-    layout: Layout = []
-    for part in ("query", "key", "value", "attention_output"):
-        layout.append((f"{part}/kernel", True))
-        if cfg.get("use_bias", True):
-            layout.append((f"{part}/bias", True))
-    return layout
+def _multi_head_attention(cfg: dict[str, Any]) -> list[Slot]:
+    slots: list[Slot] = []
+    for part, owner in (("query", "query_dense"), ("key", "key_dense"),
+                        ("value", "value_dense"), ("attention_output", "output_dense")):
+        slots += [(f"{part}/{name}", trainable, path)
+                  for name, trainable, path in _with_bias(cfg, "kernel", owner=owner)]
+    return slots
 
 
-SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], Layout]] = {
+SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot]]] = {
     "Dense": _kernel_bias,
     "Conv1D": _kernel_bias,
     "Conv2D": _kernel_bias,
@@ -78,8 +89,8 @@ SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], Layout]] = {
     "BatchNormalization": _batch_norm,
     "LayerNormalization": _normalization,
     "GroupNormalization": _normalization,
-    "Embedding": lambda cfg: [("embeddings", True)],
-    "PReLU": lambda cfg: [("alpha", True)],
+    "Embedding": lambda cfg: _own("embeddings"),
+    "PReLU": lambda cfg: _own("alpha"),
     "LSTM": _rnn("lstm_cell"),
     "GRU": _rnn("gru_cell"),
     "SimpleRNN": _rnn("simple_rnn_cell"),
@@ -111,66 +122,117 @@ def layer_name(entry: dict[str, Any]) -> str:
     return str(entry.get("name") or entry.get("config", {}).get("name"))
 
 
-def _with_trainability(layout: Layout, cfg: dict[str, Any]) -> Layout:
+def keras3_snake_case(class_name: str) -> str:
+    """The name Keras 3 gives an object of this class in a weights file (Conv2D -> conv2d,
+    PReLU -> p_re_lu)."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _with_trainability(slots: list[Slot], cfg: dict[str, Any]) -> list[Slot]:
     if cfg.get("trainable", True) is False:
-        return [(name, False) for name, _ in layout]
-    return layout
+        return [(name, False, path) for name, _, path in slots]
+    return slots
 
 
-def _trainable_first(layout: Layout) -> Layout:
-    return [w for w in layout if w[1]] + [w for w in layout if not w[1]]
+def _trainable_first(slots: list[Slot]) -> list[Slot]:
+    return [s for s in slots if s[1]] + [s for s in slots if not s[1]]
 
 
-def relative_layout(class_name: str, cfg: dict[str, Any]) -> Layout | None:
-    """Weights of one layer with names relative to the layer ('kernel',
-    'forward_lstm/lstm_cell/kernel'), in Keras order; None when the class is not known."""
+def _under(prefix: str, slots: list[Slot], path: str) -> list[Slot]:
+    return [(f"{prefix}{name}", trainable, f"{path}/{p}") for name, trainable, p in slots]
+
+
+def container_paths(class_name: str, cfg: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """A model's layers as Keras 3 walks them when saving, each with its path
+    ('layers/dense', 'layers/dense_1'): named by class, counted per container, in
+    `model.layers` order (a Functional's includes its InputLayers, a Sequential's does not)."""
+    from modelport.keras_config.graph import keras_layer_order
+
+    layers = cfg.get("layers", [])
+    if class_name == "Sequential":
+        order = [e for e in layers if e.get("class_name") != "InputLayer"]
+    else:
+        by_name = {layer_name(e): e for e in layers}
+        order = [by_name[n] for n in keras_layer_order(cfg) if n in by_name]
+    used: dict[str, int] = {}
+    paths = []
+    for entry in order:
+        key = keras3_snake_case(entry.get("class_name", ""))
+        used[key] = used.get(key, -1) + 1
+        paths.append((entry, f"layers/{key}" + (f"_{used[key]}" if used[key] else "")))
+    return paths
+
+
+def _model_slots(class_name: str, cfg: dict[str, Any]) -> list[Slot] | None:
+    slots: list[Slot] = []
+    for sub, path in container_paths(class_name, cfg):
+        sub_slots = relative_slots(sub.get("class_name", ""), sub.get("config", {}))
+        if sub_slots is None:
+            return None
+        prefix = "" if sub.get("class_name") in MODEL_CLASSES else f"{layer_name(sub)}/"
+        slots += _under(prefix, sub_slots, path)
+    return _trainable_first(slots)
+
+
+def relative_slots(class_name: str, cfg: dict[str, Any]) -> list[Slot] | None:
+    """Weights of one layer in Keras order, with names relative to the layer and Keras 3
+    paths relative to the layer's own path; None when the class is not known."""
     if class_name in WEIGHTLESS:
         return []
     if class_name in SIMPLE_LAYOUTS:
         return _with_trainability(SIMPLE_LAYOUTS[class_name](cfg), cfg)
     if class_name == "TimeDistributed":
         inner = cfg.get("layer") or {}
-        layout = relative_layout(inner.get("class_name", ""), inner.get("config", {}))
-        return None if layout is None else _with_trainability(layout, cfg)
+        slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}))
+        return None if slots is None else _with_trainability(_under("", slots, "layer"), cfg)
     if class_name == "Bidirectional":
         inner = cfg.get("layer") or {}
         backward = cfg.get("backward_layer") or inner
         inner_name = inner.get("config", {}).get("name", "")
-        forward_layout = relative_layout(inner.get("class_name", ""), inner.get("config", {}))
-        backward_layout = relative_layout(
-            backward.get("class_name", ""), backward.get("config", {})
-        )
-        if forward_layout is None or backward_layout is None:
+        forward_slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}))
+        backward_slots = relative_slots(backward.get("class_name", ""),
+                                        backward.get("config", {}))
+        if forward_slots is None or backward_slots is None:
             return None
         backward_name = (
             backward.get("config", {}).get("name", "")
             if cfg.get("backward_layer")
             else f"backward_{inner_name}"
         )
-        layout = [(f"forward_{inner_name}/{n}", t) for n, t in forward_layout]
-        layout += [(f"{backward_name}/{n}", t) for n, t in backward_layout]
-        return _with_trainability(_trainable_first(layout), cfg)
+        slots = _under(f"forward_{inner_name}/", forward_slots, "forward_layer")
+        slots += _under(f"{backward_name}/", backward_slots, "backward_layer")
+        return _with_trainability(_trainable_first(slots), cfg)
     if class_name in MODEL_CLASSES:
-        layout = []
-        for sub in cfg.get("layers", []):
-            sub_layout = layer_layout(sub)
-            if sub_layout is None:
-                return None
-            layout += sub_layout
-        return _with_trainability(_trainable_first(layout), cfg)
+        slots = _model_slots(class_name, cfg)
+        return None if slots is None else _with_trainability(slots, cfg)
     return None
 
 
-def layer_layout(entry: dict[str, Any]) -> Layout | None:
-    """Full Keras 2 / TF.js weight names of a layer entry, as stored in a Keras 2 `.h5`
-    layer group and a TF.js manifest. A nested model's weights carry its sub-layers' names."""
+def relative_layout(class_name: str, cfg: dict[str, Any]) -> Layout | None:
+    """Weights of one layer with names relative to the layer ('kernel',
+    'forward_lstm/lstm_cell/kernel'), in Keras order; None when the class is not known."""
+    slots = relative_slots(class_name, cfg)
+    return None if slots is None else [(name, trainable) for name, trainable, _ in slots]
+
+
+def layer_slots(entry: dict[str, Any]) -> list[Slot] | None:
+    """Full Keras 2 / TF.js weight names of a layer entry (as a Keras 2 `.h5` layer group and a
+    TF.js manifest have them; a nested model's weights carry its sub-layers' names), with
+    Keras 3 paths relative to the layer."""
     class_name = entry.get("class_name", "")
-    cfg = entry.get("config", {})
-    layout = relative_layout(class_name, cfg)
-    if layout is None or class_name in MODEL_CLASSES:
-        return layout
+    slots = relative_slots(class_name, entry.get("config", {}))
+    if slots is None or class_name in MODEL_CLASSES:
+        return slots
     name = layer_name(entry)
-    return [(f"{name}/{short}", trainable) for short, trainable in layout]
+    return [(f"{name}/{short}", trainable, path) for short, trainable, path in slots]
+
+
+def layer_layout(entry: dict[str, Any]) -> Layout | None:
+    """`layer_slots` without the Keras 3 paths."""
+    slots = layer_slots(entry)
+    return None if slots is None else [(name, trainable) for name, trainable, _ in slots]
 
 
 def tfjs_lookup_name(name: str) -> str:

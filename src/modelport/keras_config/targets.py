@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from modelport.errors import UnsupportedError
 from modelport.keras_config.dialects import is_model_entry
 from modelport.keras_config.layouts import layer_name
+from modelport.model import Model
 
 TFJS_LAYERS = frozenset(
     """Activation Add AlphaDropout Average AveragePooling1D AveragePooling2D AveragePooling3D
@@ -79,3 +81,77 @@ def missing_layers(model_config: dict[str, Any], available: frozenset[str]
         for where, entry in iter_layer_entries(model_config)
         if entry.get("class_name") not in available
     ]
+
+
+# Layers only Keras 3 has: tf_keras and TF.js cannot load a file that uses them.
+KERAS3_ONLY_LAYERS = frozenset(
+    """AdaptiveAveragePooling1D AdaptiveAveragePooling2D AdaptiveAveragePooling3D
+    AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D AugMix AutoContrast
+    ContrastLimitedAdaptiveHistogramEqualization CutMix Equalization FlaxLayer
+    GroupQueryAttention JaxLayer MaxNumBoundingBoxes MelSpectrogram MixUp Pipeline
+    RMSNormalization RandAugment RandomColorDegeneration RandomColorJitter
+    RandomElasticTransform RandomErasing RandomGaussianBlur RandomGrayscale RandomHue
+    RandomInvert RandomPerspective RandomPosterization RandomSaturation RandomSharpness
+    RandomShear ReversibleEmbedding STFTSpectrogram Solarization TFSMLayer
+    TorchModuleWrapper""".split()
+)
+
+# Every layer class both Keras ship (aliases such as AvgPool2D are serialised by their class).
+BUILTIN_LAYERS = KERAS2_ONLY_LAYERS | KERAS3_ONLY_LAYERS | frozenset(
+    """Activation ActivityRegularization Add AdditiveAttention AlphaDropout Attention Average
+    AveragePooling1D AveragePooling2D AveragePooling3D BatchNormalization Bidirectional
+    CategoryEncoding CenterCrop Concatenate Conv1D Conv1DTranspose Conv2D Conv2DTranspose
+    Conv3D Conv3DTranspose ConvLSTM1D ConvLSTM2D ConvLSTM3D Cropping1D Cropping2D Cropping3D
+    Dense DepthwiseConv1D DepthwiseConv2D Discretization Dot Dropout ELU EinsumDense Embedding
+    Flatten GRU GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D
+    GlobalAveragePooling2D GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D
+    GlobalMaxPooling3D GroupNormalization HashedCrossing Hashing Identity InputLayer
+    IntegerLookup LSTM LSTMCell Lambda LayerNormalization LeakyReLU Masking MaxPooling1D
+    MaxPooling2D MaxPooling3D Maximum Minimum MultiHeadAttention Multiply Normalization PReLU
+    Permute RNN RandomBrightness RandomContrast RandomCrop RandomFlip RandomRotation
+    RandomTranslation RandomZoom ReLU RepeatVector Rescaling Reshape Resizing SeparableConv1D
+    SeparableConv2D SimpleRNN SimpleRNNCell Softmax SpatialDropout1D SpatialDropout2D
+    SpatialDropout3D SpectralNormalization StackedRNNCells StringLookup Subtract
+    TextVectorization TimeDistributed UnitNormalization UpSampling1D UpSampling2D UpSampling3D
+    ZeroPadding1D ZeroPadding2D ZeroPadding3D Functional Sequential Model
+    ConvLSTM1DCell ConvLSTM2DCell ConvLSTM3DCell""".split()
+)
+
+
+def custom_layer_warnings(model_config: dict[str, Any]) -> list[str]:
+    """Layers of classes no Keras ships: carried as data, loadable only with the user's class."""
+    custom = [(where, entry.get("registered_name") or entry.get("class_name"))
+              for where, entry in iter_layer_entries(model_config)
+              if entry.get("class_name") not in BUILTIN_LAYERS]
+    return [f"layer '{where}' is a custom class ({cls}): its config and weights are carried "
+            "as data (weights in file order); loading it needs your class (custom_objects)"
+            for where, cls in custom]
+
+
+def source_dialect(model: Model) -> str:
+    """Which Keras's meaning the source's activations have: 'keras3' or 'keras2' (tf.keras,
+    tf_keras and TF.js share one)."""
+    return "keras3" if (model.metadata.keras_version or "").startswith("3") else "keras2"
+
+
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
+
+
+def hard_sigmoid_users(model_config: dict[str, Any]) -> list[str]:
+    return [where for where, entry in iter_layer_entries(model_config)
+            if any(entry.get("config", {}).get(key) == "hard_sigmoid"
+                   for key in _ACTIVATION_KEYS)]
+
+
+def check_dialect_semantics(model: Model, target: str) -> None:
+    """Refuse what would compute differently in the target Keras: hard_sigmoid is
+    0.2x+0.5 in Keras 2 and TF.js but x/6+0.5 in Keras 3 (clipped to [0, 1] in both)."""
+    assert model.config is not None
+    users = hard_sigmoid_users(model.config)
+    if users and source_dialect(model) != target:
+        source = "Keras 3" if source_dialect(model) == "keras3" else "Keras 2 / TF.js"
+        raise UnsupportedError(
+            f"layer '{users[0]}' uses hard_sigmoid, which {source} computes as "
+            f"{'x/6+0.5' if source == 'Keras 3' else '0.2x+0.5'} and the target as "
+            f"{'0.2x+0.5' if source == 'Keras 3' else 'x/6+0.5'}; change the activation "
+            "(e.g. to sigmoid) and retrain, or keep the model in its own Keras")

@@ -1,0 +1,80 @@
+"""Keras architecture JSON, as `model.to_json()` writes it (Keras 2 or Keras 3 dialect): an
+architecture without weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import atomic_file
+from modelport.formats.common import read_json
+from modelport.keras_config.dialects import (
+    KERAS2_VERSION,
+    is_model_entry,
+    portable_keras2,
+    to_canonical,
+)
+from modelport.keras_config.inline import inline_nested_models
+from modelport.keras_config.keras3 import to_keras3
+from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
+from modelport.model import Metadata, Model
+
+NAME = "keras_json"
+
+
+def is_architecture(data: Any) -> bool:
+    return isinstance(data, dict) and is_model_entry(data) and "modelTopology" not in data
+
+
+def detect(path: Path) -> bool:
+    if not path.is_file() or path.suffix.lower() != ".json":
+        return False
+    try:
+        return is_architecture(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def read(path: Path) -> Model:
+    data = read_json(path)
+    if not is_architecture(data):
+        raise FormatError("not a Keras architecture JSON (no class_name/config with layers)",
+                          path)
+    model = Model(config=None)
+    model.config = to_canonical(data, model.warnings.append)
+    version = data.get("keras_version")
+    if version is None and data.get("module") is not None and "registered_name" in data:
+        version = "3"  # Keras 3's to_json() writes no version
+    model.metadata = Metadata(source_format=NAME, keras_version=version,
+                              backend=data.get("backend"))
+    return model
+
+
+def render(model: Model, keras: int) -> dict[str, Any]:
+    """The architecture as `to_json()` of Keras `keras` (2 or 3) writes it."""
+    assert model.config is not None
+    if keras == 3:
+        check_dialect_semantics(model, "keras3")
+        return to_keras3(model.config)
+    if keras != 2:
+        raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")
+    check_dialect_semantics(model, "keras2")
+    flat = inline_nested_models(model)
+    assert flat.config is not None
+    version = model.metadata.keras_version or ""
+    return {**portable_keras2(flat.config),
+            "keras_version": version if version.startswith("2.") else KERAS2_VERSION,
+            "backend": "tensorflow"}
+
+
+def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> list[Path]:
+    if model.config is None:
+        raise UnsupportedError("the input holds weights only: there is no architecture to "
+                               "write", path)
+    model.warnings.extend(custom_layer_warnings(model.config))
+    document = render(model, keras)
+    with atomic_file(path, overwrite) as tmp:
+        tmp.write_text(json.dumps(document), encoding="utf-8")
+    return [path]

@@ -1,0 +1,457 @@
+"""Keras 3 native files: `.keras` archives (config.json, metadata.json, model.weights.h5,
+assets/) and weights alone (`.weights.h5`, sharded `.weights.json` + shards), as Keras 3 and
+tf_keras write them. Weight paths come from the layout table (keras_config.layouts)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import atomic_file, atomic_files
+from modelport.formats.common import read_json
+from modelport.formats.keras_h5 import HDF5_SIGNATURE, dataset_weight, write_dataset
+from modelport.keras_config.dialects import to_canonical
+from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
+from modelport.keras_config.layouts import (
+    MODEL_CLASSES,
+    container_paths,
+    layer_name,
+    layer_slots,
+)
+from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
+from modelport.model import Metadata, Model, Weight
+
+NAME = "keras_v3"
+WEIGHTS_NAME = "keras_v3_weights"
+WEIGHTS_MEMBER = "model.weights.h5"
+_VARS = re.compile(r"^(?:(.*)/)?vars/(\d+)$")
+
+
+# ----------------------------------------------------------------------------------- detection
+
+def _zip_members(path: Path) -> list[str] | None:
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def detect(path: Path) -> bool:
+    members = _zip_members(path)
+    return members is not None and "config.json" in members
+
+
+def _is_sharded_map(path: Path) -> bool:
+    if not path.is_file() or not path.name.endswith(".json"):
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("weight_map"), dict)
+
+
+def detect_weights(path: Path) -> bool:
+    if _is_sharded_map(path):
+        return True
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        if handle.read(8) != HDF5_SIGNATURE:
+            return False
+    try:
+        with h5py.File(path, "r") as f:
+            legacy = any(k in f.attrs for k in ("model_config", "layer_names", "layer_names0"))
+            return not legacy and ("layers" in f or "vars" in f
+                                   or "_layer_checkpoint_dependencies" in f)
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- the weights tree
+
+@dataclass
+class _Tree:
+    """Datasets of a Keras 3 weights store (one file or several shards) by object path."""
+
+    files: dict[str, h5py.File]
+    weight_map: dict[str, list[str]] | None = None
+    source: Path = field(default_factory=Path)
+
+    def _groups(self, obj: str) -> Iterator[h5py.Group]:
+        key = f"{obj}/vars" if obj else "vars"
+        names = list(self.files) if self.weight_map is None else self.weight_map.get(
+            f"/{key}", [])
+        for name in names:
+            group = self.files[name].get(key)
+            if isinstance(group, h5py.Group):
+                yield group
+
+    def variables(self, obj: str) -> list[h5py.Dataset]:
+        found: dict[int, h5py.Dataset] = {}
+        for group in self._groups(obj):
+            for key, item in group.items():
+                if key.isdigit() and isinstance(item, h5py.Dataset):
+                    found[int(key)] = item
+        return [found[i] for i in sorted(found)]
+
+    def objects_under(self, prefix: str) -> list[str]:
+        """Object paths at or below `prefix` that hold variables, in the order Keras walks
+        them (an object's own variables, then its children by attribute name)."""
+        paths: set[str] = set()
+        if self.weight_map is not None:
+            for key in self.weight_map:
+                obj = key.strip("/")[: -len("/vars")] if key.endswith("/vars") else None
+                if obj is not None and (obj == prefix or obj.startswith(prefix + "/")):
+                    paths.add(obj)
+        else:
+            for f in self.files.values():
+                root = f.get(prefix)
+                if not isinstance(root, h5py.Group):
+                    continue
+
+                def visit(name: str, item: Any, root_name: str = prefix) -> None:
+                    if isinstance(item, h5py.Group) and name.endswith("vars") and (
+                        name == "vars" or name.endswith("/vars")
+                    ) and len(item):
+                        paths.add(f"{root_name}/{name[:-len('vars')].rstrip('/')}".rstrip("/"))
+
+                root.visititems(visit)
+                if isinstance(root.get("vars"), h5py.Group) and len(root["vars"]):
+                    paths.add(prefix)
+        return sorted(paths, key=lambda p: [(part != "vars", part) for part in p.split("/")])
+
+    def dataset(self, path: str) -> h5py.Dataset | None:
+        match = _VARS.match(path)
+        if not match:
+            return None
+        variables = {int(k): d for g in self._groups(match.group(1) or "")
+                     for k, d in g.items() if k.isdigit()}
+        return variables.get(int(match.group(2)))
+
+
+def _open_tree(path: Path, model: Model) -> _Tree:
+    """A `.weights.h5` file or a sharded `.weights.json` map, kept open by `model`."""
+    if _is_sharded_map(path):
+        data = read_json(path)
+        weight_map = {k: v if isinstance(v, list) else [v] for k, v in data["weight_map"].items()}
+        files = {}
+        for name in sorted({n for names in weight_map.values() for n in names}):
+            shard = path.with_name(name)
+            if not shard.is_file():
+                raise FormatError(f"shard '{name}' listed in the weight map is missing", path)
+            files[name] = model.keep_open(h5py.File(shard, "r"))
+        return _Tree(files, weight_map, path)
+    return _Tree({path.name: model.keep_open(h5py.File(path, "r"))}, None, path)
+
+
+# ------------------------------------------------------------------------------------ reading
+
+def _file_order_weights(tree: _Tree, layer: str, path: str) -> list[Weight]:
+    """Weights of a layer the table does not know, in file order, named by their path."""
+    weights = []
+    for obj in tree.objects_under(path):
+        relative = obj[len(path):].strip("/")
+        for index, dataset in enumerate(tree.variables(obj)):
+            name = "/".join(p for p in (layer, relative, f"vars/{index}") if p)
+            weights.append(dataset_weight(dataset, name))
+    return weights
+
+
+def _layer_weights(entry: dict[str, Any], path: str, tree: _Tree, warn: Callable[[str], None]
+                   ) -> list[Weight]:
+    name = layer_name(entry)
+    slots = layer_slots(entry)
+    in_file = _file_order_weights(tree, "" if entry.get("class_name") in MODEL_CLASSES
+                                  else name, path)
+    if slots is None:
+        return in_file
+    if len(slots) != len(in_file):
+        warn(f"layer '{name}' ({entry.get('class_name')}) has {len(in_file)} weights under "
+             f"'{path}', the layout table expects {len(slots)}: kept in file order")
+        return in_file
+    weights = []
+    for weight_name, trainable, relative in slots:
+        dataset = tree.dataset(f"{path}/{relative}") or tree.dataset(
+            f"{path}/{_tf_keras_spelling(relative)}")
+        if dataset is None:
+            raise FormatError(f"weights of layer '{name}' are not where Keras puts them: "
+                              f"'{path}/{relative}' is missing", tree.source)
+        weight = dataset_weight(dataset, weight_name)
+        weights.append(Weight(weight.name, weight.shape, weight.dtype, weight.load, trainable))
+    return weights
+
+
+def _tf_keras_spelling(relative: str) -> str:
+    """tf_keras names some sub-layers with a leading underscore (MultiHeadAttention's
+    `_query_dense`) where Keras 3 has none."""
+    parts = relative.split("/")
+    return "/".join(p if p in ("vars", "cell", "layer", "layers", "forward_layer",
+                               "backward_layer") or p.isdigit() else f"_{p}" for p in parts)
+
+
+def read_tree_into(model: Model, tree: _Tree) -> None:
+    """Fill `model.weights` from a Keras 3 weights tree using `model.config`'s layers."""
+    assert model.config is not None
+    warn = model.warnings.append
+    paths = {layer_name(e): p for e, p in container_paths(model.class_name or "",
+                                                          model.config.get("config", {}))}
+    for entry in model.layers:
+        name = layer_name(entry)
+        model.weights[name] = _layer_weights(entry, paths[name], tree, warn) if (
+            name in paths) else []
+
+
+def _tree_weights(tree: _Tree) -> dict[str, list[Weight]]:
+    """Weights alone (no architecture): one group per top-level object path."""
+    groups: dict[str, list[Weight]] = {}
+    for obj in tree.objects_under(""):
+        parts = obj.split("/")
+        top = "/".join(parts[:2]) if parts[0] == "layers" and len(parts) > 1 else parts[0]
+        for index, dataset in enumerate(tree.variables(obj)):
+            groups.setdefault(top, []).append(dataset_weight(dataset, f"{obj}/vars/{index}"))
+    return groups
+
+
+def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
+    """Stream one archive member to a temporary file that lives as long as the model."""
+    tmp = Path(tempfile.mkdtemp(prefix="modelport-keras-"))
+    model._resources.callback(shutil.rmtree, tmp, True)
+    target = tmp / Path(member).name
+    with archive.open(member) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return target
+
+
+def read(path: Path) -> Model:
+    members = _zip_members(path)
+    if members is None:
+        raise FormatError("not a zip archive (.keras files are zip archives)", path)
+    if "config.json" not in members:
+        raise FormatError("archive has no config.json: not a .keras model", path)
+    model = Model(config=None)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            _read_archive(model, archive, members, path)
+    except BaseException:
+        model.close()
+        raise
+    return model
+
+
+def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], path: Path
+                  ) -> None:
+    try:
+        config = json.loads(archive.read("config.json"))
+        metadata = json.loads(archive.read("metadata.json")) if (
+            "metadata.json" in members) else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"config.json or metadata.json is not valid JSON ({exc})",
+                          path) from None
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise FormatError("config.json is not a Keras model config", path)
+    keras_version = str(metadata.get("keras_version") or "")
+    model.config = to_canonical(config, model.warnings.append)
+    model.metadata = Metadata(source_format=NAME, keras_version=keras_version or None)
+    if config.get("compile_config"):
+        model.warnings.append("the compile config of the .keras file is not carried over")
+    model.assets = {m[len("assets/"):]: _member_loader(path, m) for m in members
+                    if m.startswith("assets/") and not m.endswith("/")}
+    if WEIGHTS_MEMBER in members:
+        weights_file = _extract(archive, WEIGHTS_MEMBER, model)
+        tree = _Tree({WEIGHTS_MEMBER: model.keep_open(h5py.File(weights_file, "r"))},
+                     None, path)
+    elif "model.weights.json" in members:
+        raise UnsupportedError("sharded weights inside a .keras archive are not supported",
+                               path)
+    elif "model.weights.npz" in members:
+        raise UnsupportedError("weights stored as model.weights.npz (pickled numpy objects) "
+                               "are never loaded", path)
+    else:
+        tree = _Tree({}, None, path)
+    if "_layer_checkpoint_dependencies" in tree.files.get(WEIGHTS_MEMBER, {}):
+        raise UnsupportedError("written by Keras 2.12-2.14, whose .keras weight paths "
+                               "modelport does not read; re-save it with tf_keras >= 2.15 "
+                               "or as .h5", path)
+    read_tree_into(model, tree)
+
+
+def _member_loader(path: Path, member: str) -> Callable[[], bytes]:
+    def load() -> bytes:
+        with zipfile.ZipFile(path) as archive:
+            return archive.read(member)
+
+    return load
+
+
+def read_weights(path: Path) -> Model:
+    model = Model(config=None)
+    try:
+        tree = _open_tree(path, model)
+        model.metadata = Metadata(source_format=WEIGHTS_NAME)
+        model.weights = _tree_weights(tree)
+    except BaseException:
+        model.close()
+        raise
+    return model
+
+
+# ------------------------------------------------------------------------------------ writing
+
+@dataclass
+class _Object:
+    name: str | None
+    variables: dict[int, Weight] = field(default_factory=dict)
+
+
+def keras3_objects(model: Model) -> dict[str, _Object]:
+    """Every object path of the Keras 3 weights tree with its variables by index."""
+    objects: dict[str, _Object] = {"": _Object(model.name)}
+    if model.config is None:
+        for weight in model.all_weights():
+            match = _VARS.match(weight.name)
+            if not match:
+                raise UnsupportedError(f"weight '{weight.name}' has no Keras 3 path; writing "
+                                       "weights without an architecture needs Keras 3 paths")
+            objects.setdefault(match.group(1) or "", _Object(None)).variables[
+                int(match.group(2))] = weight
+        return objects
+    for entry, path in container_paths(model.class_name or "", model.config["config"]):
+        name = layer_name(entry)
+        weights = model.weights.get(name, [])
+        objects.setdefault(path, _Object(name))
+        for relative, weight in zip(_relative_paths(entry, weights, model.warnings.append),
+                                    weights, strict=True):
+            match = _VARS.match(f"{path}/{relative}")
+            assert match is not None
+            owner = match.group(1) or ""
+            parts = weight.name.split("/")
+            objects.setdefault(owner, _Object(parts[-2] if len(parts) > 1 else name))
+            objects[owner].variables[int(match.group(2))] = weight
+    return objects
+
+
+def _relative_paths(entry: dict[str, Any], weights: list[Weight], warn: Callable[[str], None]
+                    ) -> list[str]:
+    slots = layer_slots(entry)
+    if slots is not None and len(slots) == len(weights):
+        return [relative for _, _, relative in slots]
+    name = layer_name(entry)
+    prefix = "" if entry.get("class_name") in MODEL_CLASSES else f"{name}/"
+    relative = [w.name[len(prefix):] if w.name.startswith(prefix) else w.name for w in weights]
+    if all(_VARS.match(r) for r in relative):
+        return relative  # read from a Keras 3 file in file order: the paths it had
+    if weights:
+        warn(f"layer '{name}' ({entry.get('class_name')}): weights placed in file order "
+             "as vars/0, vars/1, ...")
+    return [f"vars/{i}" for i in range(len(weights))]
+
+
+def _write_objects(files: list[h5py.File], objects: dict[str, _Object],
+                   assign: Callable[[str], int]) -> None:
+    for path, obj in objects.items():
+        f = files[assign(path)]
+        group = f.require_group(f"{path}/vars" if path else "vars")
+        if obj.name is not None:
+            group.attrs["name"] = obj.name
+        for index, weight in sorted(obj.variables.items()):
+            write_dataset(group, str(index), weight)
+
+
+def _check_target(model: Model) -> None:
+    if model.config is not None:
+        check_dialect_semantics(model, "keras3")
+        model.warnings.extend(custom_layer_warnings(model.config))
+    if model.optimizer_weights or model.training_config:
+        model.warnings.append("the training config and optimizer weights are not written "
+                              "to Keras 3 files")
+
+
+def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
+    """A `.keras` archive as Keras 3 writes it."""
+    if model.config is None:
+        raise UnsupportedError("a .keras file needs an architecture; this input holds weights "
+                               "only", path)
+    _check_target(model)
+    config = to_keras3(model.config)
+    objects = keras3_objects(model)
+    version = model.metadata.keras_version or ""
+    metadata = {"keras_version": version if version.startswith("3.") else KERAS3_VERSION,
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    with contextlib.ExitStack() as stack:
+        tmp_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelport-")))
+        weights_file = tmp_dir / WEIGHTS_MEMBER
+        with h5py.File(weights_file, "w") as f:
+            _write_objects([f], objects, lambda _: 0)
+        tmp = stack.enter_context(atomic_file(path, overwrite))
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr("metadata.json", json.dumps(metadata))
+            archive.writestr("config.json", json.dumps(config))
+            archive.write(weights_file, WEIGHTS_MEMBER)
+            for name, load in sorted(model.assets.items()):
+                archive.writestr(f"assets/{name}", load())
+    return [path]
+
+
+def _shard_plan(objects: dict[str, _Object], shard_size: int) -> list[list[str]]:
+    """Object paths per shard: an object's variables stay together; a shard is closed once
+    adding the next object would exceed `shard_size` (an object larger than that gets a
+    shard of its own)."""
+    shards: list[list[str]] = [[]]
+    size = 0
+    for path, obj in objects.items():
+        nbytes = sum(w.nbytes for w in obj.variables.values())
+        if shards[-1] and size + nbytes > shard_size:
+            shards.append([])
+            size = 0
+        shards[-1].append(path)
+        size += nbytes
+    return shards
+
+
+def write_weights(model: Model, path: Path, overwrite: bool = False,
+                  shard_size: int | None = None) -> list[Path]:
+    """Keras 3 `save_weights`: one `.weights.h5`, or with `shard_size` (or a `.json` path) a
+    `.weights.json` map plus `<base>_00000.weights.h5` shards."""
+    if model.config is not None:
+        _check_target(model)
+    objects = keras3_objects(model)
+    if shard_size is None and not path.name.endswith(".json"):
+        with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
+            _write_objects([f], objects, lambda _: 0)
+        return [path]
+    if not path.name.endswith(".json"):
+        path = path.with_suffix(".json")
+    base = path.name[: -len(".weights.json")] if path.name.endswith(".weights.json") else (
+        path.stem)
+    plan = _shard_plan({p: o for p, o in objects.items() if o.variables} or objects,
+                       shard_size or 5 * 1024**3)
+    names = [f"{base}_{i:05d}.weights.h5" for i in range(len(plan))]
+    shard_of = {obj: i for i, paths in enumerate(plan) for obj in paths}
+    with atomic_files(path.parent, [path.name, *names], overwrite) as tmp:
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(h5py.File(tmp / n, "w")) for n in names]
+            _write_objects(files, {p: o for p, o in objects.items() if p in shard_of},
+                           lambda p: shard_of[p])
+        weight_map = {f"/{p}/vars" if p else "/vars": [names[shard_of[p]]]
+                      for p, o in objects.items() if p in shard_of and o.variables}
+        total = float(sum(w.nbytes for o in objects.values() for w in o.variables.values()))
+        (tmp / path.name).write_text(json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=4),
+            encoding="utf-8")
+    return [path] + [path.parent / n for n in names]

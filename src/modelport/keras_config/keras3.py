@@ -1,0 +1,257 @@
+"""Rendering of the canonical (Keras 2) config in the Keras 3 dialect, as Keras 3 writes it in
+`.keras` archives and `to_json()`: module-qualified objects, DTypePolicy, `batch_shape`, Keras 3
+argument names, node indices of nested models counted from 0."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from modelport.errors import UnsupportedError
+from modelport.keras_config import dialects
+from modelport.keras_config.dialects import has_builtin_node, is_model_entry
+from modelport.keras_config.graph import is_ref
+from modelport.keras_config.layouts import layer_name
+
+KERAS3_VERSION = "3.15.1"  # what Keras 3 dialect output claims when the source was not Keras 3
+
+# Keras 2 arguments Keras 3 does not have: the value at which dropping one changes nothing.
+_KERAS2_ONLY_ARGS: dict[str, dict[str, Any]] = {
+    **dialects.KERAS2_ONLY_DEFAULTS,
+    "MultiHeadAttention": {"softmax_robust_masking": False},
+}
+# Keras 2 arguments Keras 3 derives by itself (shapes it learns when the layer is called).
+_DERIVED_ARGS = {"MultiHeadAttention": ("query_shape", "key_shape", "value_shape")}
+_OBJECT_MODULES = {"_initializer": "keras.initializers", "_regularizer": "keras.regularizers",
+                   "_constraint": "keras.constraints"}
+
+
+def _policy(name: Any) -> dict[str, Any]:
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
+            "registered_name": None}
+
+
+def _object(key: str, value: Any) -> Any:
+    """Initializer/regularizer/constraint objects get the module Keras 3 expects."""
+    if not isinstance(value, dict) or "class_name" not in value:
+        return value
+    module = next((m for suffix, m in _OBJECT_MODULES.items() if key.endswith(suffix)), None)
+    if module is None or value.get("registered_name"):
+        return value
+    return {"module": module, "class_name": value["class_name"],
+            "config": value.get("config") or {}, "registered_name": None}
+
+
+def _lambda_function(cfg: dict[str, Any], key: str, type_key: str, module_key: str) -> Any:
+    value = cfg.pop(key, None)
+    kind = cfg.pop(type_key, None)
+    module = cfg.pop(module_key, None)
+    if kind == "lambda" and isinstance(value, list | tuple) and len(value) == 3:
+        code, defaults, closure = value
+        return {"class_name": "__lambda__",
+                "config": {"code": code, "defaults": defaults, "closure": closure}}
+    if kind == "function" and isinstance(value, str):
+        return {"module": module, "class_name": "function", "config": value,
+                "registered_name": "function"}
+    return value
+
+
+def _lambda_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Keras 2 spells a Lambda's function as [code, defaults, closure] + function_type;
+    Keras 3 as a `__lambda__` object. The bytecode is carried as data, never run."""
+    function = _lambda_function(cfg, "function", "function_type", "module")
+    output_shape = _lambda_function(cfg, "output_shape", "output_shape_type",
+                                    "output_shape_module")
+    cfg["function"] = function
+    if output_shape is not None:
+        cfg["output_shape"] = output_shape
+    return cfg
+
+
+def _refuse(name: str, class_name: str, what: str) -> UnsupportedError:
+    return UnsupportedError(f"layer '{name}' ({class_name}) {what}, which Keras 3 cannot "
+                            "represent")
+
+
+def _layer_config(class_name: str, cfg: dict[str, Any], top_functional: bool
+                  ) -> tuple[str, dict[str, Any]]:
+    cfg = dict(cfg)
+    name = cfg.get("name", class_name)
+    if class_name == "InputLayer":
+        if "batch_input_shape" in cfg:
+            cfg["batch_shape"] = cfg.pop("batch_input_shape")
+        return class_name, cfg
+    if top_functional:
+        cfg.pop("batch_input_shape", None)  # only InputLayers shape a functional model
+    if "dtype" in cfg and cfg["dtype"] is not None:
+        cfg["dtype"] = _policy(dialects.policy_name(cfg["dtype"]))
+    for key, default in _KERAS2_ONLY_ARGS.get(class_name, {}).items():
+        if key in cfg and cfg[key] != default:
+            raise _refuse(name, class_name, f"sets {key}={cfg[key]!r}")
+        cfg.pop(key, None)
+    for key in _DERIVED_ARGS.get(class_name, ()):
+        cfg.pop(key, None)
+    if class_name == "LeakyReLU" and "alpha" in cfg:
+        cfg["negative_slope"] = cfg.pop("alpha")
+    if class_name == "ThresholdedReLU":
+        # Keras 3's ReLU with a threshold is the same function: x where x > theta, else 0.
+        class_name = "ReLU"
+        cfg = {"name": name, "trainable": cfg.get("trainable", True), "dtype": cfg.get("dtype"),
+               "max_value": None, "negative_slope": 0.0, "threshold": cfg.get("theta", 1.0)}
+    if class_name == "BatchNormalization" and isinstance(cfg.get("axis"), list):
+        if len(cfg["axis"]) != 1:
+            raise _refuse(name, class_name, f"normalises over several axes {cfg['axis']}")
+        cfg["axis"] = cfg["axis"][0]
+    if class_name == "Lambda":
+        cfg = _lambda_config(cfg)
+    for key, value in list(cfg.items()):
+        if key in ("layer", "backward_layer", "cell") and isinstance(value, dict):
+            cfg[key] = layer_entry(value)
+        elif key == "cells" and isinstance(value, list):
+            cfg[key] = [layer_entry(v) if isinstance(v, dict) else v for v in value]
+        else:
+            cfg[key] = _object(key, value)
+    return class_name, cfg
+
+
+def layer_entry(entry: dict[str, Any], top_functional: bool = False) -> dict[str, Any]:
+    """One layer (or nested model) entry in the Keras 3 dialect, without its nodes."""
+    if is_model_entry(entry):
+        return _model(entry)
+    class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}),
+                                    top_functional)
+    registered = entry.get("registered_name")
+    out = {"module": entry.get("module") if registered else "keras.layers",
+           "class_name": class_name, "config": cfg, "registered_name": registered}
+    return out
+
+
+def _tensor(ref: list[Any], shapes: dict[str, Any]) -> dict[str, Any]:
+    # Keras 3 rebuilds the tensor from keras_history and discards this shape and dtype;
+    # they are exact for model inputs and placeholders of unknown rank elsewhere.
+    shape, dtype = shapes.get(ref[0], ([], "float32"))
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": shape, "dtype": dtype, "keras_history": list(ref[:3])}}
+
+
+def _has_tensor_kwargs(node: Any) -> bool:
+    found = False
+
+    def visit(value: Any) -> None:
+        nonlocal found
+        if is_ref(value) and len(value) == 4:
+            for kwarg in (value[3] or {}).values():
+                found = found or _contains_ref(kwarg)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+
+    visit(node)
+    return found
+
+
+def _contains_ref(value: Any) -> bool:
+    if is_ref(value):
+        return True
+    if isinstance(value, list):
+        return any(_contains_ref(v) for v in value)
+    if isinstance(value, dict):
+        return any(_contains_ref(v) for v in value.values())
+    return False
+
+
+def _node(node: Any, shift: Callable[[list[Any]], list[Any]], shapes: dict[str, Any]) -> Any:
+    """A Keras 2 node. Keras 3 reads the Keras 2 list form itself, except that it does not
+    turn references in call kwargs into tensors; such nodes get the Keras 3 form."""
+    if not _has_tensor_kwargs(node):
+        return _map_node(node, lambda ref: [*shift(ref[:3]), *ref[3:]])
+    kwargs: dict[str, Any] = {}
+
+    def arg(value: Any) -> Any:
+        if is_ref(value):
+            if len(value) == 4 and value[3]:
+                kwargs.update(value[3])
+            return _tensor(shift(value[:3]), shapes)
+        if isinstance(value, dict):
+            return {k: arg(v) for k, v in value.items()}
+        return [arg(v) for v in value]
+
+    first = arg(node)
+    if isinstance(first, list) and len(first) == 1:
+        first = first[0]
+
+    def kwarg(value: Any) -> Any:
+        if is_ref(value):
+            return _tensor(shift(value[:3]), shapes)
+        if isinstance(value, list):
+            return [kwarg(v) for v in value]
+        if isinstance(value, dict):
+            return {k: kwarg(v) for k, v in value.items()}
+        return value
+
+    return {"args": [first], "kwargs": {k: kwarg(v) for k, v in kwargs.items()}}
+
+
+def _map_node(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
+    if is_ref(value):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_node(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_node(v, fn) for v in value]
+    return value
+
+
+def _single(refs: Any) -> Any:
+    return refs[0] if isinstance(refs, list) and len(refs) == 1 and is_ref(refs[0]) else refs
+
+
+def _model(model_config: dict[str, Any]) -> dict[str, Any]:
+    class_name = model_config["class_name"]
+    cfg = dict(model_config["config"])
+    layers = cfg.get("layers", [])
+    if class_name == "Sequential":
+        layers = dialects.explicit_input_layer(layers)
+        cfg["layers"] = [layer_entry(e) for e in layers]
+        cfg.pop("build_input_shape", None)
+        cfg["trainable"] = cfg.get("trainable", True)
+        return {"module": "keras", "class_name": "Sequential", "config": cfg,
+                "registered_name": None}
+    builtin = {layer_name(e) for e in layers if has_builtin_node(e)}
+    sequential = {layer_name(e) for e in layers
+                  if layer_name(e) in builtin and e["class_name"] == "Sequential"}
+    shapes = {layer_name(e): (e["config"].get("batch_input_shape"),
+                              e["config"].get("dtype") or "float32")
+              for e in layers if e.get("class_name") == "InputLayer"}
+
+    def node_shift(ref: list[Any]) -> list[Any]:
+        return [ref[0], ref[1] - (ref[0] in builtin), ref[2]]
+
+    def output_shift(ref: list[Any]) -> list[Any]:
+        # Keras 3 subtracts 1 itself for nested Functional models in input/output_layers.
+        return [ref[0], ref[1] - (ref[0] in sequential), ref[2]]
+
+    new_layers = []
+    for entry in layers:
+        converted = layer_entry(entry, top_functional=True)
+        converted["name"] = layer_name(entry)
+        converted["inbound_nodes"] = [_node(n, node_shift, shapes)
+                                      for n in entry.get("inbound_nodes") or []]
+        new_layers.append(converted)
+    cfg["layers"] = new_layers
+    cfg["trainable"] = cfg.get("trainable", True)
+    for key in ("input_layers", "output_layers"):
+        if key in cfg:
+            cfg[key] = _single(_map_node(cfg[key], output_shift))
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": cfg, "registered_name": "Functional"}
+
+
+def to_keras3(model_config: dict[str, Any]) -> dict[str, Any]:
+    """The canonical config as Keras 3 writes it (raises UnsupportedError, naming the layer,
+    for what Keras 3 cannot represent)."""
+    return _model(copy.deepcopy(model_config))
