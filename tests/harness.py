@@ -103,6 +103,11 @@ class SavedZooModel:
     outputs: list[np.ndarray]  # the in-memory model's outputs on inputs
     tfjs_skip: str | None = None
 
+    @property
+    def keras_path(self) -> Path:
+        """The same model saved by the library's own `model.save("x.keras")`."""
+        return self.path.with_suffix(".keras")
+
 
 @dataclass
 class ZooCache:
@@ -127,4 +132,5 @@ class ZooCache:
         path = self.root / library / f"{name}.h5"
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(str(path))  # legacy HDF5 (chosen by the .h5 suffix in both libraries)
+        model.save(str(path.with_suffix(".keras")))
         return SavedZooModel(library, name, path, inputs, outputs, zoo.TFJS_SKIP.get(name))

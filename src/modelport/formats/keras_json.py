@@ -12,12 +12,13 @@ from modelport.fileio import atomic_file
 from modelport.formats.common import read_json
 from modelport.keras_config.dialects import (
     KERAS2_VERSION,
+    has_builtin_node,
     is_model_entry,
     portable_keras2,
     to_canonical,
 )
-from modelport.keras_config.inline import inline_nested_models
 from modelport.keras_config.keras3 import to_keras3
+from modelport.keras_config.layouts import layer_name
 from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
 from modelport.model import Metadata, Model
 
@@ -61,10 +62,15 @@ def render(model: Model, keras: int) -> dict[str, Any]:
     if keras != 2:
         raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")
     check_dialect_semantics(model, "keras2")
-    flat = inline_nested_models(model)
-    assert flat.config is not None
+    # Unlike .h5, the JSON keeps nested models as they are, so that it matches the legacy
+    # weights file of the same model (one group per nested model).
+    called = [layer_name(e) for e in model.layers
+              if has_builtin_node(e) and e.get("inbound_nodes")]
+    if called:
+        model.warnings.append(f"nested model '{called[0]}' is called inside the model: Keras 3 "
+                              "cannot read that from Keras 2 JSON; for Keras 3 use --keras 3")
     version = model.metadata.keras_version or ""
-    return {**portable_keras2(flat.config),
+    return {**portable_keras2(model.config),
             "keras_version": version if version.startswith("2.") else KERAS2_VERSION,
             "backend": "tensorflow"}
 

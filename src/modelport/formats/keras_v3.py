@@ -117,7 +117,8 @@ class _Tree:
         if self.weight_map is not None:
             for key in self.weight_map:
                 obj = key.strip("/")[: -len("/vars")] if key.endswith("/vars") else None
-                if obj is not None and (obj == prefix or obj.startswith(prefix + "/")):
+                if obj is not None and (not prefix or obj == prefix
+                                        or obj.startswith(prefix + "/")):
                     paths.add(obj)
         else:
             for f in self.files.values():

@@ -41,7 +41,7 @@ KERAS2_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
     "Embedding": {"input_length": None},
 }
 # Arguments some Keras 2 writers include that TF.js refuses and Keras ignores for the class.
-_IGNORED_BY_KERAS = {
+IGNORED_BY_KERAS = {
     cls: ("kernel_initializer", "kernel_regularizer", "kernel_constraint")
     for cls in ("SeparableConv1D", "SeparableConv2D")
 }
@@ -224,6 +224,10 @@ def _keras3_layer_entry(entry: dict[str, Any], warn: Callable[[str], None]) -> d
                      "config": _keras3_layer_config(class_name, entry.get("config", {}), warn)}
     if "name" in entry:
         converted["name"] = entry["name"]
+    if entry.get("registered_name") and not str(entry.get("module") or "").startswith("keras"):
+        # A custom class: how Keras finds it again ('my_pkg>MyLayer').
+        converted["module"] = entry.get("module")
+        converted["registered_name"] = entry["registered_name"]
     return converted
 
 
@@ -263,7 +267,9 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
 
 
 def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
-    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+    if isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str) and all(
+        isinstance(v, int) for v in value[1:3]
+    ):
         return fn(value)
     if isinstance(value, dict):
         return {k: _map_refs(v, fn) for k, v in value.items()}
@@ -272,7 +278,8 @@ def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
 
 def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]]) -> Any:
     if not isinstance(node, dict):
-        return node
+        # Keras 3 reads list-form nodes too, counting a nested model's calls from 0.
+        return _map_refs(node, lambda r: [*ref(r, shift_all=True), *r[3:]])
     layer = entry.get("name") or entry["config"].get("name")
     args = list(node.get("args", []))
     kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
@@ -375,7 +382,7 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
                 f"layer '{name}' ({class_name}) is time-major, which Keras 3 and TF.js "
                 "cannot load"
             )
-    for key in _IGNORED_BY_KERAS.get(class_name, ()):
+    for key in IGNORED_BY_KERAS.get(class_name, ()):
         cfg.pop(key, None)
     if class_name == "BatchNormalization" and isinstance(cfg.get("axis"), list) and len(
         cfg["axis"]
@@ -423,12 +430,11 @@ def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
         cfg["layers"] = [portable_keras2(layer) for layer in cfg["layers"]]
         if class_name == "Sequential":
             cfg["layers"] = explicit_input_layer(cfg["layers"])
-        else:
-            # Only InputLayers give a functional model its shapes; Keras 3 warns about
-            # batch_input_shape elsewhere (tf_keras writes it on Embedding).
-            for layer in cfg["layers"]:
-                if layer.get("class_name") != "InputLayer":
-                    layer["config"].pop("batch_input_shape", None)
+        # Only InputLayers give a model its shapes; Keras 3 rejects batch_input_shape
+        # elsewhere (tf_keras writes it on Embedding).
+        for layer in cfg["layers"]:
+            if layer.get("class_name") != "InputLayer":
+                layer["config"].pop("batch_input_shape", None)
         out["config"] = cfg
     else:
         out["config"] = _portable_layer_config(class_name, cfg)

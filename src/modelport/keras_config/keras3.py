@@ -74,23 +74,22 @@ def _refuse(name: str, class_name: str, what: str) -> UnsupportedError:
                             "represent")
 
 
-def _layer_config(class_name: str, cfg: dict[str, Any], top_functional: bool
-                  ) -> tuple[str, dict[str, Any]]:
+def _layer_config(class_name: str, cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     cfg = dict(cfg)
     name = cfg.get("name", class_name)
     if class_name == "InputLayer":
         if "batch_input_shape" in cfg:
             cfg["batch_shape"] = cfg.pop("batch_input_shape")
         return class_name, cfg
-    if top_functional:
-        cfg.pop("batch_input_shape", None)  # only InputLayers shape a functional model
+    # Only InputLayers carry shapes in Keras 3 (a Sequential's first layer got one above).
+    cfg.pop("batch_input_shape", None)
     if "dtype" in cfg and cfg["dtype"] is not None:
         cfg["dtype"] = _policy(dialects.policy_name(cfg["dtype"]))
     for key, default in _KERAS2_ONLY_ARGS.get(class_name, {}).items():
         if key in cfg and cfg[key] != default:
             raise _refuse(name, class_name, f"sets {key}={cfg[key]!r}")
         cfg.pop(key, None)
-    for key in _DERIVED_ARGS.get(class_name, ()):
+    for key in (*_DERIVED_ARGS.get(class_name, ()), *dialects.IGNORED_BY_KERAS.get(class_name, ())):
         cfg.pop(key, None)
     if class_name == "LeakyReLU" and "alpha" in cfg:
         cfg["negative_slope"] = cfg.pop("alpha")
@@ -115,12 +114,11 @@ def _layer_config(class_name: str, cfg: dict[str, Any], top_functional: bool
     return class_name, cfg
 
 
-def layer_entry(entry: dict[str, Any], top_functional: bool = False) -> dict[str, Any]:
+def layer_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """One layer (or nested model) entry in the Keras 3 dialect, without its nodes."""
     if is_model_entry(entry):
         return _model(entry)
-    class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}),
-                                    top_functional)
+    class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}))
     registered = entry.get("registered_name")
     out = {"module": entry.get("module") if registered else "keras.layers",
            "class_name": class_name, "config": cfg, "registered_name": registered}
@@ -237,7 +235,7 @@ def _model(model_config: dict[str, Any]) -> dict[str, Any]:
 
     new_layers = []
     for entry in layers:
-        converted = layer_entry(entry, top_functional=True)
+        converted = layer_entry(entry)
         converted["name"] = layer_name(entry)
         converted["inbound_nodes"] = [_node(n, node_shift, shapes)
                                       for n in entry.get("inbound_nodes") or []]
