@@ -182,12 +182,14 @@ def _layer_weights(entry: dict[str, Any], path: str, tree: _Tree, warn: Callable
                                   else name, path)
     if slots is None:
         return in_file
-    if len(slots) != len(in_file):
+    expected = sum(len(relative.split("|")) for _, _, relative in slots)
+    if expected != len(in_file):
         warn(f"layer '{name}' ({entry.get('class_name')}) has {len(in_file)} weights under "
-             f"'{path}', the layout table expects {len(slots)}: kept in file order")
+             f"'{path}', the layout table expects {expected}: kept in file order")
         return in_file
     weights = []
-    for weight_name, trainable, relative in slots:
+    for weight_name, trainable, relatives in slots:
+        relative = relatives.split("|")[0]  # the others hold the same tensor
         dataset = tree.dataset(f"{path}/{relative}") or tree.dataset(
             f"{path}/{_tf_keras_spelling(relative)}")
         if dataset is None:
@@ -336,14 +338,15 @@ def keras3_objects(model: Model) -> dict[str, _Object]:
         name = layer_name(entry)
         weights = model.weights.get(name, [])
         objects.setdefault(path, _Object(name))
-        for relative, weight in zip(_relative_paths(entry, weights, model.warnings.append),
-                                    weights, strict=True):
-            match = _VARS.match(f"{path}/{relative}")
-            assert match is not None
-            owner = match.group(1) or ""
-            parts = weight.name.split("/")
-            objects.setdefault(owner, _Object(parts[-2] if len(parts) > 1 else name))
-            objects[owner].variables[int(match.group(2))] = weight
+        for relatives, weight in zip(_relative_paths(entry, weights, model.warnings.append),
+                                     weights, strict=True):
+            for relative in relatives.split("|"):
+                match = _VARS.match(f"{path}/{relative}")
+                assert match is not None
+                owner = match.group(1) or ""
+                parts = weight.name.split("/")
+                objects.setdefault(owner, _Object(parts[-2] if len(parts) > 1 else name))
+                objects[owner].variables[int(match.group(2))] = weight
     return objects
 
 

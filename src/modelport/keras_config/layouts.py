@@ -11,7 +11,8 @@ MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
 
 # One weight of a layer: its Keras 2 / TF.js name relative to the layer ('kernel',
 # 'lstm_cell/kernel'), trainable by kind, and its Keras 3 path relative to the layer
-# ('vars/0', 'cell/vars/1'): the key it has in a `.keras` / `.weights.h5` file.
+# ('vars/0', 'cell/vars/1'): the key it has in a `.keras` / `.weights.h5` file. A tensor
+# Keras 3 tracks twice has both paths, joined by '|'.
 Slot = tuple[str, bool, str]
 Layout = list[tuple[str, bool]]
 
@@ -74,6 +75,66 @@ def _multi_head_attention(cfg: dict[str, Any]) -> list[Slot]:
     return slots
 
 
+def _grouped_query_attention(cfg: dict[str, Any]) -> list[Slot]:
+    # Keras 3 keeps this layer's projections under underscored attributes.
+    slots: list[Slot] = []
+    for part, owner in (("query", "_query_dense"), ("key", "_key_dense"),
+                        ("value", "_value_dense"), ("attention_output", "_output_dense")):
+        slots += [(f"{part}/{name}", trainable, path)
+                  for name, trainable, path in _with_bias(cfg, "kernel", owner=owner)]
+    return slots
+
+
+def _attention(cfg: dict[str, Any]) -> list[Slot]:
+    names = (["scale"] if cfg.get("use_scale", False) else []) + (
+        ["concat_score_weight"] if cfg.get("score_mode") == "concat" else [])
+    return _own(*names)
+
+
+def _reversible_embedding(cfg: dict[str, Any]) -> list[Slot]:
+    return _own("embeddings", *([] if cfg.get("tie_weights", True) else ["reverse_embeddings"]))
+
+
+def _cell(cfg_entry: dict[str, Any]) -> list[Slot] | None:
+    """The weights of an RNN cell, named under the cell's own name."""
+    class_name = cfg_entry.get("class_name", "")
+    cfg = cfg_entry.get("config", {})
+    name = cfg.get("name", "")
+    if class_name in ("LSTMCell", "GRUCell", "SimpleRNNCell"):
+        return [(f"{name}/{n}", t, p) for n, t, p in _with_bias(cfg, "kernel",
+                                                                  "recurrent_kernel")]
+    if class_name == "StackedRNNCells":
+        slots: list[Slot] = []
+        used: dict[str, int] = {}
+        for cell in cfg.get("cells", []):
+            key = keras3_snake_case(cell.get("class_name", ""))
+            used[key] = used.get(key, -1) + 1
+            path = f"cells/{key}" + (f"_{used[key]}" if used[key] else "")
+            cell_slots = _cell(cell)
+            if cell_slots is None:
+                return None
+            slots += _under(f"{name}/", cell_slots, path)
+        return slots
+    return None
+
+
+def _generic_rnn(cfg: dict[str, Any]) -> list[Slot] | None:
+    cell = _cell(cfg.get("cell") or {})
+    return None if cell is None else _under("", cell, "cell")
+
+
+def _spectral_normalization(cfg: dict[str, Any]) -> list[Slot] | None:
+    inner = cfg.get("layer") or {}
+    inner_slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}))
+    if not inner_slots:
+        return None
+    inner_name = inner.get("config", {}).get("name", "")
+    # Keras 3 also tracks the wrapped kernel as the wrapper's own vars/0 (the same tensor).
+    kernel, *rest = _under(f"{inner_name}/", inner_slots, "layer")
+    return [(kernel[0], kernel[1], f"{kernel[2]}|vars/0"), *rest,
+            ("vector_u", False, "vars/1")]
+
+
 SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot]]] = {
     "Dense": _kernel_bias,
     "Conv1D": _kernel_bias,
@@ -99,6 +160,20 @@ SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot]]] = {
     "ConvLSTM3D": _conv_rnn,
     "EinsumDense": _einsum_dense,
     "MultiHeadAttention": _multi_head_attention,
+    "GroupedQueryAttention": _grouped_query_attention,
+    "Attention": _attention,
+    "AdditiveAttention": _attention,
+    "LocallyConnected1D": _kernel_bias,
+    "LocallyConnected2D": _kernel_bias,
+    "RMSNormalization": lambda cfg: _own("scale"),
+    "ReversibleEmbedding": _reversible_embedding,
+    "STFTSpectrogram": lambda cfg: _own("real_kernel", "imag_kernel",
+                                        trainable=bool(cfg.get("trainable", False))),
+}
+# Layouts that can be unknown (None) when a wrapped or contained layer is.
+NESTED_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot] | None]] = {
+    "RNN": _generic_rnn,
+    "SpectralNormalization": _spectral_normalization,
 }
 
 WEIGHTLESS = frozenset(
@@ -113,7 +188,7 @@ WEIGHTLESS = frozenset(
         "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
         "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Add", "Subtract", "Multiply", "Average",
         "Maximum", "Minimum", "Concatenate", "Dot", "UnitNormalization", "Rescaling",
-        "Resizing", "CenterCrop", "Attention", "AdditiveAttention", "Identity",
+        "Resizing", "CenterCrop", "Identity",
     }
 )
 
@@ -183,6 +258,9 @@ def relative_slots(class_name: str, cfg: dict[str, Any]) -> list[Slot] | None:
         return []
     if class_name in SIMPLE_LAYOUTS:
         return _with_trainability(SIMPLE_LAYOUTS[class_name](cfg), cfg)
+    if class_name in NESTED_LAYOUTS:
+        slots = NESTED_LAYOUTS[class_name](cfg)
+        return None if slots is None else _with_trainability(_trainable_first(slots), cfg)
     if class_name == "TimeDistributed":
         inner = cfg.get("layer") or {}
         slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}))
