@@ -19,7 +19,12 @@ from modelport.keras_config.dialects import (
 )
 from modelport.keras_config.keras3 import to_keras3
 from modelport.keras_config.layouts import layer_name
-from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
+from modelport.keras_config.targets import (
+    KERAS3_ONLY_LAYERS,
+    check_dialect_semantics,
+    custom_layer_warnings,
+    iter_layer_entries,
+)
 from modelport.model import Metadata, Model
 
 NAME = "keras_json"
@@ -62,6 +67,12 @@ def render(model: Model, keras: int) -> dict[str, Any]:
     if keras != 2:
         raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")
     check_dialect_semantics(model, "keras2")
+    only_k3 = [(where, e.get("class_name")) for where, e in iter_layer_entries(model.config)
+               if e.get("class_name") in KERAS3_ONLY_LAYERS]
+    if only_k3:
+        where, cls = only_k3[0]
+        raise UnsupportedError(f"layer '{where}' ({cls}): Keras 2 has no such layer; write "
+                               "--keras 3")
     # Unlike .h5, the JSON keeps nested models as they are, so that it matches the legacy
     # weights file of the same model (one group per nested model).
     called = [layer_name(e) for e in model.layers

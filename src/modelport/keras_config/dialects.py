@@ -22,6 +22,15 @@ _KERAS3_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "LayerNormalization": {"rms_scaling": False},
     "MultiHeadAttention": {"use_gate": False, "sliding_window": None, "seed": None},
+    "Attention": {"seed": None},
+    "RandomContrast": {"value_range": [0, 255], "data_format": "channels_last"},
+    "StringLookup": {"oov_method": "floormod", "salt": None},
+    "IntegerLookup": {"oov_method": "floormod", "salt": None},
+    "Resizing": {"data_format": "channels_last", "pad_to_aspect_ratio": False,
+                 "fill_mode": "constant", "fill_value": 0.0, "antialias": False},
+    **{cls: {"data_format": "channels_last"} for cls in (
+        "ZeroPadding1D", "CenterCrop", "RandomFlip", "RandomRotation", "RandomTranslation",
+        "RandomZoom", "RandomCrop", "RandomBrightness")},
 }
 # Arguments both Keras write only when set; a default value is dropped.
 _DROPPED_AT_DEFAULT = {"zero_output_for_mask": False}
@@ -39,7 +48,15 @@ KERAS2_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
     "SeparableConv1D": {"groups": 1},
     "SeparableConv2D": {"groups": 1},
     "Embedding": {"input_length": None},
+    **{cls: {"time_major": False} for cls in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")},
+    # Keras 3 takes no `trainable` argument for these.
+    "Discretization": {"trainable": True},
+    **{cls: {"trainable": True, "noise_shape": None} for cls in (
+        "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")},
 }
+# The random-number generator kind of tf_keras's augmentation layers: Keras 3's generators
+# are stateful, which is what these values mean.
+KERAS2_RNG_TYPES = (None, "stateful")
 # Arguments some Keras 2 writers include that TF.js refuses and Keras ignores for the class.
 IGNORED_BY_KERAS = {
     cls: ("kernel_initializer", "kernel_regularizer", "kernel_constraint")
@@ -48,7 +65,10 @@ IGNORED_BY_KERAS = {
 _RNN_CLASSES = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D",
                           "ConvLSTM3D"})
 # Positional call arguments after the first, by name, for layers Keras 3 calls with several.
-_POSITIONAL_CALL_ARGS = {"MultiHeadAttention": ["query", "value", "key"]}
+_POSITIONAL_CALL_ARGS = {"MultiHeadAttention": ["query", "value", "key"],
+                         "GroupQueryAttention": ["query", "value", "key"]}
+# Keras 3 classes whose legacy .h5 name differs from the name keras.layers exports.
+_EXPORTED_NAMES = {"GroupedQueryAttention": "GroupQueryAttention"}
 
 
 def is_model_entry(entry: dict[str, Any]) -> bool:
@@ -123,8 +143,11 @@ def _drop_keras3_object_args(value: Any) -> Any:
                 k: v for k, v in value["config"].items()
                 if not (k in ("input_axes", "output_axes") and v is None)
             }
-            return {**value, "config": inner}
-        return {k: _drop_keras3_object_args(v) for k, v in value.items()}
+            # Keras 3 marks objects shared in memory; the mark carries no meaning in a file.
+            return {k: v for k, v in value.items() if k != "shared_object_id"} | {
+                "config": inner}
+        return {k: _drop_keras3_object_args(v) for k, v in value.items()
+                if k != "shared_object_id"}
     return value
 
 
@@ -153,6 +176,13 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
         warn(f"layer '{name}': the dropout seed is not kept (Keras 2 RNNs have no seed)")
     if class_name in _RNN_CLASSES:
         cfg.pop("seed", None)
+    # Keras 3 writes its float policy for these; tf_keras requires the input dtype.
+    if class_name == "TextVectorization" and cfg.get("dtype") == "float32":
+        cfg["dtype"] = "string"
+    if class_name in ("IntegerLookup", "StringLookup") and cfg.get("dtype") == "float32" and (
+        cfg.get("output_mode", "int") == "int"
+    ):
+        cfg["dtype"] = "int64"
     if class_name == "LeakyReLU" and "negative_slope" in cfg:
         cfg["alpha"] = cfg.pop("negative_slope")
     if class_name == "Lambda":
@@ -162,8 +192,11 @@ def _keras3_layer_config(class_name: str, cfg: dict[str, Any], warn: Callable[[s
         for key in ("query_shape", "key_shape", "value_shape"):
             cfg.setdefault(key, None)
     for key, value in list(cfg.items()):
-        if key in ("layer", "backward_layer") and isinstance(value, dict):
+        if key in ("layer", "backward_layer", "cell") and isinstance(value, dict):
             cfg[key] = _keras3_layer_entry(value, warn)
+        elif key == "cells" and isinstance(value, list):
+            cfg[key] = [_keras3_layer_entry(v, warn) if isinstance(v, dict) else v
+                        for v in value]
         elif key != "layers":
             cfg[key] = _drop_keras3_object_args(value)
     if class_name == "Bidirectional":
@@ -194,6 +227,10 @@ def _keras2_lambda(cfg: dict[str, Any]) -> None:
             cfg[module_key] = None
             continue
         cfg[key], cfg[type_key], cfg[module_key] = translated
+    # tf_keras reads these keys unconditionally.
+    cfg.setdefault("output_shape", None)
+    cfg.setdefault("output_shape_type", "raw")
+    cfg.setdefault("output_shape_module", None)
 
 
 def _collapse_mirrored_backward_layer(cfg: dict[str, Any]) -> None:
@@ -216,7 +253,8 @@ def _collapse_mirrored_backward_layer(cfg: dict[str, Any]) -> None:
 
 
 def _keras3_layer_entry(entry: dict[str, Any], warn: Callable[[str], None]) -> dict[str, Any]:
-    class_name = entry["class_name"]
+    class_name = _EXPORTED_NAMES.get(entry["class_name"], entry["class_name"])
+    entry = {**entry, "class_name": class_name}
     if is_model_entry(entry):
         converted = _keras3_model(entry, warn)
     else:
@@ -282,8 +320,12 @@ def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]]
         return _map_refs(node, lambda r: [*ref(r, shift_all=True), *r[3:]])
     layer = entry.get("name") or entry["config"].get("name")
     args = list(node.get("args", []))
-    kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
-    names = _POSITIONAL_CALL_ARGS.get(entry["class_name"], [])
+    # Keras 3 records the `training` flag of the call; Keras 2 nodes never carry it (a
+    # recorded True would run augmentation layers in training mode at inference).
+    kwargs = {k: v for k, v in (node.get("kwargs") or {}).items()
+              if v is not None and k != "training"}
+    names = _POSITIONAL_CALL_ARGS.get(
+        _EXPORTED_NAMES.get(entry["class_name"], entry["class_name"]), [])
     for index, extra in enumerate(args[1:], start=1):
         if index >= len(names):
             raise UnsupportedError(
@@ -374,6 +416,8 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
     name = cfg.get("name", class_name)
     if isinstance(cfg.get("dtype"), dict):
         cfg["dtype"] = policy_name(cfg["dtype"])
+    if cfg.get("rng_type", "") in KERAS2_RNG_TYPES:
+        del cfg["rng_type"]
     for key, default in KERAS2_ONLY_DEFAULTS.get(class_name, {}).items():
         if key in cfg and cfg[key] == default:
             del cfg[key]
@@ -388,7 +432,7 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
         cfg["axis"]
     ) == 1:
         cfg["axis"] = cfg["axis"][0]
-    for key in ("layer", "backward_layer"):
+    for key in ("layer", "backward_layer", "cell"):
         if isinstance(cfg.get(key), dict):
             # Keras 3 deserialises a wrapped layer only in the module-qualified form.
             wrapped = portable_keras2(cfg[key])
@@ -397,7 +441,17 @@ def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, An
                 wrapped = {"module": module, "class_name": wrapped["class_name"],
                            "config": wrapped["config"], "registered_name": None}
             cfg[key] = wrapped
+    if isinstance(cfg.get("cells"), list):
+        cfg["cells"] = [_qualified(portable_keras2(c)) if isinstance(c, dict) else c
+                        for c in cfg["cells"]]
     return _drop_keras3_object_args(cfg)
+
+
+def _qualified(entry: dict[str, Any]) -> dict[str, Any]:
+    if entry.get("registered_name"):
+        return entry
+    return {"module": "keras.layers", "class_name": entry["class_name"],
+            "config": entry["config"], "registered_name": None}
 
 
 def explicit_input_layer(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:

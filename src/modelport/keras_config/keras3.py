@@ -13,6 +13,7 @@ from modelport.keras_config import dialects
 from modelport.keras_config.dialects import has_builtin_node, is_model_entry
 from modelport.keras_config.graph import is_ref
 from modelport.keras_config.layouts import layer_name
+from modelport.keras_config.targets import KERAS2_ONLY_LAYERS
 
 KERAS3_VERSION = "3.15.1"  # what Keras 3 dialect output claims when the source was not Keras 3
 
@@ -85,6 +86,8 @@ def _layer_config(class_name: str, cfg: dict[str, Any]) -> tuple[str, dict[str, 
     cfg.pop("batch_input_shape", None)
     if "dtype" in cfg and cfg["dtype"] is not None:
         cfg["dtype"] = _policy(dialects.policy_name(cfg["dtype"]))
+    if cfg.get("rng_type", "") in dialects.KERAS2_RNG_TYPES:
+        del cfg["rng_type"]
     for key, default in _KERAS2_ONLY_ARGS.get(class_name, {}).items():
         if key in cfg and cfg[key] != default:
             raise _refuse(name, class_name, f"sets {key}={cfg[key]!r}")
@@ -118,6 +121,9 @@ def layer_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """One layer (or nested model) entry in the Keras 3 dialect, without its nodes."""
     if is_model_entry(entry):
         return _model(entry)
+    if entry["class_name"] in KERAS2_ONLY_LAYERS and entry["class_name"] != "ThresholdedReLU":
+        raise UnsupportedError(f"layer '{layer_name(entry)}' ({entry['class_name']}): Keras 3 "
+                               "has no such layer and no exact equivalent")
     class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}))
     registered = entry.get("registered_name")
     out = {"module": entry.get("module") if registered else "keras.layers",

@@ -160,7 +160,7 @@ SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot]]] = {
     "ConvLSTM3D": _conv_rnn,
     "EinsumDense": _einsum_dense,
     "MultiHeadAttention": _multi_head_attention,
-    "GroupedQueryAttention": _grouped_query_attention,
+    "GroupQueryAttention": _grouped_query_attention,
     "Attention": _attention,
     "AdditiveAttention": _attention,
     "LocallyConnected1D": _kernel_bias,
@@ -197,10 +197,14 @@ def layer_name(entry: dict[str, Any]) -> str:
     return str(entry.get("name") or entry.get("config", {}).get("name"))
 
 
+# Keras 3 classes exported (and serialised) under another name than their own.
+_CLASS_NAMES = {"GroupQueryAttention": "GroupedQueryAttention"}
+
+
 def keras3_snake_case(class_name: str) -> str:
     """The name Keras 3 gives an object of this class in a weights file (Conv2D -> conv2d,
     PReLU -> p_re_lu)."""
-    name = re.sub(r"\W+", "", class_name)
+    name = re.sub(r"\W+", "", _CLASS_NAMES.get(class_name, class_name))
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 

@@ -18,7 +18,7 @@ TFJS_LAYERS = frozenset(
     DepthwiseConv2D Dot Dropout ELU Embedding Flatten GaussianDropout GaussianNoise
     GlobalAveragePooling1D GlobalAveragePooling2D GlobalMaxPooling1D GlobalMaxPooling2D GRU
     GRUCell InputLayer LayerNormalization LeakyReLU LSTM LSTMCell Masking MaxPooling1D
-    MaxPooling2D MaxPooling3D Maximum Minimum Multiply Permute PReLU RandomHeight RandomWidth
+    MaxPooling2D MaxPooling3D Maximum Minimum Multiply Permute PReLU RandomWidth
     ReLU RepeatVector Rescaling Reshape Resizing RNN SeparableConv2D SimpleRNN SimpleRNNCell
     Softmax SpatialDropout1D StackedRNNCells ThresholdedReLU TimeDistributed UpSampling2D
     ZeroPadding2D Sequential Functional Model""".split()
@@ -34,6 +34,7 @@ KERAS2_ONLY_LAYERS = frozenset(
 # Arguments tfjs-layers refuses (at load or at predict time) although it has the class.
 TFJS_UNSUPPORTED_ARGUMENTS: list[tuple[str, str, Any, str]] = [
     ("GRU", "reset_after", True, "TF.js GRU has no reset_after=True (Keras's default)"),
+    ("GRUCell", "reset_after", True, "TF.js GRUCell has no reset_after=True (Keras's default)"),
     ("ELU", "alpha", 1.0, "TF.js ELU supports alpha=1.0 only"),
     ("Conv1D", "padding", "causal", "TF.js Conv1D has no causal padding"),
 ]
