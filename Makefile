@@ -32,7 +32,7 @@ demo: $(VENV)/.core
 	$(BIN)/python examples/check_demo.py examples/digits demo_out/web
 
 test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.test

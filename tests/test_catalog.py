@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import catalog
 import numpy as np
 import pytest
 
+import catalog
 import harness
 
 FORMATS = ("keras", "h5")

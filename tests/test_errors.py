@@ -112,7 +112,7 @@ def test_layer_the_target_lacks(tmp_path):
     model.save(src)
     before = src.read_bytes()
     proc = run_cli("convert", src, tmp_path / "web")
-    assert_one_line_error(proc, str(src), "doubler' (Lambda)", "TF.js has no layer class")
+    assert_one_line_error(proc, str(src), "Lambda ('", "doubler')", "TF.js has no layer class")
     assert_nothing_left(tmp_path, "lambda.h5")
     assert src.read_bytes() == before
 

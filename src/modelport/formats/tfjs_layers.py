@@ -360,8 +360,8 @@ def check_target(model: Model) -> None:
                                "weights only")
     missing = missing_layers(model.config, TFJS_LAYERS)
     if missing:
-        listed = ", ".join(f"'{where}' ({cls})" for where, cls in missing)
-        raise UnsupportedError(f"TF.js has no layer class for {listed}; the model cannot be "
+        listed = ", ".join(f"{cls} ('{where}')" for where, cls in missing)
+        raise UnsupportedError(f"TF.js has no layer class {listed}; the model cannot be "
                                "converted to a TF.js layers model")
     problems = tfjs_argument_problems(model.config)
     if problems:
