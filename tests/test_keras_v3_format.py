@@ -129,10 +129,14 @@ def test_sharded_weights_layout(zoo_cache, tmp_path):
                          if isinstance(o, h5py.Dataset) else None)
             total += sum(sizes)
     assert document["metadata"]["total_size"] == total
-    # read back by modelport as well: the same weights as the source
-    with modelport.read(tmp_path / "cnn.weights.json") as back, \
-            modelport.read(case.keras_path) as source:
-        assert back.weight_count == source.weight_count
+    # read back by modelport as well, sharded and single-file: the same weights as the source
+    modelport.convert(case.path, tmp_path / "one.weights.h5")
+    for weights in ("cnn.weights.json", "one.weights.h5"):
+        with modelport.read(tmp_path / weights) as back, modelport.read(case.path) as source:
+            assert back.weight_count == source.weight_count > 0
+            assert sorted(w.read().tobytes() for w in back.all_weights()) == sorted(
+                w.read().tobytes() for w in source.all_weights())
+        assert modelport.inspect(tmp_path / weights)["format"] == "keras_v3_weights"
 
 
 def _hard_sigmoid_model(keras):

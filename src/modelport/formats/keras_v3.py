@@ -122,19 +122,17 @@ class _Tree:
                     paths.add(obj)
         else:
             for f in self.files.values():
-                root = f.get(prefix)
+                root = f.get(prefix) if prefix else f
                 if not isinstance(root, h5py.Group):
                     continue
-
-                def visit(name: str, item: Any, root_name: str = prefix) -> None:
-                    if isinstance(item, h5py.Group) and name.endswith("vars") and (
-                        name == "vars" or name.endswith("/vars")
-                    ) and len(item):
-                        paths.add(f"{root_name}/{name[:-len('vars')].rstrip('/')}".rstrip("/"))
-
-                root.visititems(visit)
-                if isinstance(root.get("vars"), h5py.Group) and len(root["vars"]):
-                    paths.add(prefix)
+                found: list[str] = []
+                root.visit(found.append)
+                candidates = ["vars", *(n for n in found if n == "vars" or n.endswith("/vars"))]
+                for name in candidates:
+                    group = root.get(name)
+                    if isinstance(group, h5py.Group) and len(group):
+                        relative = name[: -len("vars")].rstrip("/")
+                        paths.add("/".join(p for p in (prefix, relative) if p))
         return sorted(paths, key=lambda p: [(part != "vars", part) for part in p.split("/")])
 
     def dataset(self, path: str) -> h5py.Dataset | None:
