@@ -10,14 +10,14 @@
 //               (in the model's output order; non-finite numbers are written as the strings
 //               "NaN", "Infinity", "-Infinity")
 //
-// The weight files are read exactly as the browser/http and tfjs-node file loaders do:
-// every path of every weightsManifest group, in order, relative to the model.json's folder,
-// concatenated into one buffer; the weight specs of all groups concatenated.
+// The weight files are read exactly as the browser/http and tfjs-node file loaders do
+// (run_many.js's loadModel): every path of every weightsManifest group, in order, relative
+// to the model.json's folder, concatenated into one buffer; the specs of all groups
+// concatenated.
 // On any error: message on stderr, exit code 1.
 'use strict';
 
 const fs = require('fs');
-const path = require('path');
 
 function fail(err) {
   // The message first; the JS stack only on request (it is long and rarely useful).
@@ -29,65 +29,8 @@ function fail(err) {
 
 process.on('unhandledRejection', fail);
 
-const tf = require('@tensorflow/tfjs');
-
-// Silence tfjs' console chatter (the "Hi, looks like you are running TensorFlow.js in
-// Node.js" banner and similar). PROD only gates log/warn output in tfjs-core 4.22.
-tf.env().set('PROD', true);
-
-function readBuffer(file) {
-  const b = fs.readFileSync(file);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
-}
-
-function concatBuffers(buffers) {
-  let total = 0;
-  for (const b of buffers) total += b.byteLength;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const b of buffers) {
-    out.set(new Uint8Array(b), off);
-    off += b.byteLength;
-  }
-  return out.buffer;
-}
-
-async function loadModel(modelJsonPath) {
-  const modelJSON = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
-  if (modelJSON.modelTopology == null) {
-    throw new Error(`${modelJsonPath} has no modelTopology (not a layers model?)`);
-  }
-  const dir = path.dirname(modelJsonPath);
-  const loadWeights = async (manifest) => {
-    const specs = [];
-    const buffers = [];
-    for (const group of manifest) {
-      for (const p of group.paths) {
-        buffers.push(readBuffer(path.join(dir, p)));
-      }
-      specs.push(...group.weights);
-    }
-    return [specs, concatBuffers(buffers)];
-  };
-  const artifacts = await tf.io.getModelArtifactsForJSON(modelJSON, loadWeights);
-  // One-argument (ModelArtifacts) form of fromMemory; the multi-argument form is deprecated.
-  return tf.loadLayersModel(tf.io.fromMemory(artifacts));
-}
-
-function toTensor(spec, i) {
-  const dtype = spec.dtype || 'float32';
-  if (dtype !== 'float32' && dtype !== 'int32') {
-    throw new Error(`input ${i}: unsupported dtype ${dtype}`);
-  }
-  const data = spec.data.map((v) => (typeof v === 'string' ? Number(v) : v));
-  return tf.tensor(data, spec.shape, dtype);
-}
-
-function encode(v) {
-  if (Number.isFinite(v)) return v;
-  if (Number.isNaN(v)) return 'NaN';
-  return v > 0 ? 'Infinity' : '-Infinity';
-}
+// One loader for both runners: the batch runner's, so that both read models identically.
+const {loadModel, toTensor, encode} = require('./run_many');
 
 async function main() {
   const [modelJsonPath, inputsPath, outputsPath] = process.argv.slice(2);

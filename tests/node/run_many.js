@@ -11,8 +11,9 @@
 //               {"job": i, "stage": "load"|"run", "error": "Name: message"}
 //               (non-finite numbers as the strings "NaN", "Infinity", "-Infinity")
 //
-// Models are loaded exactly as run_layers_model.js loads them (every weightsManifest path, in
-// order, relative to the model.json, concatenated). A job that throws records its error and
+// Models are loaded as the browser/http and tfjs-node file loaders do (every weightsManifest
+// path, in order, relative to the model.json, concatenated); run_layers_model.js uses the
+// same loadModel. A job that throws records its error and
 // the batch goes on. Lines are written as jobs finish, so when something kills the process
 // (an abort inside tfjs, out of memory) the caller keeps the finished jobs, knows which job
 // was running, and can start again after it.
