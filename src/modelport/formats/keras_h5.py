@@ -254,16 +254,15 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
         raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")
     check_dialect_semantics(model, f"keras{keras}")
     _loadability_warnings(model, keras)
+    version = model.metadata.keras_version or ""
     if keras == 3:
         flat = model
         config = to_keras3(model.config)
-        version = model.metadata.keras_version or ""
         keras_version = version if version.startswith("3.") else KERAS3_VERSION
     else:
         flat = inline_nested_models(model)
         assert flat.config is not None
         config = portable_keras2(flat.config)
-        version = model.metadata.keras_version or ""
         keras_version = version if version.startswith("2.") else KERAS2_VERSION
     with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["backend"] = "tensorflow"

@@ -231,8 +231,7 @@ def _tree_weights(tree: _Tree) -> dict[str, list[Weight]]:
 
 def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
     """Stream one archive member to a temporary file that lives as long as the model."""
-    tmp = Path(tempfile.mkdtemp(prefix="modelport-keras-"))
-    model._resources.callback(shutil.rmtree, tmp, True)
+    tmp = Path(model.keep_open(tempfile.TemporaryDirectory(prefix="modelport-keras-")))
     target = tmp / Path(member).name
     with archive.open(member) as src, open(target, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)

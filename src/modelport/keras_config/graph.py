@@ -21,6 +21,12 @@ def is_ref(value: Any) -> bool:
 def node_refs(node: Any) -> Iterator[list[Any]]:
     """Tensor references of one Keras 2 node: the first argument's, then those in kwargs."""
     yield from _first_arg_refs(node)
+    yield from kwarg_refs(node)
+
+
+def kwarg_refs(node: Any) -> Iterator[list[Any]]:
+    """Tensor references in the call kwargs of one Keras 2 node (every input tensor of the
+    node carries the same kwargs)."""
     for ref in _first_arg_refs(node):
         if len(ref) == 4 and isinstance(ref[3], dict):
             yield from _kwarg_refs(ref[3])
@@ -54,7 +60,7 @@ def map_node_refs(node: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
     if is_ref(node):
         mapped = fn(list(node[:3]))
         if len(node) == 4:
-            kwargs = _map_kwargs(node[3], fn) if isinstance(node[3], dict) else node[3]
+            kwargs = map_kwarg_refs(node[3], fn) if isinstance(node[3], dict) else node[3]
             return [*mapped, kwargs]
         return mapped
     if isinstance(node, dict):
@@ -64,13 +70,14 @@ def map_node_refs(node: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
     return node
 
 
-def _map_kwargs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
+def map_kwarg_refs(value: Any, fn: Callable[[list[Any]], Any]) -> Any:
+    """A copy of call kwargs with every tensor reference replaced by fn(ref)."""
     if is_ref(value) and len(value) == 3:
         return fn(list(value))
     if isinstance(value, dict):
-        return {k: _map_kwargs(v, fn) for k, v in value.items()}
+        return {k: map_kwarg_refs(v, fn) for k, v in value.items()}
     if isinstance(value, list):
-        return [_map_kwargs(v, fn) for v in value]
+        return [map_kwarg_refs(v, fn) for v in value]
     return value
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from modelport.errors import UnsupportedError
 from modelport.keras_config import dialects
 from modelport.keras_config.dialects import has_builtin_node, is_model_entry
-from modelport.keras_config.graph import is_ref
+from modelport.keras_config.graph import is_ref, kwarg_refs, map_kwarg_refs, map_node_refs
 from modelport.keras_config.layouts import layer_name
 from modelport.keras_config.targets import KERAS2_ONLY_LAYERS
 
@@ -139,40 +139,11 @@ def _tensor(ref: list[Any], shapes: dict[str, Any]) -> dict[str, Any]:
             "config": {"shape": shape, "dtype": dtype, "keras_history": list(ref[:3])}}
 
 
-def _has_tensor_kwargs(node: Any) -> bool:
-    found = False
-
-    def visit(value: Any) -> None:
-        nonlocal found
-        if is_ref(value) and len(value) == 4:
-            for kwarg in (value[3] or {}).values():
-                found = found or _contains_ref(kwarg)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                visit(item)
-
-    visit(node)
-    return found
-
-
-def _contains_ref(value: Any) -> bool:
-    if is_ref(value):
-        return True
-    if isinstance(value, list):
-        return any(_contains_ref(v) for v in value)
-    if isinstance(value, dict):
-        return any(_contains_ref(v) for v in value.values())
-    return False
-
-
 def _node(node: Any, shift: Callable[[list[Any]], list[Any]], shapes: dict[str, Any]) -> Any:
     """A Keras 2 node. Keras 3 reads the Keras 2 list form itself, except that it does not
     turn references in call kwargs into tensors; such nodes get the Keras 3 form."""
-    if not _has_tensor_kwargs(node):
-        return _map_node(node, lambda ref: [*shift(ref[:3]), *ref[3:]])
+    if not any(True for _ in kwarg_refs(node)):
+        return map_node_refs(node, shift)
     kwargs: dict[str, Any] = {}
 
     def arg(value: Any) -> Any:
@@ -188,26 +159,8 @@ def _node(node: Any, shift: Callable[[list[Any]], list[Any]], shapes: dict[str, 
     if isinstance(first, list) and len(first) == 1:
         first = first[0]
 
-    def kwarg(value: Any) -> Any:
-        if is_ref(value):
-            return _tensor(shift(value[:3]), shapes)
-        if isinstance(value, list):
-            return [kwarg(v) for v in value]
-        if isinstance(value, dict):
-            return {k: kwarg(v) for k, v in value.items()}
-        return value
-
-    return {"args": [first], "kwargs": {k: kwarg(v) for k, v in kwargs.items()}}
-
-
-def _map_node(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
-    if is_ref(value):
-        return fn(value)
-    if isinstance(value, dict):
-        return {k: _map_node(v, fn) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_map_node(v, fn) for v in value]
-    return value
+    return {"args": [first],
+            "kwargs": map_kwarg_refs(kwargs, lambda ref: _tensor(shift(ref), shapes))}
 
 
 def _single(refs: Any) -> Any:
@@ -250,7 +203,7 @@ def _model(model_config: dict[str, Any]) -> dict[str, Any]:
     cfg["trainable"] = cfg.get("trainable", True)
     for key in ("input_layers", "output_layers"):
         if key in cfg:
-            cfg[key] = _single(_map_node(cfg[key], output_shift))
+            cfg[key] = _single(map_node_refs(cfg[key], output_shift))
     return {"module": "keras.src.models.functional", "class_name": "Functional",
             "config": cfg, "registered_name": "Functional"}
 

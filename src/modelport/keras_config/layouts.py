@@ -66,23 +66,18 @@ def _einsum_dense(cfg: dict[str, Any]) -> list[Slot]:
     return _own("kernel", *(["bias"] if cfg.get("bias_axes") else []))
 
 
-def _multi_head_attention(cfg: dict[str, Any]) -> list[Slot]:
-    slots: list[Slot] = []
-    for part, owner in (("query", "query_dense"), ("key", "key_dense"),
-                        ("value", "value_dense"), ("attention_output", "output_dense")):
-        slots += [(f"{part}/{name}", trainable, path)
-                  for name, trainable, path in _with_bias(cfg, "kernel", owner=owner)]
-    return slots
+def _attention_projections(prefix: str) -> Callable[[dict[str, Any]], list[Slot]]:
+    """MultiHeadAttention-style layers: four Dense-like projections, kept by Keras 3 under
+    `query_dense`... (GroupQueryAttention: `_query_dense`...)."""
+    def layout(cfg: dict[str, Any]) -> list[Slot]:
+        slots: list[Slot] = []
+        for part, owner in (("query", "query_dense"), ("key", "key_dense"),
+                            ("value", "value_dense"), ("attention_output", "output_dense")):
+            slots += [(f"{part}/{name}", trainable, path) for name, trainable, path
+                      in _with_bias(cfg, "kernel", owner=prefix + owner)]
+        return slots
 
-
-def _grouped_query_attention(cfg: dict[str, Any]) -> list[Slot]:
-    # Keras 3 keeps this layer's projections under underscored attributes.
-    slots: list[Slot] = []
-    for part, owner in (("query", "_query_dense"), ("key", "_key_dense"),
-                        ("value", "_value_dense"), ("attention_output", "_output_dense")):
-        slots += [(f"{part}/{name}", trainable, path)
-                  for name, trainable, path in _with_bias(cfg, "kernel", owner=owner)]
-    return slots
+    return layout
 
 
 def _attention(cfg: dict[str, Any]) -> list[Slot]:
@@ -159,8 +154,8 @@ SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot]]] = {
     "ConvLSTM2D": _conv_rnn,
     "ConvLSTM3D": _conv_rnn,
     "EinsumDense": _einsum_dense,
-    "MultiHeadAttention": _multi_head_attention,
-    "GroupQueryAttention": _grouped_query_attention,
+    "MultiHeadAttention": _attention_projections(""),
+    "GroupQueryAttention": _attention_projections("_"),
     "Attention": _attention,
     "AdditiveAttention": _attention,
     "LocallyConnected1D": _kernel_bias,
