@@ -162,8 +162,10 @@ SIMPLE_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot]]] = {
     "LocallyConnected2D": _kernel_bias,
     "RMSNormalization": lambda cfg: _own("scale"),
     "ReversibleEmbedding": _reversible_embedding,
-    "STFTSpectrogram": lambda cfg: _own("real_kernel", "imag_kernel",
-                                        trainable=bool(cfg.get("trainable", False))),
+    "STFTSpectrogram": lambda cfg: _own(
+        *(["real_kernel"] if cfg.get("mode", "log") != "imag" else []),
+        *(["imag_kernel"] if cfg.get("mode", "log") != "real" else []),
+        trainable=bool(cfg.get("trainable", False))),
 }
 # Layouts that can be unknown (None) when a wrapped or contained layer is.
 NESTED_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[Slot] | None]] = {
@@ -239,38 +241,47 @@ def container_paths(class_name: str, cfg: dict[str, Any]) -> list[tuple[dict[str
     return paths
 
 
-def _model_slots(class_name: str, cfg: dict[str, Any]) -> list[Slot] | None:
+def _model_slots(class_name: str, cfg: dict[str, Any], keras_order: bool
+                 ) -> list[Slot] | None:
     slots: list[Slot] = []
     for sub, path in container_paths(class_name, cfg):
-        sub_slots = relative_slots(sub.get("class_name", ""), sub.get("config", {}))
+        sub_slots = relative_slots(sub.get("class_name", ""), sub.get("config", {}),
+                                   keras_order)
         if sub_slots is None:
             return None
         prefix = "" if sub.get("class_name") in MODEL_CLASSES else f"{layer_name(sub)}/"
         slots += _under(prefix, sub_slots, path)
-    return _trainable_first(slots)
+    return _trainable_first(slots) if keras_order else slots
 
 
-def relative_slots(class_name: str, cfg: dict[str, Any]) -> list[Slot] | None:
-    """Weights of one layer in Keras order, with names relative to the layer and Keras 3
+def relative_slots(class_name: str, cfg: dict[str, Any], keras_order: bool = True
+                   ) -> list[Slot] | None:
+    """Weights of one layer in Keras order (`keras_order=False`: in the order the layer
+    creates them, which TF checkpoints keep), with names relative to the layer and Keras 3
     paths relative to the layer's own path; None when the class is not known."""
+    def ordered(slots: list[Slot]) -> list[Slot]:
+        return _trainable_first(slots) if keras_order else slots
+
     if class_name in WEIGHTLESS:
         return []
     if class_name in SIMPLE_LAYOUTS:
         return _with_trainability(SIMPLE_LAYOUTS[class_name](cfg), cfg)
     if class_name in NESTED_LAYOUTS:
         slots = NESTED_LAYOUTS[class_name](cfg)
-        return None if slots is None else _with_trainability(_trainable_first(slots), cfg)
+        return None if slots is None else _with_trainability(ordered(slots), cfg)
     if class_name == "TimeDistributed":
         inner = cfg.get("layer") or {}
-        slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}))
+        slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}),
+                               keras_order)
         return None if slots is None else _with_trainability(_under("", slots, "layer"), cfg)
     if class_name == "Bidirectional":
         inner = cfg.get("layer") or {}
         backward = cfg.get("backward_layer") or inner
         inner_name = inner.get("config", {}).get("name", "")
-        forward_slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}))
+        forward_slots = relative_slots(inner.get("class_name", ""), inner.get("config", {}),
+                                       keras_order)
         backward_slots = relative_slots(backward.get("class_name", ""),
-                                        backward.get("config", {}))
+                                        backward.get("config", {}), keras_order)
         if forward_slots is None or backward_slots is None:
             return None
         backward_name = (
@@ -280,9 +291,9 @@ def relative_slots(class_name: str, cfg: dict[str, Any]) -> list[Slot] | None:
         )
         slots = _under(f"forward_{inner_name}/", forward_slots, "forward_layer")
         slots += _under(f"{backward_name}/", backward_slots, "backward_layer")
-        return _with_trainability(_trainable_first(slots), cfg)
+        return _with_trainability(ordered(slots), cfg)
     if class_name in MODEL_CLASSES:
-        slots = _model_slots(class_name, cfg)
+        slots = _model_slots(class_name, cfg, keras_order)
         return None if slots is None else _with_trainability(slots, cfg)
     return None
 
@@ -294,12 +305,12 @@ def relative_layout(class_name: str, cfg: dict[str, Any]) -> Layout | None:
     return None if slots is None else [(name, trainable) for name, trainable, _ in slots]
 
 
-def layer_slots(entry: dict[str, Any]) -> list[Slot] | None:
+def layer_slots(entry: dict[str, Any], keras_order: bool = True) -> list[Slot] | None:
     """Full Keras 2 / TF.js weight names of a layer entry (as a Keras 2 `.h5` layer group and a
     TF.js manifest have them; a nested model's weights carry its sub-layers' names), with
     Keras 3 paths relative to the layer."""
     class_name = entry.get("class_name", "")
-    slots = relative_slots(class_name, entry.get("config", {}))
+    slots = relative_slots(class_name, entry.get("config", {}), keras_order)
     if slots is None or class_name in MODEL_CLASSES:
         return slots
     name = layer_name(entry)

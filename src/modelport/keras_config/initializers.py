@@ -1,0 +1,355 @@
+"""Fresh weight values for a layer, drawn as its configured Keras initializers define them
+(numpy only): for layers that a weights file leaves without values."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from modelport.keras_config.layouts import MODEL_CLASSES, container_paths, relative_slots
+from modelport.keras_config.shapes import slot_flags, trainable_first_order
+
+Shape = tuple[int, ...]
+Initializer = Callable[[Shape, np.random.Generator], np.ndarray]
+
+# Which config argument initializes a weight (by the weight's short name), and what Keras uses
+# when the config does not say.
+_ARGUMENT_OF = {
+    "kernel": ("kernel_initializer", "glorot_uniform"),
+    "bias": ("bias_initializer", "zeros"),
+    "recurrent_kernel": ("recurrent_initializer", "orthogonal"),
+    "depthwise_kernel": ("depthwise_initializer", "glorot_uniform"),
+    "pointwise_kernel": ("pointwise_initializer", "glorot_uniform"),
+    "embeddings": ("embeddings_initializer", "uniform"),
+    "reverse_embeddings": ("embeddings_initializer", "uniform"),
+    "gamma": ("gamma_initializer", "ones"),
+    "beta": ("beta_initializer", "zeros"),
+    "moving_mean": ("moving_mean_initializer", "zeros"),
+    "moving_variance": ("moving_variance_initializer", "ones"),
+    "alpha": ("alpha_initializer", "zeros"),
+}
+# Weights whose initializer the layer fixes in code, not in its config.
+_FIXED = {
+    ("Attention", "scale"): "ones",
+    ("Attention", "concat_score_weight"): "ones",
+    ("AdditiveAttention", "scale"): "glorot_uniform",
+    ("RMSNormalization", "scale"): "ones",
+}
+_SPECTRAL_VECTOR_U = {"class_name": "TruncatedNormal", "config": {"stddev": 0.02}}
+# Layers whose bias holds the four LSTM gates; unit_forget_bias sets the forget gate's to one.
+_LSTM_LIKE = frozenset({"LSTM", "LSTMCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+_CELL_CLASSES = frozenset({"LSTMCell", "GRUCell", "SimpleRNNCell"})
+
+
+def initial_weights(entry: dict[str, Any], shapes: list[tuple[int, ...]],
+                    rng: np.random.Generator) -> list[np.ndarray] | None:
+    """Fresh float32 values for a layer entry's weights, aligned with `layer_layout(entry)`
+    and of the given shapes, drawn from the layer's configured initializers; None when the
+    layer class or one of its initializers is not known."""
+    shapes = [tuple(int(d) for d in shape) for shape in shapes]
+    return _layer_values(entry.get("class_name", ""), entry.get("config", {}), shapes, rng)
+
+
+def _layer_values(class_name: str, cfg: dict[str, Any], shapes: list[Shape],
+                  rng: np.random.Generator) -> list[np.ndarray] | None:
+    if class_name in MODEL_CLASSES:
+        parts = [(sub.get("class_name", ""), sub.get("config", {}))
+                 for sub, _ in container_paths(class_name, cfg)]
+        return _composite_values(parts, shapes, rng)
+    if class_name == "Bidirectional":
+        forward = cfg.get("layer") or {}
+        backward = cfg.get("backward_layer") or forward
+        parts = [(forward.get("class_name", ""), forward.get("config", {})),
+                 (backward.get("class_name", ""), backward.get("config", {}))]
+        return _composite_values(parts, shapes, rng)
+    if class_name == "TimeDistributed":
+        inner = cfg.get("layer") or {}
+        return _layer_values(inner.get("class_name", ""), inner.get("config", {}), shapes, rng)
+    if class_name == "RNN":
+        cell = cfg.get("cell") or {}
+        return _cell_values(cell.get("class_name", ""), cell.get("config", {}), shapes, rng)
+    if class_name == "SpectralNormalization":
+        return _spectral_normalization_values(cfg, shapes, rng)
+    slots = relative_slots(class_name, cfg)
+    if slots is None or len(slots) != len(shapes):
+        return None
+    values = []
+    for (name, _, _), shape in zip(slots, shapes, strict=True):
+        value = _slot_value(class_name, cfg, name.rsplit("/", 1)[-1], shape, rng)
+        if value is None:
+            return None
+        values.append(value)
+    return values
+
+
+def _composite_values(parts: list[tuple[str, dict[str, Any]]], shapes: list[Shape],
+                      rng: np.random.Generator) -> list[np.ndarray] | None:
+    """A layer made of parts lists their weights trainable first: hand each part its own
+    shapes, then put the values back in the layer's order."""
+    flags = [slot_flags(class_name, cfg) for class_name, cfg in parts]
+    if any(f is None for f in flags):
+        return None
+    order = trainable_first_order([f for f in flags if f is not None])
+    if len(order) != len(shapes):
+        return None
+    part_shapes: list[list[Shape]] = [[()] * len(f or []) for f in flags]
+    for (part, index), shape in zip(order, shapes, strict=True):
+        part_shapes[part][index] = shape
+    part_values = []
+    for (class_name, cfg), own_shapes in zip(parts, part_shapes, strict=True):
+        values = _layer_values(class_name, cfg, own_shapes, rng)
+        if values is None:
+            return None
+        part_values.append(values)
+    return [part_values[part][index] for part, index in order]
+
+
+def _cell_values(class_name: str, cfg: dict[str, Any], shapes: list[Shape],
+                 rng: np.random.Generator) -> list[np.ndarray] | None:
+    """An RNN cell's weights (kernel, recurrent_kernel, bias); stacked cells in turn."""
+    if class_name == "StackedRNNCells":
+        values: list[np.ndarray] = []
+        for cell in cfg.get("cells", []):
+            count = _cell_weight_count(cell)
+            cell_values = _cell_values(cell.get("class_name", ""), cell.get("config", {}),
+                                       shapes[len(values):len(values) + count], rng)
+            if cell_values is None:
+                return None
+            values += cell_values
+        return values if len(values) == len(shapes) else None
+    if class_name not in _CELL_CLASSES:
+        return None
+    names = ["kernel", "recurrent_kernel", "bias"][:3 if cfg.get("use_bias", True) else 2]
+    if len(names) != len(shapes):
+        return None
+    values = []
+    for name, shape in zip(names, shapes, strict=True):
+        value = _slot_value(class_name, cfg, name, shape, rng)
+        if value is None:
+            return None
+        values.append(value)
+    return values
+
+
+def _cell_weight_count(cell: dict[str, Any]) -> int:
+    cfg = cell.get("config", {})
+    if cell.get("class_name") == "StackedRNNCells":
+        return sum(_cell_weight_count(c) for c in cfg.get("cells", []))
+    return 3 if cfg.get("use_bias", True) else 2
+
+
+def _spectral_normalization_values(cfg: dict[str, Any], shapes: list[Shape],
+                                   rng: np.random.Generator) -> list[np.ndarray] | None:
+    inner = cfg.get("layer") or {}
+    inner_class, inner_cfg = inner.get("class_name", ""), inner.get("config", {})
+    flags = slot_flags(inner_class, inner_cfg)
+    if flags is None:
+        return None
+    order = trainable_first_order([flags, [False]])
+    if len(order) != len(shapes):
+        return None
+    inner_shapes: list[Shape] = [()] * len(flags)
+    vector_shape: Shape = ()
+    for (part, index), shape in zip(order, shapes, strict=True):
+        if part == 0:
+            inner_shapes[index] = shape
+        else:
+            vector_shape = shape
+    inner_values = _layer_values(inner_class, inner_cfg, inner_shapes, rng)
+    draw = make_initializer(_SPECTRAL_VECTOR_U)
+    if inner_values is None or draw is None:
+        return None
+    own = [inner_values, [_float32(draw(vector_shape, rng))]]
+    return [own[part][index] for part, index in order]
+
+
+def _slot_value(class_name: str, cfg: dict[str, Any], name: str, shape: Shape,
+                rng: np.random.Generator) -> np.ndarray | None:
+    if (class_name, name) in _FIXED:
+        spec: Any = _FIXED[(class_name, name)]
+    elif name in _ARGUMENT_OF:
+        argument, default = _ARGUMENT_OF[name]
+        spec = cfg.get(argument, default)
+        if spec is None:
+            spec = "glorot_uniform"  # what Keras's add_weight uses for a float weight
+    else:
+        return None
+    draw = make_initializer(spec)
+    if draw is None:
+        return None
+    try:
+        if name == "bias" and class_name in _LSTM_LIKE and cfg.get("unit_forget_bias", True):
+            if len(shape) != 1 or shape[0] % 4:
+                return None
+            units = shape[0] // 4
+            return _float32(np.concatenate([draw((units,), rng), np.ones(units),
+                                            draw((2 * units,), rng)]))
+        return _float32(draw(shape, rng))
+    except ValueError:  # a shape the initializer cannot fill (identity of a 3D kernel...)
+        return None
+
+
+def _float32(value: np.ndarray) -> np.ndarray:
+    return np.asarray(value, dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------ initializers
+
+def _canonical_name(name: str) -> str:
+    """'GlorotUniform', 'glorot_uniform', 'GlorotUniformV2' -> 'glorotuniform'."""
+    name = name[:-2] if name.endswith("V2") else name
+    return name.replace("_", "").lower()
+
+
+def _snake(value: Any) -> Any:
+    """TF.js may spell argument values in camelCase ('fanIn')."""
+    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", value).lower() if isinstance(value, str) \
+        else value
+
+
+def compute_fans(shape: Shape, input_axes: list[int] | None = None,
+                 output_axes: list[int] | None = None) -> tuple[float, float]:
+    """Keras's fan-in and fan-out of a weight shape: a conv kernel's receptive field times its
+    input / output channels; explicit axes (Keras >= 3.15 configs) take precedence."""
+    if input_axes is not None and output_axes is not None:
+        return (float(math.prod(shape[a] for a in input_axes)),
+                float(math.prod(shape[a] for a in output_axes)))
+    if len(shape) < 1:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    if len(shape) == 2:
+        return float(shape[0]), float(shape[1])
+    receptive_field = math.prod(shape[:-2])
+    return float(shape[-2] * receptive_field), float(shape[-1] * receptive_field)
+
+
+def _truncated_normal(shape: Shape, mean: float, stddev: float, rng: np.random.Generator
+                      ) -> np.ndarray:
+    """Normal values redrawn until within two standard deviations, as Keras draws them."""
+    values = rng.standard_normal(shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return mean + stddev * values
+
+
+def _variance_scaling(scale: float, mode: str, distribution: str,
+                      input_axes: list[int] | None = None,
+                      output_axes: list[int] | None = None) -> Initializer | None:
+    mode, distribution = _snake(mode), _snake(distribution).lower()
+    if distribution == "normal":
+        distribution = "truncated_normal"  # Keras reads the old name so
+    if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in (
+        "truncated_normal", "untruncated_normal", "uniform"
+    ):
+        return None
+
+    def draw(shape: Shape, rng: np.random.Generator) -> np.ndarray:
+        fan_in, fan_out = compute_fans(shape, input_axes, output_axes)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+        variance = scale / max(1.0, fan)
+        if distribution == "truncated_normal":
+            # The truncation at two deviations shrinks the spread by this factor.
+            return _truncated_normal(shape, 0.0, math.sqrt(variance) / 0.87962566103423978,
+                                     rng)
+        if distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(variance), shape)
+        limit = math.sqrt(3.0 * variance)
+        return rng.uniform(-limit, limit, shape)
+
+    return draw
+
+
+def _orthogonal(gain: float) -> Initializer:
+    def draw(shape: Shape, rng: np.random.Generator) -> np.ndarray:
+        if len(shape) < 2:
+            raise ValueError(f"orthogonal initializer needs 2 or more dimensions, got {shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+        q = q * np.sign(np.diag(r))  # makes the distribution uniform over orthogonal matrices
+        if rows < cols:
+            q = q.T
+        return gain * q.reshape(shape)
+
+    return draw
+
+
+def _identity(gain: float) -> Initializer:
+    def draw(shape: Shape, rng: np.random.Generator) -> np.ndarray:
+        if len(shape) != 2:
+            raise ValueError(f"identity initializer needs a 2D shape, got {shape}")
+        return gain * np.eye(*shape)
+
+    return draw
+
+
+def _constant(value: Any) -> Initializer | None:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+    def draw(shape: Shape, rng: np.random.Generator) -> np.ndarray:
+        if array.size == math.prod(shape) and array.ndim:
+            return array.reshape(shape)
+        return np.broadcast_to(array, shape).copy()
+
+    return draw
+
+
+_VARIANCE_SCALING_PRESETS = {
+    "glorotuniform": (1.0, "fan_avg", "uniform"),
+    "glorotnormal": (1.0, "fan_avg", "truncated_normal"),
+    "heuniform": (2.0, "fan_in", "uniform"),
+    "henormal": (2.0, "fan_in", "truncated_normal"),
+    "lecununiform": (1.0, "fan_in", "uniform"),
+    "lecunnormal": (1.0, "fan_in", "truncated_normal"),
+}
+
+
+def make_initializer(spec: Any) -> Initializer | None:
+    """A sampler `(shape, rng) -> array` for an initializer as a Keras config spells it
+    ('zeros', {'class_name': 'GlorotUniform', 'config': {...}}, Keras 3's module-qualified
+    form, TF.js's), or None for an unknown or custom initializer."""
+    if isinstance(spec, str):
+        class_name, cfg = spec, {}
+    elif isinstance(spec, dict) and isinstance(spec.get("class_name"), str):
+        module = str(spec.get("module") or "")
+        if spec.get("registered_name") and not module.startswith("keras"):
+            return None  # a custom class: its code is not ours to guess
+        class_name, cfg = spec["class_name"], spec.get("config") or {}
+    else:
+        return None
+    name = _canonical_name(class_name)
+    axes = {"input_axes": cfg.get("input_axes"), "output_axes": cfg.get("output_axes")}
+    if name in ("zeros", "zero"):
+        return lambda shape, rng: np.zeros(shape)
+    if name in ("ones", "one"):
+        return lambda shape, rng: np.ones(shape)
+    if name == "constant":
+        return _constant(cfg.get("value", 0.0))
+    if name in ("randomuniform", "uniform"):
+        low, high = float(cfg.get("minval", -0.05)), float(cfg.get("maxval", 0.05))
+        return lambda shape, rng: rng.uniform(low, high, shape)
+    if name in ("randomnormal", "normal"):
+        mean, stddev = float(cfg.get("mean", 0.0)), float(cfg.get("stddev", 0.05))
+        return lambda shape, rng: rng.normal(mean, stddev, shape)
+    if name == "truncatednormal":
+        mean, stddev = float(cfg.get("mean", 0.0)), float(cfg.get("stddev", 0.05))
+        return lambda shape, rng: _truncated_normal(shape, mean, stddev, rng)
+    if name in _VARIANCE_SCALING_PRESETS:
+        return _variance_scaling(*_VARIANCE_SCALING_PRESETS[name], **axes)
+    if name == "variancescaling":
+        return _variance_scaling(float(cfg.get("scale", 1.0)), cfg.get("mode", "fan_in"),
+                                 cfg.get("distribution", "truncated_normal"), **axes)
+    if name in ("orthogonal", "orthogonalinitializer"):
+        return _orthogonal(float(cfg.get("gain", 1.0)))
+    if name in ("identity", "identityinitializer"):
+        return _identity(float(cfg.get("gain", 1.0)))
+    return None
