@@ -131,7 +131,8 @@ DECODE_SCRIPT = NODE_DIR / "decode_weights.js"
 
 
 def decode_weights(model_json: Path | str) -> dict[str, np.ndarray]:
-    """The weights of a TF.js model.json as tfjs-core's tf.io.decodeWeights decodes them."""
+    """The weights of a TF.js model.json (or bare weights manifest) as tfjs-core's
+    tf.io.decodeWeights decodes them."""
     import base64
 
     with tempfile.TemporaryDirectory(prefix="decode_tfjs_") as tmp:

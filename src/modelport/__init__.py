@@ -1,12 +1,13 @@
 """modelport: convert models between the TensorFlow family's formats without TensorFlow.
 
-Public API: read, write, convert, inspect, formats.
+Public API: read, write, convert, assemble, inspect, formats.
 """
 
 from __future__ import annotations
 
 from modelport._version import __version__
-from modelport.api import convert, formats, inspect, read, write
+from modelport.api import assemble, convert, formats, inspect, read, write
+from modelport.assemble import MappingReport, MismatchError
 from modelport.errors import (
     FormatError,
     MissingExtraError,
@@ -19,12 +20,15 @@ from modelport.model import Model, Weight
 __all__ = [
     "__version__",
     "FormatError",
+    "MappingReport",
+    "MismatchError",
     "MissingExtraError",
     "Model",
     "ModelportError",
     "OutputExistsError",
     "UnsupportedError",
     "Weight",
+    "assemble",
     "convert",
     "formats",
     "inspect",

@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from modelport.assemble import MappingReport
 from modelport.errors import ModelportError, UnsupportedError
 from modelport.model import Model
-from modelport.registry import FORMATS, detect_input, get_format, output_format
+from modelport.registry import FORMATS, detect_input, get_format, output_format, weights_format
 
 PathLike = str | os.PathLike[str]
 
@@ -25,11 +26,18 @@ def read(path: PathLike, format: str | None = None) -> Model:
 
 
 def write(model: Model, path: PathLike, format: str | None = None, overwrite: bool = False,
-          **options: Any) -> list[Path]:
+          weights_only: bool = False, **options: Any) -> list[Path]:
     """Write `model` to `path` in `format` (default: from the extension; a folder means a
-    TF.js layers model). Returns the files written."""
+    TF.js layers model). `weights_only` writes the weights alone in the format's weights-only
+    counterpart (.h5 -> save_weights layout, TF.js -> weights manifest). Returns the files
+    written."""
     path = Path(path)
-    fmt = get_format(format) if format else output_format(path, model)
+    if format:
+        fmt = get_format(format)
+        if weights_only:
+            fmt = get_format(weights_format(fmt.name, path))
+    else:
+        fmt = output_format(path, model, weights_only)
     if fmt.writer is None:
         raise UnsupportedError(f"modelport cannot write {fmt.name} files", path)
     if model.metadata.source_format == "keras_json" and fmt.name != "keras_json":
@@ -45,14 +53,40 @@ def write(model: Model, path: PathLike, format: str | None = None, overwrite: bo
 
 
 def convert(src: PathLike, dst: PathLike, *, from_format: str | None = None,
-            to_format: str | None = None, overwrite: bool = False, **options: Any
-            ) -> list[Path]:
+            to_format: str | None = None, overwrite: bool = False,
+            weights_only: bool = False, **options: Any) -> list[Path]:
     """Convert the model at `src` to `dst`. Returns the files written."""
     with read(src, from_format) as model:
         try:
-            return write(model, dst, to_format, overwrite=overwrite, **options)
+            return write(model, dst, to_format, overwrite=overwrite,
+                         weights_only=weights_only, **options)
         except ModelportError as exc:
             raise exc.about(src) from None
+
+
+def assemble(weights: PathLike, architecture: PathLike, *, match: str | None = None,
+             skip_mismatch: bool = False, weights_format: str | None = None,
+             architecture_format: str | None = None) -> tuple[Model, MappingReport]:
+    """A complete model from a weights file (any weights-only format, or any model file) and
+    a file holding the architecture, with the report of which weight went where. `match` is
+    "name" or "order" (default: by name when every layer name matches, else by order).
+    Raises MismatchError, carrying `.report`, when the weights do not fit, unless
+    `skip_mismatch`. Use the model as a context manager."""
+    from modelport.assemble import assemble as assemble_model
+    from modelport.assemble import read_architecture
+
+    weights_path, architecture_path = Path(weights), Path(architecture)
+    with read_architecture(architecture_path, architecture_format) as arch:
+        source = read(weights_path, weights_format)
+        try:
+            model, report = assemble_model(
+                source, arch, match=match, skip_mismatch=skip_mismatch,
+                weights_path=weights_path, architecture_path=architecture_path)
+        except BaseException:
+            source.close()
+            raise
+    model.keep_open(source)
+    return model, report
 
 
 def formats() -> list[dict[str, Any]]:

@@ -6,9 +6,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelport._version import __version__
 from modelport.errors import ModelportError
+from modelport.fileio import check_writable
+from modelport.model import Model
+
+if TYPE_CHECKING:
+    from modelport.assemble import MappingReport
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +42,24 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--keras", type=int, choices=(2, 3), default=None,
                          help="dialect of an .h5 or architecture JSON output (default 2: "
                               "loads in tf_keras, Keras 3 and TF.js)")
+    convert.add_argument("--weights-only", action="store_true",
+                         help="write the weights alone: .h5 as save_weights does, a TF.js "
+                              "folder as a weights manifest (.weights.h5 always is)")
+    assembly = convert.add_argument_group(
+        "assembling weights and an architecture",
+        "SRC holds weights (save_weights .h5, .weights.h5/.weights.json, TF.js weights "
+        "manifest, TF checkpoint, or any model file); ARCH holds the architecture")
+    assembly.add_argument("--architecture", metavar="ARCH",
+                          help="file with the architecture: to_json() JSON, .h5, .keras, "
+                               "model.json")
+    assembly.add_argument("--match", choices=("name", "order"), default=None,
+                          help="match weight groups to layers by layer name or by position "
+                               "(default: name when every layer name matches, else order)")
+    assembly.add_argument("--skip-mismatch", action="store_true",
+                          help="load what fits and give the rest fresh initial values, as "
+                               "Keras's skip_mismatch (default: refuse and write nothing)")
+    assembly.add_argument("--report", metavar="FILE",
+                          help="also write the mapping report as JSON")
     convert.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     inspect = commands.add_parser("inspect", help="describe a model file")
@@ -79,16 +104,47 @@ def _run(args: argparse.Namespace) -> int:
         options["shard_size"] = args.shard_size
     if args.keras is not None:
         options["keras"] = args.keras
-    with api.read(args.src, args.from_format) as model:
+    if args.architecture is None:
+        for flag, given in (("--match", args.match), ("--skip-mismatch", args.skip_mismatch),
+                            ("--report", args.report)):
+            if given:
+                raise ModelportError(f"{flag} applies only with --architecture")
+    model, report = _source_model(args)
+    with model:
         try:
             written = api.write(model, args.dst, args.to_format, overwrite=args.overwrite,
-                                **options)
+                                weights_only=args.weights_only, **options)
         except ModelportError as exc:
             raise exc.about(args.src) from None
         _warn(model.warnings)
+    if report is not None and args.report:
+        report.write_json(Path(args.report))
     print(f"wrote {', '.join(str(p) for p in written[:3])}"
           + (f" and {len(written) - 3} more" if len(written) > 3 else ""))
     return 0
+
+
+def _source_model(args: argparse.Namespace) -> tuple[Model, MappingReport | None]:
+    """The model to write: the input, or the input's weights put into --architecture with
+    the mapping report (printed here; on a mismatch also written to --report)."""
+    from modelport import api
+    from modelport.assemble import MismatchError
+
+    if args.architecture is None:
+        return api.read(args.src, args.from_format), None
+    if args.report:
+        check_writable(Path(args.report), args.overwrite)
+    try:
+        model, report = api.assemble(args.src, args.architecture, match=args.match,
+                                     skip_mismatch=args.skip_mismatch,
+                                     weights_format=args.from_format)
+    except MismatchError as exc:
+        print(exc.report.render(), file=sys.stderr)
+        if args.report:
+            exc.report.write_json(Path(args.report))
+        raise
+    print(report.render(), file=sys.stderr)
+    return model, report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,7 +79,30 @@ def summarise(model: Model, format_name: str, path: Path) -> dict[str, Any]:
 def _shape(shape: Any) -> str:
     if shape is None:
         return "?"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+    dims = ["None" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _layer_table(summary: dict[str, Any]) -> list[str]:
+    width = max([len(layer["name"]) for layer in summary["layers"]] + [5])
+    class_width = max([len(str(layer["class_name"])) for layer in summary["layers"]] + [5])
+    lines = [f"  {'layer':<{width}}  {'class':<{class_width}}  {'params':>10}  weights"]
+    for layer in summary["layers"]:
+        shapes = ", ".join(f"{w['name'].split('/')[-1]}{_shape(w['shape'])}"
+                           for w in layer["weights"])
+        lines.append(f"  {layer['name']:<{width}}  {str(layer['class_name']):<{class_width}}  "
+                     f"{layer['params']:>10,}  {shapes}")
+    return lines
+
+
+def _weight_table(summary: dict[str, Any]) -> list[str]:
+    """A weights-only file: every weight with its group, shape and dtype."""
+    rows = [("group", "weight", "shape", "dtype")] + [
+        (layer["name"], w["name"], _shape(w["shape"]), w["dtype"])
+        for layer in summary["layers"] for w in layer["weights"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return ["  " + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
+                              row[3]]) for row in rows]
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -99,15 +122,9 @@ def render(summary: dict[str, Any]) -> str:
                      f"{item.get('dtype') or ''}".rstrip())
     for item in summary["outputs"]:
         lines.append(f"  output:   {item['name']}")
-    width = max([len(layer["name"]) for layer in summary["layers"]] + [5])
-    class_width = max([len(str(layer["class_name"])) for layer in summary["layers"]] + [5])
     lines.append("")
-    lines.append(f"  {'layer':<{width}}  {'class':<{class_width}}  {'params':>10}  weights")
-    for layer in summary["layers"]:
-        shapes = ", ".join(f"{w['name'].split('/')[-1]}{_shape(w['shape'])}"
-                           for w in layer["weights"])
-        lines.append(f"  {layer['name']:<{width}}  {str(layer['class_name']):<{class_width}}  "
-                     f"{layer['params']:>10,}  {shapes}")
+    lines += _weight_table(summary) if summary.get("model_class") is None else _layer_table(
+        summary)
     dtypes = ", ".join(f"{k} x{v}" for k, v in summary["dtypes"].items()) or "none"
     lines.append("")
     lines.append(f"  weights:  {summary['weight_count']} tensors, {summary['param_count']:,} "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.formats import keras_h5, keras_json, keras_v3, tfjs_layers
+from modelport.formats import keras_h5, keras_json, keras_v3, tf_checkpoint, tfjs_layers
 from modelport.model import Model
 
 
@@ -38,6 +38,12 @@ FORMATS: dict[str, Format] = {
                keras_v3.detect_weights, keras_v3.read_weights, keras_v3.write_weights),
         Format(keras_json.NAME, "Keras architecture JSON (model.to_json())", (".json",),
                keras_json.detect, keras_json.read, keras_json.write),
+        Format(tfjs_layers.WEIGHTS_NAME, "TF.js weights manifest (weights_manifest.json + "
+               "group*-shard*.bin, as tf.io.loadWeights reads)", (".json",),
+               tfjs_layers.detect_weights, tfjs_layers.read_weights, tfjs_layers.write_weights),
+        Format(tf_checkpoint.NAME, "TF checkpoint (ckpt.index + ckpt.data-*; tf_keras "
+               "save_weights('ckpt'), tf.train.Checkpoint), read without TensorFlow",
+               (".index",), tf_checkpoint.detect, tf_checkpoint.read, None),
     )
 }
 
@@ -61,6 +67,8 @@ def get_format(name: str) -> Format:
 def detect_input(path: Path) -> Format:
     """The format of an existing file or folder, by content."""
     if not path.exists():
+        if tf_checkpoint.detect(path):  # a checkpoint prefix: 'dir/ckpt' names ckpt.index
+            return FORMATS[tf_checkpoint.NAME]
         raise FormatError("no such file or folder", path)
     for fmt in FORMATS.values():
         if fmt.detect(path):
@@ -72,9 +80,6 @@ def detect_input(path: Path) -> Format:
         kind = tfjs_layers.json_kind(read_json(target))
         if kind == "graph":
             raise UnsupportedError("TF.js graph models are not supported yet", target)
-        if kind == "weights":
-            raise UnsupportedError("a TF.js weights manifest holds no architecture; reading "
-                                   "weights-only manifests is not supported yet", target)
         raise FormatError("JSON file is not a model modelport knows (no modelTopology)", target)
     if path.is_dir():
         raise FormatError("folder holds no model modelport recognises (no model.json)", path)
@@ -84,17 +89,38 @@ def detect_input(path: Path) -> Format:
     raise FormatError("not a model file modelport recognises", path)
 
 
-def output_format(path: Path, model: Model) -> Format:
+# Each full-model format and the format holding its weights alone (--weights-only).
+WEIGHTS_OF = {
+    keras_h5.NAME: keras_h5.WEIGHTS_NAME,
+    tfjs_layers.NAME: tfjs_layers.WEIGHTS_NAME,
+}
+
+
+def output_format(path: Path, model: Model, weights_only: bool = False) -> Format:
     """The format to write to `path`, from its extension (a folder means TF.js)."""
     suffix = path.suffix.lower()
     name = path.name.lower()
-    if suffix == ".keras":
-        return FORMATS[keras_v3.NAME]
     if name.endswith((".weights.h5", ".weights.json")):
         return FORMATS[keras_v3.WEIGHTS_NAME]
-    if suffix in (".h5", ".hdf5"):
-        return FORMATS[keras_h5.NAME if model.config is not None else keras_h5.WEIGHTS_NAME]
-    if suffix == ".json" or suffix == "" or path.is_dir():
-        return FORMATS[tfjs_layers.NAME]
-    raise UnsupportedError(f"cannot tell the output format from the extension '{suffix}'; "
-                           "pass --to FORMAT", path)
+    if suffix == ".keras":
+        chosen = keras_v3.NAME
+    elif suffix in (".h5", ".hdf5"):
+        chosen = keras_h5.NAME if model.config is not None else keras_h5.WEIGHTS_NAME
+    elif suffix == ".json" or suffix == "" or path.is_dir():
+        chosen = tfjs_layers.NAME if model.config is not None else tfjs_layers.WEIGHTS_NAME
+    else:
+        raise UnsupportedError(f"cannot tell the output format from the extension "
+                               f"'{suffix}'; pass --to FORMAT", path)
+    return FORMATS[weights_format(chosen, path) if weights_only else chosen]
+
+
+def weights_format(name: str, path: Path | None = None) -> str:
+    """The weights-only counterpart of output format `name` (itself if it is one)."""
+    if name in WEIGHTS_OF.values() or name == keras_v3.WEIGHTS_NAME:
+        return name
+    if name == keras_v3.NAME:
+        raise UnsupportedError("--weights-only output of a Keras 3 model is a .weights.h5 "
+                               "file; name the output x.weights.h5", path)
+    if name not in WEIGHTS_OF:
+        raise UnsupportedError(f"--weights-only does not apply to {name} output", path)
+    return WEIGHTS_OF[name]

@@ -2,7 +2,7 @@
 // Decode the weights of a TF.js model.json with tfjs-core's own tf.io.decodeWeights, as
 // tf.loadLayersModel does before it assigns them (dequantization included).
 //
-// usage: node decode_weights.js MODEL_JSON OUTPUT_JSON
+// usage: node decode_weights.js MODEL_JSON_OR_WEIGHTS_MANIFEST OUTPUT_JSON
 // OUTPUT_JSON: {"weights": [{"name", "dtype", "shape", "data"}]}; string elements are given
 // as base64 of their bytes.
 'use strict';
@@ -21,10 +21,12 @@ tf.env().set('PROD', true);
 
 try {
   const modelJsonPath = process.argv[2];
-  const modelJSON = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
+  const parsed = JSON.parse(fs.readFileSync(modelJsonPath, 'utf8'));
+  // A model.json carries its manifest; a bare weights manifest (tf.io.loadWeights) is one.
+  const manifest = Array.isArray(parsed) ? parsed : parsed.weightsManifest;
   const dir = path.dirname(modelJsonPath);
   const out = [];
-  for (const group of modelJSON.weightsManifest) {
+  for (const group of manifest) {
     const parts = group.paths.map((p) => fs.readFileSync(path.join(dir, p)));
     const joined = Buffer.concat(parts);
     const buffer = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);

@@ -189,7 +189,7 @@ def _layer_weights(entry: dict[str, Any], path: str, tree: _Tree, warn: Callable
     for weight_name, trainable, relatives in slots:
         relative = relatives.split("|")[0]  # the others hold the same tensor
         dataset = tree.dataset(f"{path}/{relative}") or tree.dataset(
-            f"{path}/{_tf_keras_spelling(relative)}")
+            f"{path}/{tf_keras_spelling(relative)}")
         if dataset is None:
             raise FormatError(f"weights of layer '{name}' are not where Keras puts them: "
                               f"'{path}/{relative}' is missing", tree.source)
@@ -198,7 +198,7 @@ def _layer_weights(entry: dict[str, Any], path: str, tree: _Tree, warn: Callable
     return weights
 
 
-def _tf_keras_spelling(relative: str) -> str:
+def tf_keras_spelling(relative: str) -> str:
     """tf_keras names some sub-layers with a leading underscore (MultiHeadAttention's
     `_query_dense`) where Keras 3 has none."""
     parts = relative.split("/")
@@ -326,8 +326,9 @@ def keras3_objects(model: Model) -> dict[str, _Object]:
         for weight in model.all_weights():
             match = _VARS.match(weight.name)
             if not match:
-                raise UnsupportedError(f"weight '{weight.name}' has no Keras 3 path; writing "
-                                       "weights without an architecture needs Keras 3 paths")
+                raise UnsupportedError(f"weight '{weight.name}' has no Keras 3 path (Keras 3 "
+                                       "files place weights by object path); pass "
+                                       "--architecture ARCH to place them")
             objects.setdefault(match.group(1) or "", _Object(None)).variables[
                 int(match.group(2))] = weight
         return objects

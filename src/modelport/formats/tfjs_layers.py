@@ -1,5 +1,6 @@
 """TF.js layers models: `model.json` (topology + weights manifest) and its weight shards, as
-written by tensorflowjs_converter (any version) and by tfjs-layers' own `model.save`."""
+written by tensorflowjs_converter (any version) and by tfjs-layers' own `model.save`; and bare
+weights manifests (`weights_manifest.json` + shards, what `tf.io.loadWeights` reads)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from modelport.keras_config.targets import (
 from modelport.model import Metadata, Model, Weight
 
 NAME = "tfjs_layers_model"
+WEIGHTS_NAME = "tfjs_weights"
+WEIGHTS_MANIFEST = "weights_manifest.json"
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
 _QUANTIZED_STORAGE = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"),
                       "float16": np.dtype("<f2")}
@@ -59,15 +62,26 @@ def json_kind(data: Any) -> str | None:
     return None
 
 
-def detect(path: Path) -> bool:
-    target = model_json_path(path)
+def _json_file_kind(target: Path) -> str | None:
     if target.suffix != ".json" or not target.is_file():
-        return False
+        return None
     try:
         with open(target, encoding="utf-8") as handle:
-            return json_kind(json.load(handle)) == "layers"
+            return json_kind(json.load(handle))
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def detect(path: Path) -> bool:
+    return _json_file_kind(model_json_path(path)) == "layers"
+
+
+def weights_manifest_path(path: Path) -> Path:
+    return path / WEIGHTS_MANIFEST if path.is_dir() else path
+
+
+def detect_weights(path: Path) -> bool:
+    return _json_file_kind(weights_manifest_path(path)) == "weights"
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -256,9 +270,13 @@ def _training_from_tfjs(training: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read(path: Path) -> Model:
+def read_architecture(path: Path) -> Model:
+    """The model of a `model.json` without its weights (the shards need not exist)."""
     source = model_json_path(path)
-    data = read_json(source)
+    return _architecture(read_json(source), source)
+
+
+def _architecture(data: Any, source: Path) -> Model:
     kind = json_kind(data)
     if kind == "graph":
         raise UnsupportedError("this is a TF.js graph model; modelport reads TF.js layers "
@@ -274,15 +292,9 @@ def read(path: Path) -> Model:
     config = to_canonical(config, warnings.append)
     if data.get("trainingConfig"):
         training = _training_from_tfjs(data["trainingConfig"])
-    manifest = data.get("weightsManifest") or []
-    weights = read_manifest(manifest, source.parent, source)
-    model_weights = [w for w, group in weights if group != "optimizer"]
-    optimizer = [w for w, group in weights if group == "optimizer"]
     return Model(
         config=config,
-        weights=_assign_to_layers(config, model_weights, source),
         training_config=training,
-        optimizer_weights=optimizer,
         metadata=Metadata(
             source_format=NAME, keras_version=keras_version, backend=backend,
             generated_by=data.get("generatedBy"), converted_by=data.get("convertedBy"),
@@ -290,6 +302,36 @@ def read(path: Path) -> Model:
         ),
         warnings=warnings,
     )
+
+
+def read(path: Path) -> Model:
+    source = model_json_path(path)
+    data = read_json(source)
+    model = _architecture(data, source)
+    assert model.config is not None
+    manifest = data.get("weightsManifest") or []
+    weights = read_manifest(manifest, source.parent, source)
+    model.weights = _assign_to_layers(model.config, [w for w, g in weights if g != "optimizer"],
+                                      source)
+    model.optimizer_weights = [w for w, group in weights if group == "optimizer"]
+    return model
+
+
+def read_weights(path: Path) -> Model:
+    """A bare weights manifest: one group per top-level name ('dense/kernel' -> 'dense'), in
+    manifest order; optimizer weights apart."""
+    source = weights_manifest_path(path)
+    manifest = read_json(source)
+    if json_kind(manifest) != "weights":
+        raise FormatError("not a TF.js weights manifest (a JSON list of {paths, weights})",
+                          source)
+    model = Model(config=None, metadata=Metadata(source_format=WEIGHTS_NAME))
+    for weight, group in read_manifest(manifest, source.parent, source):
+        if group == "optimizer":
+            model.optimizer_weights.append(weight)
+        else:
+            model.weights.setdefault(weight.name.split("/")[0], []).append(weight)
+    return model
 
 
 # ------------------------------------------------------------------------------------ writing
@@ -417,6 +459,24 @@ def write(model: Model, path: Path, overwrite: bool = False,
         document = _model_json(model, [group])
         with open(tmp / json_name, "w", encoding="utf-8") as handle:
             json.dump(document, handle)
+    return [directory / json_name] + [directory / n for n in names]
+
+
+def write_weights(model: Model, path: Path, overwrite: bool = False,
+                  shard_size: int = DEFAULT_SHARD_SIZE) -> list[Path]:
+    """A bare weights manifest (`weights_manifest.json`, or the `.json` name given) and its
+    shards: the weights alone, as `tf.io.loadWeights` reads them."""
+    if path.suffix == ".json":
+        directory, json_name = path.parent, path.name
+    else:
+        directory, json_name = path, WEIGHTS_MANIFEST
+    entries: list[tuple[Weight, str | None]] = [(w, None) for w in model.all_weights()]
+    total = sum(_byte_length(w) for w, _ in entries)
+    names = shard_names(total, shard_size)
+    with atomic_files(directory, [json_name, *names], overwrite) as tmp:
+        group = write_weight_group(entries, tmp, shard_size, total=total)
+        with open(tmp / json_name, "w", encoding="utf-8") as handle:
+            json.dump([group], handle)
     return [directory / json_name] + [directory / n for n in names]
 
 
