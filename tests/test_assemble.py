@@ -479,7 +479,7 @@ def test_corrupt_checkpoint_is_one_line_error_and_nothing_written(tmp_path, caps
     arch = _architecture(tmp_path, model, "arch")
     data = next(tmp_path.glob("ckpt.data-*"))
     raw = bytearray(data.read_bytes())
-    entry = modelport.read(tmp_path / "ckpt").weights["layer_with_weights-0"][0]
+    entry = modelport.read(tmp_path / "ckpt").weights["layer-0"][0]
     assert entry.name == "layer_with_weights-0/kernel"
     raw[len(raw) // 2] ^= 0xFF
     data.write_bytes(bytes(raw))
@@ -488,3 +488,102 @@ def test_corrupt_checkpoint_is_one_line_error_and_nothing_written(tmp_path, caps
     assert err.strip().splitlines()[-1].startswith("modelport: error: ")
     assert "crc" in err.lower()
     assert not (tmp_path / "o.h5").exists() and not list(tmp_path.glob(".o.h5*"))
+
+
+# ------------------------------------------------------------------ classes modelport does not know
+
+_CUSTOM = {}
+
+
+def _custom_classes():
+    """A weightless and a weighted custom layer, registered with tf_keras (built once)."""
+    if not _CUSTOM:
+        keras = keras_module("tf_keras")
+
+        @keras.utils.register_keras_serializable(package="mp_test")
+        class Swish(keras.layers.Layer):
+            def call(self, x):
+                return x * keras.activations.sigmoid(x)
+
+        @keras.utils.register_keras_serializable(package="mp_test")
+        class Scale(keras.layers.Layer):
+            def build(self, shape):
+                self.count = self.add_weight(name="count", shape=(), trainable=False,
+                                             initializer="zeros")
+                self.w = self.add_weight(name="w", shape=(), initializer="ones")
+
+            def call(self, x):
+                return x * self.w + self.count
+
+        _CUSTOM.update(Swish=Swish, Scale=Scale)
+    return _CUSTOM
+
+
+def _custom_model(with_scale: bool):
+    keras = keras_module("tf_keras")
+    classes = _custom_classes()
+    layers = [keras.Input(shape=(4,)), keras.layers.Dense(3, name="a"), classes["Swish"](name="sw")]
+    if with_scale:
+        layers.append(classes["Scale"](name="sc"))
+    layers.append(keras.layers.Dense(2, name="b"))
+    model = keras.Sequential(layers)
+    zoo.seed_weights(model, 5)
+    return model
+
+
+def test_custom_weightless_layer_is_no_obstacle(tmp_path, capsys):
+    """A custom layer without weights: tf_keras's loaders and modelport both assemble the model
+    by name, by order and from a checkpoint."""
+    model = _custom_model(with_scale=False)
+    inputs = [np.linspace(-2, 2, 12, dtype="float32").reshape(3, 4)]
+    arch = _architecture(tmp_path, model, "arch")
+    model.save_weights(str(tmp_path / "w.h5"))
+    model.save_weights(str(tmp_path / "ckpt"))
+    for source, flags in ((tmp_path / "w.h5", []), (tmp_path / "w.h5", ["--match", "order"]),
+                          (tmp_path / "ckpt", [])):
+        out = tmp_path / f"out-{source.name}-{len(flags)}.h5"
+        code, _, err = _cli(capsys, source, "--architecture", arch, out, *flags)
+        assert code == 0, err
+        loaded = keras_module("tf_keras").models.load_model(
+            str(out), compile=False, custom_objects=_custom_classes())
+        _assert_same_weights(loaded, model, f"{source.name} {flags}")
+        assert_outputs_close(predict(loaded, inputs), predict(model, inputs))
+
+
+def test_custom_weighted_layer_by_name_and_refused_from_checkpoint(tmp_path, capsys):
+    """A custom layer with weights takes its group as it is (reported unchecked); from a
+    checkpoint, whose order is creation order without trainable flags, it is refused."""
+    model = _custom_model(with_scale=True)
+    model.get_layer("sc").set_weights([np.float32(3.0), np.float32(7.0)])
+    arch = _architecture(tmp_path, model, "arch")
+    model.save_weights(str(tmp_path / "w.h5"))
+    code, _, err = _cli(capsys, tmp_path / "w.h5", "--architecture", arch, tmp_path / "o.h5")
+    assert code == 0, err
+    assert "unchecked" in err
+    loaded = keras_module("tf_keras").models.load_model(
+        str(tmp_path / "o.h5"), compile=False, custom_objects=_custom_classes())
+    _assert_same_weights(loaded, model, "custom layer by name")
+    model.save_weights(str(tmp_path / "ckpt"))
+    code, _, err = _cli(capsys, tmp_path / "ckpt", "--architecture", arch, tmp_path / "c.h5")
+    assert code == 2 and "layer 'sc' (Scale)" in err and "trainable" in err
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_report_and_output_flags_that_clash(mlp_weights, tmp_path, capsys):
+    model, weights = mlp_weights
+    arch = _architecture(tmp_path, model, "arch")
+    out = tmp_path / "o.h5"
+    code, _, err = _cli(capsys, weights, "--architecture", arch, out, "--report", out)
+    assert code == 2 and "--report must name a file other than" in err
+    assert not out.exists()
+    code, _, err = _cli(capsys, weights, "--architecture", arch, out, "--report",
+                        tmp_path / "new" / "dir" / "map.json")
+    assert code == 0, err
+    assert _report(tmp_path / "new" / "dir" / "map.json")["match"] == "name"
+    code, _, err = _cli(capsys, tmp_path / "o.h5", tmp_path / "web", "--weights-only",
+                        "--to", "tfjs_layers_model")
+    assert code == 0, err
+    assert (tmp_path / "web" / "weights_manifest.json").is_file()
+    model.save_weights(str(tmp_path / "ckpt"))
+    code, _, err = _cli(capsys, tmp_path / "ckpt", tmp_path / "w2.h5")
+    assert code == 2 and "--architecture" in err

@@ -40,6 +40,10 @@ def write(model: Model, path: PathLike, format: str | None = None, overwrite: bo
         fmt = output_format(path, model, weights_only)
     if fmt.writer is None:
         raise UnsupportedError(f"modelport cannot write {fmt.name} files", path)
+    if model.config is None and model.metadata.source_format == "tf_checkpoint":
+        raise UnsupportedError("a checkpoint's weights have no layer names and are listed in "
+                               "creation order, not Keras's; pass --architecture ARCH to put "
+                               "them into the model", path)
     if model.metadata.source_format == "keras_json" and fmt.name != "keras_json":
         raise UnsupportedError(f"the input is an architecture without weights; {fmt.name} "
                                "output needs weights", path)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, ModelportError, UnsupportedError
+from modelport.fileio import atomic_file
 from modelport.keras_config.layouts import (
     Slot,
     container_paths,
@@ -28,7 +29,7 @@ _KEYED_BY = {
     "keras_weights_h5": "layer",     # groups named after layers, in model.layers order
     "keras_v3_weights": "path",      # Keras 3 object paths ('layers/dense_1/vars/0')
     "tfjs_weights": "weight",        # every weight named ('dense_1/kernel')
-    "tf_checkpoint": "position",     # 'layer_with_weights-3': position only, no names
+    "tf_checkpoint": "position",     # 'layer-3' of model.layers: position only, no names
 }
 
 # Statuses of a mapping row; the first three stop a conversion unless --skip-mismatch.
@@ -37,6 +38,7 @@ COUNT_MISMATCH = "count_mismatch"
 MISSING = "missing"
 AFTER_MISMATCH = "skipped"  # Keras 3 stops loading an object at its first mismatch
 LOADED = "loaded"
+UNCHECKED = "unchecked"  # loaded into a class modelport does not know: nothing to check
 UNUSED = "unused"
 _PROBLEMS = (SHAPE_MISMATCH, COUNT_MISMATCH, MISSING)
 
@@ -89,8 +91,13 @@ class MappingReport:
         data["counts"] = self.counts()
         return data
 
-    def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+    def write_json(self, path: Path, overwrite: bool = False) -> None:
+        try:
+            with atomic_file(path, overwrite) as tmp:
+                tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ModelportError(f"cannot write the mapping report ({exc.strerror or exc})",
+                                 path) from None
 
     def render(self) -> str:
         """The table the CLI prints on stderr."""
@@ -189,13 +196,10 @@ class _Matcher:
     # -- one layer from one group, by position (Keras's rule inside a layer) ------------------
     def load_group(self, target: _Target, group: _Group | None, count_is_fatal: bool) -> None:
         weights = group.weights if group is not None else []
-        if target.slots is None:  # unknown class: the file's weights as they come
-            if group is None:
-                self._missing(target, [None])
-                return
+        if target.slots is None:  # unknown class: the file's weights as they come, if any
             self.assigned[target.name] = list(weights)
             for weight in weights:
-                self._row(target, weight.name, weight, None, LOADED, group)
+                self._row(target, weight.name, weight, None, UNCHECKED, group)
             return
         if group is None:
             self._missing(target, [s[0] for s in target.slots])
@@ -235,7 +239,7 @@ class _Matcher:
             source=_source_key(self.source_format, group, source),
             shape=list(source.shape) if source is not None else None,
             expected=expected, status=status,
-            value="file" if status == LOADED else "none"))
+            value="file" if status in (LOADED, UNCHECKED) else "none"))
 
     def unused(self, group: _Group, weights: list[Weight] | None = None) -> None:
         for weight in group.weights if weights is None else weights:
@@ -251,8 +255,8 @@ class _Matcher:
             group = by_key.get(target.name)
             if group is not None and not group.weights:
                 group = None
-            if group is None and not target.may_have_weights:
-                continue
+            if group is None and (target.slots is None or not target.slots):
+                continue  # no weights in the file, none known to be needed
             if group is not None:
                 used.add(group.key)
             self.load_group(target, group, count_is_fatal=not skip_count)
@@ -260,18 +264,41 @@ class _Matcher:
             if group.weights and group.key not in used:
                 self.unused(group)
 
-    def by_position(self, created_order: bool = False) -> None:
+    def by_layer_index(self) -> None:
+        """A checkpoint's rule: the k-th layer of `model.layers` gets the checkpoint's
+        'layer-k', whose weights are in creation order, not Keras's trainable-first order."""
+        if len(self.targets) != len(self.groups):
+            self.fatal.append(f"layer count mismatch: the architecture has "
+                              f"{len(self.targets)} layers, the checkpoint "
+                              f"{len(self.groups)}" + _listing(self.targets, self.groups))
+            return
+        for target, group in zip(self.targets, self.groups, strict=True):
+            if target.slots is None and len(group.weights) > 1:
+                self.fatal.append(
+                    f"layer '{target.name}' ({target.class_name}) is of a class modelport "
+                    "does not know and a checkpoint does not say which of its "
+                    f"{len(group.weights)} weights are trainable, so their Keras order is "
+                    "unknown; convert the checkpoint with tf_keras itself")
+                return
+            if target.slots is None or target.slots or group.weights:
+                self.load_group(target, _in_keras_order(target, group), count_is_fatal=True)
+
+    def by_position(self) -> None:
         """Keras's topological rule: the k-th layer with weights gets the k-th group with
-        weights; the numbers must agree. `created_order`: each group lists its weights in the
-        order the layer created them (TF checkpoints), not in Keras's trainable-first order."""
+        weights; the numbers must agree."""
         groups = [g for g in self.groups if g.weights]
         targets = [t for t in self.targets if t.slots]
         unknown = [t for t in self.targets if t.slots is None]
-        if unknown:
-            # Classes modelport does not know: they have weights if the numbers say so.
+        if unknown and len(targets) != len(groups):
+            # Classes modelport does not know have weights if the numbers say so, or, when
+            # they do not, if the file has a group of their name.
+            keys = {g.key for g in groups}
+            named = [t for t in unknown if t.name in keys]
             if len(targets) + len(unknown) == len(groups):
                 targets = [t for t in self.targets if t.may_have_weights]
-            elif len(targets) != len(groups):
+            elif len(targets) + len(named) == len(groups):
+                targets = [t for t in self.targets if t.slots or t in named]
+            else:
                 self.fatal.append(
                     f"the architecture has {len(targets)} layers with weights and "
                     f"{len(unknown)} of classes modelport does not know "
@@ -284,8 +311,6 @@ class _Matcher:
                               + _listing(targets, groups))
             return
         for target, group in zip(targets, groups, strict=True):
-            if created_order:
-                group = _in_keras_order(target, group)
             self.load_group(target, group, count_is_fatal=True)
 
     def by_weight_name(self) -> None:
@@ -300,12 +325,9 @@ class _Matcher:
         for target in self.targets:
             if target.slots is None:
                 found = [(g, w) for g, w in flat if w.name.startswith(target.name + "/")]
-                if found:
-                    used.update(id(w) for _, w in found)
-                    self.load_group(target, _Group(found[0][0].key, [w for _, w in found]),
-                                    count_is_fatal=False)
-                else:
-                    self._missing(target, [None])
+                used.update(id(w) for _, w in found)
+                self.load_group(target, _Group(found[0][0].key if found else target.name,
+                                               [w for _, w in found]), count_is_fatal=False)
                 continue
             assigned: list[Weight | None] = []
             for index, (name, _, _) in enumerate(target.slots):
@@ -339,12 +361,14 @@ class _Matcher:
                                   "and those after it")
                 return
             if target.slots is None:
-                count = len(queue[0][0].weights)
+                # A class modelport does not know takes the next group only by its name.
+                group = queue[0][0]
+                count = len(group.weights) if group.key == target.name else 0
             else:
                 count = len(target.slots)
             taken, queue = queue[:count], queue[count:]
-            self.load_group(target, _Group(taken[0][0].key, [w for _, w in taken]),
-                            count_is_fatal=True)
+            self.load_group(target, _Group(taken[0][0].key if taken else target.name,
+                                           [w for _, w in taken]), count_is_fatal=True)
         if queue:
             self.fatal.append(f"{len(queue)} weights of the file are left over after the last "
                               f"layer (first: '{queue[0][1].name}')")
@@ -357,12 +381,9 @@ class _Matcher:
             under = sorted((k for k in weights if k.startswith(target.path + "/")),
                            key=_path_order)
             if target.slots is None:
-                if under:
-                    used.update(under)
-                    self.load_group(target, _Group(target.path, [weights[k] for k in under]),
-                                    count_is_fatal=False)
-                else:
-                    self._missing(target, [None])
+                used.update(under)
+                self.load_group(target, _Group(target.path, [weights[k] for k in under]),
+                                count_is_fatal=False)
                 continue
             if not target.slots:
                 continue
@@ -474,9 +495,12 @@ def _keyed_by(model: Model) -> str:
 
 
 def _all_names_match(targets: list[_Target], groups: list[_Group]) -> bool:
-    names = {t.name for t in targets if t.slots is None or t.slots}
+    """Every layer known to have weights has a group of its name, and every group a layer
+    (one of a class modelport does not know may have weights or not)."""
+    known = {t.name for t in targets if t.slots}
+    unknown = {t.name for t in targets if t.slots is None}
     keys = {g.key for g in groups if g.weights}
-    return names == keys
+    return known <= keys <= known | unknown
 
 
 def _choose_match(keyed_by: str, match: str | None, targets: list[_Target],
@@ -495,8 +519,8 @@ def _choose_match(keyed_by: str, match: str | None, targets: list[_Target],
         if match == "name":
             raise UnsupportedError(
                 "--match name does not apply: a TF checkpoint has no layer names "
-                "(its keys are 'layer_with_weights-0', ...); it is matched by position, as "
-                "tf_keras does", weights_path)
+                "(its keys are 'layer_with_weights-0', ...); it is matched by layer position, "
+                "as tf_keras does", weights_path)
         return "order", "a TF checkpoint holds no layer names"
     if match is not None:
         return match, "--match " + match
@@ -533,10 +557,12 @@ def assemble(weights_model: Model, architecture: Model, *, match: str | None = N
         matcher.by_object_path({w.name: w for g in groups for w in g.weights})
     elif keyed_by == "weight":
         matcher.by_weight_name() if mode == "name" else matcher.by_weight_position()
+    elif keyed_by == "position":
+        matcher.by_layer_index()
     elif mode == "name":
         matcher.by_layer_name(skip_count=skip_mismatch)
     else:
-        matcher.by_position(created_order=keyed_by == "position")
+        matcher.by_position()
     report = MappingReport(str(weights_path), source_format, str(architecture_path or ""),
                            mode, reason, skip_mismatch, matcher.rows)
     if matcher.fatal:
@@ -551,11 +577,15 @@ def assemble(weights_model: Model, architecture: Model, *, match: str | None = N
                   warnings=list(architecture.warnings) + list(weights_model.warnings))
     rng = np.random.default_rng(seed)
     for target in targets:
-        if target.name not in matcher.assigned:
-            model.weights[target.name] = []
-            continue
-        model.weights[target.name] = _complete(target, matcher.assigned[target.name], rng,
-                                               report)
+        assigned = matcher.assigned.get(target.name, [])
+        if keyed_by == "position" and target.slots is None:
+            # Checkpoint paths ('layer_with_weights-2/w') name no layer: name them after it.
+            assigned = [w.renamed(f"{target.name}/{w.name.split('/', 1)[-1]}") if w else w
+                        for w in assigned]
+        try:
+            model.weights[target.name] = _complete(target, assigned, rng)
+        except UnsupportedError as exc:
+            raise MismatchError(exc.message, report, architecture_path) from None
     _mark_initialised(report)
     if problems:
         model.warnings.append(f"{len(problems)} weights were not loaded (--skip-mismatch): "
@@ -584,15 +614,11 @@ def _describe(problems: list[MappingRow]) -> str:
     return text + (f" (and {more} more layers)" if more > 0 else "")
 
 
-def _complete(target: _Target, assigned: list[Weight | None], rng: np.random.Generator,
-              report: MappingReport) -> list[Weight]:
+def _complete(target: _Target, assigned: list[Weight | None], rng: np.random.Generator
+              ) -> list[Weight]:
     """The layer's weights named and flagged as its layout says; fresh values where none was
     loaded."""
     if target.slots is None:
-        if any(w is None for w in assigned):
-            raise UnsupportedError(f"layer '{target.name}' ({target.class_name}) gets no "
-                                   "weights from the file and modelport cannot create fresh "
-                                   "ones for a class it does not know")
         return [w for w in assigned if w is not None]
     fresh: list[np.ndarray] | None = None
     if any(w is None for w in assigned):

@@ -802,10 +802,11 @@ def _variables(nodes: list[Node], node_id: int, path: str, seen: set[int]
 
 
 def read(path: Path) -> Model:
-    """The layer weights of a Keras model's checkpoint, one group per `layer_with_weights-N`
-    in N order (the position tf_keras matches them by), each in creation order and named by
-    its object path ('layer_with_weights-0/cell/kernel': the checkpoint key less
-    '/.ATTRIBUTES/VARIABLE_VALUE'). Optimizer state is left out (a warning says so)."""
+    """The layer weights of a Keras model's checkpoint: one group per layer of `model.layers`
+    ('layer-N', in N order; empty for layers without weights), as tf_keras restores them by
+    position, each group in creation order and each weight named by its object path
+    ('layer_with_weights-0/cell/kernel': the checkpoint key less '/.ATTRIBUTES/VARIABLE_VALUE').
+    Optimizer state is left out (a warning says so)."""
     bundle = open_bundle(path)
     nodes = bundle.object_graph()
     if nodes is None:
@@ -816,13 +817,18 @@ def read(path: Path) -> Model:
     if model_id is None:
         raise FormatError("checkpoint holds no Keras model (no 'layer-N' objects); it was "
                           "not written by Keras save_weights", bundle.index_path)
+    children = nodes[model_id].children
+    weighted = {c.node_id: c.local_name for c in children if _WITH_WEIGHTS.match(c.local_name)}
+    layers = sorted((int(m.group(1)), c.node_id) for c in children
+                    if (m := _LAYER.match(c.local_name)))
+    if not layers:  # only layer_with_weights-N: a model whose layers all have weights
+        layers = sorted((int(m.group(1)), c.node_id) for c in children
+                        if (m := _WITH_WEIGHTS.match(c.local_name)))
     model = Model(config=None, metadata=Metadata(source_format=NAME))
-    numbered = sorted((int(m.group(1)), c.node_id) for c in nodes[model_id].children
-                      if (m := _WITH_WEIGHTS.match(c.local_name)))
-    for index, node_id in numbered:
-        key = f"layer_with_weights-{index}"
+    for index, node_id in layers:
+        prefix = weighted.get(node_id, f"layer-{index}")
         group = []
-        for checkpoint_key, name in _variables(nodes, node_id, key, set()):
+        for checkpoint_key, name in _variables(nodes, node_id, prefix, set()):
             entry = bundle.entries.get(checkpoint_key)
             if entry is None:
                 raise FormatError(f"the object graph names '{checkpoint_key}', which the "
@@ -830,7 +836,7 @@ def read(path: Path) -> Model:
             dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
             group.append(Weight(name, entry.shape, dtype,
                                 functools.partial(bundle.read, checkpoint_key)))
-        model.weights[key] = group
-    if any(c.local_name == "optimizer" for c in nodes[model_id].children):
+        model.weights[f"layer-{index}"] = group
+    if any(c.local_name == "optimizer" for c in children):
         model.warnings.append("the checkpoint's optimizer state is not carried over")
     return model
