@@ -13,6 +13,7 @@ from modelport._version import __version__
 from modelport.errors import ModelportError
 from modelport.fileio import check_writable
 from modelport.model import Model
+from modelport.quantize import QUANTIZED_DTYPES, render_summary
 
 if TYPE_CHECKING:
     from modelport.assemble import MappingReport
@@ -30,18 +31,33 @@ def _parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert a model file to another format")
     convert.add_argument("src", help="input model file or folder")
     convert.add_argument("dst", help="output file, or folder for a TF.js model")
-    convert.add_argument("--from", dest="from_format", metavar="FORMAT",
+    convert.add_argument("--from", "--input_format", dest="from_format", metavar="FORMAT",
                          help="input format (default: detected from the content)")
-    convert.add_argument("--to", dest="to_format", metavar="FORMAT",
+    convert.add_argument("--to", "--output_format", dest="to_format", metavar="FORMAT",
                          help="output format (default: from the output's extension; a folder "
                               "means tfjs_layers_model)")
     convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    convert.add_argument("--shard-size", type=int, default=None, metavar="BYTES",
+    convert.add_argument("--shard-size", "--weight_shard_size_bytes", type=int, default=None,
+                         metavar="BYTES",
                          help="weight shard size in bytes: TF.js (default 4194304) and "
                               "sharded Keras 3 .weights.json")
     convert.add_argument("--keras", type=int, choices=(2, 3), default=None,
                          help="dialect of an .h5 or architecture JSON output (default 2: "
                               "loads in tf_keras, Keras 3 and TF.js)")
+    tfjs = convert.add_argument_group(
+        "TF.js output", "quantization PATTERNS are comma-separated fnmatch patterns over "
+        "weight names (dense_*/kernel); a flag without PATTERNS quantizes every float32 "
+        "weight no other flag's patterns select")
+    for dtype in QUANTIZED_DTYPES:
+        tfjs.add_argument(f"--quantize-{dtype}", f"--quantize_{dtype}", dest=f"quantize_{dtype}",
+                          nargs="?", const=True, default=None, metavar="PATTERNS",
+                          help=f"store the selected weights as {dtype}")
+    tfjs.add_argument("--split-weights-by-layer", "--split_weights_by_layer", nargs="?",
+                      const=True, default=None, type=_boolean, metavar="BOOL",
+                      help="one weight group (and shard files) per layer")
+    tfjs.add_argument("--metadata", action="append", default=None, metavar="KEY:FILE.json",
+                      help="put FILE.json's content under KEY in userDefinedMetadata "
+                           "(repeatable; KEY:FILE,KEY2:FILE2 also works)")
     convert.add_argument("--weights-only", action="store_true",
                          help="write the weights alone: .h5 as save_weights does, a TF.js "
                               "folder as a weights manifest (.weights.h5 always is)")
@@ -74,6 +90,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _boolean(value: str) -> bool:
+    """A flag's explicit value: unlike tensorflowjs_converter, 'False' means false."""
+    text = value.strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not '{value}'")
+
+
+def _metadata(entries: Sequence[str]) -> dict[str, object]:
+    """--metadata KEY:FILE.json entries: the key before the first ':' (so 'C:\\x.json' stays a
+    path), the parsed JSON file as its value."""
+    from modelport.formats.common import read_json
+
+    metadata: dict[str, object] = {}
+    for entry in entries:
+        for item in entry.split(","):
+            key, sep, path = item.partition(":")
+            if not sep or not key.strip() or not path.strip():
+                raise ModelportError(f"--metadata expects KEY:FILE.json, not '{item}'")
+            metadata[key.strip()] = read_json(Path(path.strip()))
+    return metadata
+
+
+def _tfjs_options(args: argparse.Namespace) -> dict[str, object]:
+    from modelport.quantize import plan_from_flags
+
+    options: dict[str, object] = {}
+    plan = plan_from_flags({d: getattr(args, f"quantize_{d}") for d in QUANTIZED_DTYPES})
+    if plan is not None:
+        options["quantize"] = plan
+    if args.split_weights_by_layer:
+        options["split_weights_by_layer"] = True
+    if args.metadata:
+        options["metadata"] = _metadata(args.metadata)
+    return options
+
+
 def _warn(messages: Sequence[str]) -> None:
     for message in messages:
         print(f"modelport: warning: {message}", file=sys.stderr)
@@ -104,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
         options["shard_size"] = args.shard_size
     if args.keras is not None:
         options["keras"] = args.keras
+    options.update(_tfjs_options(args))
     if args.architecture is None:
         for flag, given in (("--match", args.match), ("--skip-mismatch", args.skip_mismatch),
                             ("--report", args.report)):
@@ -117,8 +173,10 @@ def _run(args: argparse.Namespace) -> int:
         except ModelportError as exc:
             raise exc.about(args.src) from None
         _warn(model.warnings)
+        if model.quantization:
+            print(render_summary(model.quantization))
     if report is not None and args.report:
-        report.write_json(Path(args.report))
+        report.write_json(Path(args.report), args.overwrite)
     print(f"wrote {', '.join(str(p) for p in written[:3])}"
           + (f" and {len(written) - 3} more" if len(written) > 3 else ""))
     return 0
@@ -134,6 +192,10 @@ def _source_model(args: argparse.Namespace) -> tuple[Model, MappingReport | None
         return api.read(args.src, args.from_format), None
     if args.report:
         check_writable(Path(args.report), args.overwrite)
+        if Path(args.report).resolve() in (Path(args.dst).resolve(),
+                                           Path(args.src).resolve()):
+            raise ModelportError("--report must name a file other than the input and the "
+                                 "output", args.report)
     try:
         model, report = api.assemble(args.src, args.architecture, match=args.match,
                                      skip_mismatch=args.skip_mismatch,
@@ -141,14 +203,25 @@ def _source_model(args: argparse.Namespace) -> tuple[Model, MappingReport | None
     except MismatchError as exc:
         print(exc.report.render(), file=sys.stderr)
         if args.report:
-            exc.report.write_json(Path(args.report))
+            exc.report.write_json(Path(args.report), args.overwrite)
         raise
     print(report.render(), file=sys.stderr)
     return model, report
 
 
+def _untangle_paths(argv: list[str]) -> list[str]:
+    """`--quantize-uint8 model.h5 web/`: argparse would take model.h5 as the flag's optional
+    patterns. A flag followed by an existing file or folder quantizes every weight."""
+    flags = {f"--quantize{sep}{dtype}" for dtype in QUANTIZED_DTYPES for sep in "-_"}
+    out = list(argv)
+    for index, token in enumerate(out[:-1]):
+        if token in flags and Path(out[index + 1]).exists():
+            out[index] = f"{token}=true"
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
     try:
         return _run(args)
     except ModelportError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,20 @@ from modelport.keras_config.targets import (
     tfjs_argument_problems,
 )
 from modelport.model import Metadata, Model, Weight
+from modelport.quantize import (
+    QUANTIZED_DTYPES,
+    QuantizationPlan,
+    QuantizedWeight,
+    dequantize,
+    quantize,
+    storage_dtype,
+    summarise,
+)
 
 NAME = "tfjs_layers_model"
 WEIGHTS_NAME = "tfjs_weights"
 WEIGHTS_MANIFEST = "weights_manifest.json"
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
-_QUANTIZED_STORAGE = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"),
-                      "float16": np.dtype("<f2")}
 _STORAGE = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "bool": np.dtype("u1"),
             "complex64": np.dtype("<c8")}
 
@@ -136,17 +144,6 @@ def _decode_strings(raw: bytes, count: int) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def dequantize(raw: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """TF.js dequantization: float32 `q*scale + min`, int32 rounded; float16 a plain cast."""
-    quant = spec["quantization"]
-    if quant["dtype"] == "float16":
-        return raw.astype(np.float32)
-    values = raw.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])
-    if spec["dtype"] == "int32":
-        return np.round(values).astype(np.int32)
-    return values
-
-
 def _weight_loader(stream: _ShardedBytes, offset: int, length: int, spec: dict[str, Any],
                    shape: tuple[int, ...], count: int):
     def load() -> np.ndarray:
@@ -155,8 +152,8 @@ def _weight_loader(stream: _ShardedBytes, offset: int, length: int, spec: dict[s
             return _decode_strings(raw, count).reshape(shape)
         quant = spec.get("quantization")
         if quant:
-            values = np.frombuffer(raw, _QUANTIZED_STORAGE[quant["dtype"]])
-            return dequantize(values, spec).reshape(shape)
+            values = np.frombuffer(raw, storage_dtype(quant["dtype"]))
+            return dequantize(values, quant, spec["dtype"]).reshape(shape)
         array = np.frombuffer(raw, _STORAGE[spec["dtype"]]).reshape(shape)
         return array.astype(bool) if spec["dtype"] == "bool" else array
 
@@ -184,10 +181,10 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
                 else:
                     length = _string_bytes(stream, offset, count)
             elif quant:
-                if quant.get("dtype") not in _QUANTIZED_STORAGE:
+                if quant.get("dtype") not in QUANTIZED_DTYPES:
                     raise FormatError(f"weight '{name}' has unknown quantization "
                                       f"{quant.get('dtype')!r}", source)
-                length = count * _QUANTIZED_STORAGE[quant["dtype"]].itemsize
+                length = count * storage_dtype(quant["dtype"]).itemsize
             elif dtype in _STORAGE:
                 length = count * _STORAGE[dtype].itemsize
             else:
@@ -358,10 +355,13 @@ def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
     return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
-def _byte_length(weight: Weight) -> int:
+def _byte_length(weight: Weight, plan: QuantizationPlan | None = None) -> int:
     if weight.dtype == "string":
         return len(_encode(weight.read(), "string"))
     dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
+    quantized = plan.dtype_for(weight.name, dtype) if plan else None
+    if quantized:
+        return weight.size * storage_dtype(quantized).itemsize
     return weight.size * _STORAGE[dtype].itemsize
 
 
@@ -418,20 +418,33 @@ def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:
 
 def write_weight_group(entries: list[tuple[Weight, str | None]], directory: Path,
                        shard_size: int = DEFAULT_SHARD_SIZE, group: int = 1,
-                       total: int | None = None) -> dict[str, Any]:
+                       total: int | None = None, plan: QuantizationPlan | None = None,
+                       summary: list[QuantizedWeight] | None = None) -> dict[str, Any]:
     """Stream weights into `group{group}-shard*of*.bin` in `directory`, one tensor in memory
     at a time; returns the manifest group. `entries` pairs a weight with its `group` tag;
-    `total` is their byte length when the caller has counted it already."""
+    `total` is their byte length when the caller has counted it already. Weights `plan`
+    selects are quantized; `summary` collects what each weight cost."""
     if total is None:
-        total = sum(_byte_length(w) for w, _ in entries)
+        total = sum(_byte_length(w, plan) for w, _ in entries)
     writer = _ShardWriter(directory, group, total, shard_size)
     specs = []
     try:
         for weight, tag in entries:
             array, dtype = tfjs_array(weight)
-            writer.write(_encode(array, dtype))
             spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
                                     "dtype": dtype}
+            quantized = plan.dtype_for(weight.name, dtype) if plan else None
+            if quantized:
+                stored, spec["quantization"] = quantize(array, quantized)
+                writer.write(_encode(stored, quantized))
+                if summary is not None:
+                    summary.append(summarise(array, stored, spec["quantization"], weight.name))
+            else:
+                encoded = _encode(array, dtype)
+                writer.write(encoded)
+                if summary is not None:
+                    summary.append(QuantizedWeight(weight.name, dtype, len(encoded),
+                                                   len(encoded), 0.0))
             if tag:
                 spec["group"] = tag
             specs.append(spec)
@@ -440,47 +453,71 @@ def write_weight_group(entries: list[tuple[Weight, str | None]], directory: Path
     return {"paths": writer.names, "weights": specs}
 
 
-def write(model: Model, path: Path, overwrite: bool = False,
-          shard_size: int = DEFAULT_SHARD_SIZE) -> list[Path]:
-    """Write `model.json` and `group1-shard*.bin` into the folder `path` (or beside `path`
-    when it names a .json file). Returns the files written."""
-    check_target(model)
-    assert model.config is not None
+def _weight_groups(model: Model, by_layer: bool, with_optimizer: bool
+                   ) -> list[list[tuple[Weight, str | None]]]:
+    """The manifest's groups: one for all weights, or one per layer with weights
+    (--split-weights-by-layer); optimizer weights (tagged) last, in a group of their own when
+    split."""
+    optimizer = [(w, "optimizer") for w in model.optimizer_weights] if with_optimizer else []
+    if by_layer:
+        groups = [[(w, None) for w in weights] for weights in model.weights.values() if weights]
+        return [*groups, optimizer] if optimizer else groups or [[]]
+    entries: list[tuple[Weight, str | None]] = [(w, None) for w in model.all_weights()]
+    return [entries + optimizer]
+
+
+def _write_manifest_files(model: Model, path: Path, default_name: str, overwrite: bool,
+                          shard_size: int, plan: QuantizationPlan | None, by_layer: bool,
+                          document: Callable[[list[dict[str, Any]]], Any] | None
+                          ) -> list[Path]:
+    """Shards of every group plus the JSON file `document(manifest)` (in the folder `path`,
+    or named by `path` when it ends in .json). The quantization summary goes to
+    `model.quantization`. No `document`: a bare weights manifest, without optimizer weights."""
     if path.suffix == ".json":
         directory, json_name = path.parent, path.name
     else:
-        directory, json_name = path, "model.json"
-    entries: list[tuple[Weight, str | None]] = [(w, None) for w in model.all_weights()]
-    entries += [(w, "optimizer") for w in model.optimizer_weights]
-    total = sum(_byte_length(w) for w, _ in entries)
-    names = shard_names(total, shard_size)
+        directory, json_name = path, default_name
+    if shard_size <= 0:
+        raise UnsupportedError("--shard-size must be a positive number of bytes")
+    groups = _weight_groups(model, by_layer, with_optimizer=document is not None)
+    totals = [sum(_byte_length(w, plan) for w, _ in group) for group in groups]
+    names = [n for i, total in enumerate(totals) for n in shard_names(total, shard_size, i + 1)]
+    summary: list[QuantizedWeight] = []
     with atomic_files(directory, [json_name, *names], overwrite) as tmp:
-        group = write_weight_group(entries, tmp, shard_size, total=total)
-        document = _model_json(model, [group])
+        manifest = [write_weight_group(group, tmp, shard_size, i + 1, total, plan, summary)
+                    for i, (group, total) in enumerate(zip(groups, totals, strict=True))]
         with open(tmp / json_name, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
+            json.dump(manifest if document is None else document(manifest), handle)
+    if plan is not None:
+        model.quantization = summary
     return [directory / json_name] + [directory / n for n in names]
+
+
+def write(model: Model, path: Path, overwrite: bool = False,
+          shard_size: int = DEFAULT_SHARD_SIZE, quantize: QuantizationPlan | None = None,
+          split_weights_by_layer: bool = False,
+          metadata: dict[str, Any] | None = None) -> list[Path]:
+    """Write `model.json` and `group*-shard*.bin` into the folder `path` (or beside `path`
+    when it names a .json file). `metadata` entries go into `userDefinedMetadata`. Returns
+    the files written."""
+    check_target(model)
+    assert model.config is not None
+    return _write_manifest_files(
+        model, path, "model.json", overwrite, shard_size, quantize, split_weights_by_layer,
+        lambda manifest: _model_json(model, manifest, metadata))
 
 
 def write_weights(model: Model, path: Path, overwrite: bool = False,
-                  shard_size: int = DEFAULT_SHARD_SIZE) -> list[Path]:
+                  shard_size: int = DEFAULT_SHARD_SIZE, quantize: QuantizationPlan | None = None,
+                  split_weights_by_layer: bool = False) -> list[Path]:
     """A bare weights manifest (`weights_manifest.json`, or the `.json` name given) and its
     shards: the weights alone, as `tf.io.loadWeights` reads them."""
-    if path.suffix == ".json":
-        directory, json_name = path.parent, path.name
-    else:
-        directory, json_name = path, WEIGHTS_MANIFEST
-    entries: list[tuple[Weight, str | None]] = [(w, None) for w in model.all_weights()]
-    total = sum(_byte_length(w) for w, _ in entries)
-    names = shard_names(total, shard_size)
-    with atomic_files(directory, [json_name, *names], overwrite) as tmp:
-        group = write_weight_group(entries, tmp, shard_size, total=total)
-        with open(tmp / json_name, "w", encoding="utf-8") as handle:
-            json.dump([group], handle)
-    return [directory / json_name] + [directory / n for n in names]
+    return _write_manifest_files(model, path, WEIGHTS_MANIFEST, overwrite, shard_size,
+                                 quantize, split_weights_by_layer, None)
 
 
-def _model_json(model: Model, manifest: list[dict[str, Any]]) -> dict[str, Any]:
+def _model_json(model: Model, manifest: list[dict[str, Any]],
+                metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     assert model.config is not None
     keras_version = model.metadata.keras_version or ""
     if not keras_version.startswith("2."):
@@ -499,6 +536,8 @@ def _model_json(model: Model, manifest: list[dict[str, Any]]) -> dict[str, Any]:
         "modelTopology": topology,
         "weightsManifest": manifest,
     }
-    if model.metadata.user_defined_metadata:
-        document["userDefinedMetadata"] = model.metadata.user_defined_metadata
+    user_metadata = dict(model.metadata.user_defined_metadata or {})
+    user_metadata.update(metadata or {})
+    if user_metadata:
+        document["userDefinedMetadata"] = user_metadata
     return document

@@ -1,0 +1,151 @@
+"""TF.js weight quantization: which weights the --quantize-* flags select, the affine uint8 /
+uint16 and float16 encodings exactly as TF.js decodes them, and the per-weight cost summary."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelport.errors import UnsupportedError
+
+QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
+_QMAX = {"uint8": 255, "uint16": 65535}
+_STORAGE = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "float16": np.dtype("<f2")}
+
+
+@dataclass(frozen=True)
+class QuantizationPlan:
+    """Per quantized dtype, the fnmatch patterns over weight names it applies to; None: the
+    dtype is the fallback for every float32 weight no pattern selects."""
+
+    rules: Mapping[str, tuple[str, ...] | None]
+
+    def __post_init__(self) -> None:
+        fallbacks = [dtype for dtype, patterns in self.rules.items() if patterns is None]
+        if len(fallbacks) > 1:
+            raise UnsupportedError(f"--quantize-{fallbacks[0]} and --quantize-{fallbacks[1]} "
+                                   "are both given without patterns: only one dtype can "
+                                   "quantize every weight no pattern selects")
+        unknown = set(self.rules) - set(QUANTIZED_DTYPES)
+        if unknown:
+            raise UnsupportedError(f"cannot quantize to {', '.join(sorted(unknown))}; "
+                                   f"choose from {', '.join(QUANTIZED_DTYPES)}")
+
+    def dtype_for(self, name: str, dtype: str) -> str | None:
+        """The dtype weight `name` is stored as (None: unquantized). Only float32 weights are
+        quantized, as TF.js decodes quantized data into float32 (or int32) tensors."""
+        if dtype != "float32":
+            return None
+        matched = [d for d, patterns in self.rules.items() if patterns is not None
+                   and any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+        if len(matched) > 1:
+            raise UnsupportedError(f"weight '{name}' matches the patterns of both "
+                                   f"--quantize-{matched[0]} and --quantize-{matched[1]}")
+        if matched:
+            return matched[0]
+        fallback = [d for d, patterns in self.rules.items() if patterns is None]
+        return fallback[0] if fallback else None
+
+
+def parse_flag(value: str | bool | None) -> tuple[str, ...] | None | bool:
+    """A --quantize-* flag's value: False (not given, or 'False'), None (given without
+    patterns, or 'True': the fallback), or the comma-separated patterns."""
+    if value is None or value is False:
+        return False
+    if value is True or str(value).strip().lower() in ("true", "1", "yes"):
+        return None
+    if str(value).strip().lower() in ("false", "0", "no", ""):
+        return False
+    return tuple(p.strip() for p in str(value).split(",") if p.strip())
+
+
+def plan_from_flags(flags: Mapping[str, str | bool | None]) -> QuantizationPlan | None:
+    """The plan for {dtype: flag value} (see `parse_flag`); None when nothing is quantized."""
+    rules = {}
+    for dtype, value in flags.items():
+        parsed = parse_flag(value)
+        if parsed is not False:
+            rules[dtype] = parsed
+    return QuantizationPlan(rules) if rules else None
+
+
+def quantize(values: np.ndarray, dtype: str) -> tuple[np.ndarray, dict[str, object]]:
+    """The stored array and the manifest's `quantization` entry for float32 `values`."""
+    if dtype == "float16":
+        return values.astype(_STORAGE["float16"]), {"dtype": "float16",
+                                                    "original_dtype": "float32"}
+    qmax = _QMAX[dtype]
+    data = np.asarray(values, dtype=np.float64)
+    low = float(data.min()) if data.size else 0.0
+    high = float(data.max()) if data.size else 0.0
+    if low == high:
+        stored = np.zeros(data.shape, _STORAGE[dtype])
+        return stored, {"dtype": dtype, "min": low, "scale": 1.0, "original_dtype": "float32"}
+    scale = (high - low) / qmax
+    if low <= 0 <= high:
+        # Nudge the range so that 0 is exactly representable (zero padding stays zero).
+        zero_point = float(np.round(-low / scale))
+        low = -zero_point * scale
+        high = qmax * scale + low
+    stored = np.round((np.clip(data, low, high) - low) / scale).astype(_STORAGE[dtype])
+    return stored, {"dtype": dtype, "min": low, "scale": scale, "original_dtype": "float32"}
+
+
+def dequantize(stored: np.ndarray, quantization: Mapping[str, object], dtype: str
+               ) -> np.ndarray:
+    """What TF.js's tf.io.decodeWeights makes of stored values: `q*scale + min` computed in
+    float64 and stored as float32, or rounded half up (Math.round) for int32; float16 widened."""
+    if quantization["dtype"] == "float16":
+        return stored.astype(np.float32)
+    scale, low = float(quantization["scale"]), float(quantization["min"])  # type: ignore[arg-type]
+    values = stored.astype(np.float64) * scale + low
+    if dtype == "int32":
+        floor = np.floor(values)
+        return (floor + (values - floor >= 0.5)).astype(np.int32)
+    return values.astype(np.float32)
+
+
+def storage_dtype(quantized: str) -> np.dtype:
+    return _STORAGE[quantized]
+
+
+@dataclass(frozen=True)
+class QuantizedWeight:
+    """What quantizing one weight cost: bytes before and after, largest absolute error."""
+
+    name: str
+    dtype: str
+    bytes_before: int
+    bytes_after: int
+    max_abs_error: float
+
+
+def summarise(values: np.ndarray, stored: np.ndarray, quantization: Mapping[str, object],
+              name: str) -> QuantizedWeight:
+    restored = dequantize(stored, quantization, "float32")
+    error = float(np.max(np.abs(restored.astype(np.float64) - values.astype(np.float64)))
+                  ) if values.size else 0.0
+    return QuantizedWeight(name, str(quantization["dtype"]), values.size * 4, stored.nbytes,
+                           error)
+
+
+def render_summary(rows: list[QuantizedWeight]) -> str:
+    """The table printed after a quantized conversion (every weight written, totals)."""
+    total_before = sum(r.bytes_before for r in rows)
+    total_after = sum(r.bytes_after for r in rows)
+    header = ("weight", "stored as", "bytes", "after", "max abs error")
+    table = [header] + [(r.name, r.dtype, f"{r.bytes_before:,}", f"{r.bytes_after:,}",
+                         f"{r.max_abs_error:.3g}" if r.dtype in QUANTIZED_DTYPES else "-")
+                        for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["quantization:"]
+    for row in table:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                 *(cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True))]
+        lines.append("  " + "  ".join(cells))
+    ratio = total_after / total_before if total_before else 1.0
+    lines.append(f"  total: {total_before:,} bytes -> {total_after:,} bytes ({ratio:.0%})")
+    return "\n".join(lines)
