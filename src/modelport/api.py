@@ -51,7 +51,7 @@ def write(model: Model, path: PathLike, format: str | None = None, overwrite: bo
     given = {k: v for k, v in options.items() if v is not None}
     for key in given:
         if key not in accepted:
-            flag = "--" + key.replace("_", "-")
+            flag = "--quantize-*" if key == "quantize" else "--" + key.replace("_", "-")
             raise UnsupportedError(f"{flag} does not apply to {fmt.name} output", path)
     return fmt.writer(model, path, overwrite=overwrite, **given)
 

@@ -211,8 +211,10 @@ def _source_model(args: argparse.Namespace) -> tuple[Model, MappingReport | None
 
 def _untangle_paths(argv: list[str]) -> list[str]:
     """`--quantize-uint8 model.h5 web/`: argparse would take model.h5 as the flag's optional
-    patterns. A flag followed by an existing file or folder quantizes every weight."""
+    value (patterns, or --split-weights-by-layer's true/false). Such a flag followed by an
+    existing file or folder takes no value: quantize every weight, split."""
     flags = {f"--quantize{sep}{dtype}" for dtype in QUANTIZED_DTYPES for sep in "-_"}
+    flags |= {"--split-weights-by-layer", "--split_weights_by_layer"}
     out = list(argv)
     for index, token in enumerate(out[:-1]):
         if token in flags and Path(out[index + 1]).exists():

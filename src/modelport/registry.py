@@ -53,6 +53,7 @@ ALIASES = {
     "keras": "keras_h5",
     "h5": "keras_h5",
     "keras_weights": "keras_weights_h5",
+    "keras_keras": "keras_v3",
 }
 
 
