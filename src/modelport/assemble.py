@@ -569,8 +569,9 @@ def assemble(weights_model: Model, architecture: Model, *, match: str | None = N
         raise MismatchError(matcher.fatal[0], report, weights_path)
     problems = report.problems
     if problems and not skip_mismatch:
-        raise MismatchError(_describe(problems) + "; pass --skip-mismatch to load the rest (the "
-                        "others keep fresh initial values, as in Keras)", report, weights_path)
+        raise MismatchError(_describe(problems) + "; --skip-mismatch loads the rest and gives "
+                            "these fresh initial values, as Keras's skip_mismatch leaves them",
+                            report, weights_path)
     model = Model(config=architecture.config,
                   metadata=replace(architecture.metadata, source_format=source_format),
                   training_config=architecture.training_config,
