@@ -13,7 +13,7 @@ from modelport._version import __version__
 from modelport.errors import ModelportError
 from modelport.fileio import check_writable
 from modelport.model import Model
-from modelport.quantize import QUANTIZED_DTYPES, render_summary
+from modelport.quantize import QUANTIZED_DTYPES, plan_from_flags, render_summary
 
 if TYPE_CHECKING:
     from modelport.assemble import MappingReport
@@ -116,8 +116,6 @@ def _metadata(entries: Sequence[str]) -> dict[str, object]:
 
 
 def _tfjs_options(args: argparse.Namespace) -> dict[str, object]:
-    from modelport.quantize import plan_from_flags
-
     options: dict[str, object] = {}
     plan = plan_from_flags({d: getattr(args, f"quantize_{d}") for d in QUANTIZED_DTYPES})
     if plan is not None:
