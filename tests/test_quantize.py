@@ -393,10 +393,13 @@ def test_patterns_select_dtypes_and_summary(mlp, tmp_path):
         else:
             expected[spec["name"]] = "uint8"
     assert kinds == expected
-    assert sorted(n for n, k in kinds.items() if k == "float16") == [
-        "dense/kernel", "dense_1/kernel", "dense_2/kernel"]
-    assert kinds["iteration"] == "int32" and kinds["dense/bias"] == "uint8"
-    assert kinds["Adam/m/dense/kernel"] == "uint8"  # the pattern is anchored at the start
+    # Layer names depend on how many layers the session built before (dense, dense_90, ...).
+    kernels = [s["name"] for s in specs if re.fullmatch(r"dense[^/]*/kernel", s["name"])]
+    assert len(kernels) == 3
+    assert sorted(n for n, k in kinds.items() if k == "float16") == sorted(kernels)
+    first = kernels[0].split("/")[0]
+    assert kinds["iteration"] == "int32" and kinds[f"{first}/bias"] == "uint8"
+    assert kinds[f"Adam/m/{first}/kernel"] == "uint8"  # the pattern is anchored at the start
 
     # The summary: every weight, its stored dtype, bytes before and after, max error, total.
     original = modelport_weights(mlp.path)
@@ -435,10 +438,11 @@ def test_int32_weights_are_never_quantized(mlp, tmp_path):
 
 def test_weight_matching_two_dtypes_is_refused(mlp, tmp_path):
     web = tmp_path / "web"
-    proc = run_cli("convert", "--quantize-float16", "dense/*", "--quantize-uint8", "*/kernel",
+    proc = run_cli("convert", "--quantize-float16", "dense*/*", "--quantize-uint8", "*/kernel",
                    mlp.path, web)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "dense/kernel" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(r"weight 'dense[^/']*/kernel'", proc.stderr), proc.stderr
+    assert "Traceback" not in proc.stderr
     assert not web.exists() and sorted(tmp_path.iterdir()) == []
 
 
