@@ -475,20 +475,28 @@ RULES["LocallyConnected1D"] = _locally_connected(1)
 RULES["LocallyConnected2D"] = _locally_connected(2)
 
 
-def _pooling(rank: int) -> Rule:
+def _spatial(rank: int, resize: Callable[[dict[str, Any], list[Dim]], list[Dim]]) -> Rule:
+    """A layer that keeps batch and channels and changes only the spatial axes, as
+    `resize(cfg, spatial)` says (pooling, cropping, padding, upsampling)."""
     def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        pool = _ints(cfg.get("pool_size") or 2, rank)
-        strides = _ints(cfg.get("strides") or pool, rank)
-        padding = str(cfg.get("padding", "valid")).lower()
         x = _ranked(call.x, rank + 2)
         if x is None:
             return [None], {}
         spatial, channels = _split_channels(x, rank, cfg)
-        out_spatial = [conv_output_length(n, p, padding, s) for n, p, s
-                       in zip(spatial, pool, strides, strict=True)]
-        return [_join_channels(x[0], out_spatial, channels, cfg)], {}
+        return [_join_channels(x[0], resize(cfg, list(spatial)), channels, cfg)], {}
 
     return rule
+
+
+def _pooling(rank: int) -> Rule:
+    def resize(cfg: dict[str, Any], spatial: list[Dim]) -> list[Dim]:
+        pool = _ints(cfg.get("pool_size") or 2, rank)
+        strides = _ints(cfg.get("strides") or pool, rank)
+        padding = str(cfg.get("padding", "valid")).lower()
+        return [conv_output_length(n, p, padding, s) for n, p, s
+                in zip(spatial, pool, strides, strict=True)]
+
+    return _spatial(rank, resize)
 
 
 def _global_pooling(rank: int) -> Rule:
@@ -505,15 +513,7 @@ def _global_pooling(rank: int) -> Rule:
 
 
 def _adaptive_pooling(rank: int) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        x = _ranked(call.x, rank + 2)
-        if x is None:
-            return [None], {}
-        _, channels = _split_channels(x, rank, cfg)
-        size = list(_ints(cfg["output_size"], rank))
-        return [_join_channels(x[0], size, channels, cfg)], {}
-
-    return rule
+    return _spatial(rank, lambda cfg, _: list(_ints(cfg["output_size"], rank)))
 
 
 for _rank in (1, 2, 3):
@@ -563,30 +563,20 @@ def _repeat_vector(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShape
 
 def _edges(rank: int, key: str, sign: int) -> Rule:
     """Cropping (sign -1) and ZeroPadding (sign +1): each spatial axis loses/gains its pair."""
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        x = _ranked(call.x, rank + 2)
-        if x is None:
-            return [None], {}
-        spatial, channels = _split_channels(x, rank, cfg)
+    def resize(cfg: dict[str, Any], spatial: list[Dim]) -> list[Dim]:
         pairs = _pairs(cfg.get(key, 1), rank)
-        out_spatial = [None if n is None else n + sign * (a + b)
-                       for n, (a, b) in zip(spatial, pairs, strict=True)]
-        return [_join_channels(x[0], out_spatial, channels, cfg)], {}
+        return [None if n is None else n + sign * (a + b)
+                for n, (a, b) in zip(spatial, pairs, strict=True)]
 
-    return rule
+    return _spatial(rank, resize)
 
 
 def _upsampling(rank: int) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        x = _ranked(call.x, rank + 2)
-        if x is None:
-            return [None], {}
-        spatial, channels = _split_channels(x, rank, cfg)
+    def resize(cfg: dict[str, Any], spatial: list[Dim]) -> list[Dim]:
         size = _ints(cfg.get("size", 2), rank)
-        out_spatial = [None if n is None else n * s for n, s in zip(spatial, size, strict=True)]
-        return [_join_channels(x[0], out_spatial, channels, cfg)], {}
+        return [None if n is None else n * s for n, s in zip(spatial, size, strict=True)]
 
-    return rule
+    return _spatial(rank, resize)
 
 
 for _rank in (1, 2, 3):
