@@ -13,6 +13,7 @@ import numpy as np
 
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.fileio import atomic_file
+from modelport.inspection import shape_text, table_lines
 from modelport.keras_config.layouts import (
     Slot,
     container_paths,
@@ -104,29 +105,21 @@ class MappingReport:
         lines = [f"weights {self.weights} ({self.weights_format}) -> architecture "
                  f"{self.architecture}: matched by {self.match} ({self.reason})"]
         header = ("layer", "weight", "source", "shape", "status")
-        table = [header] + [
+        lines += table_lines([header] + [
             (r.layer, r.weight or "-", r.source or "-", _shape_text(r.shape, r.expected),
              r.status + ("" if r.value == "file" or r.status == UNUSED else f" ({r.value})"))
-            for r in self.rows]
-        widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
-        for row in table:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-            lines.append("  " + "  ".join([*cells, row[-1]]).rstrip())
+            for r in self.rows])
         summary = ", ".join(f"{n} {status}" for status, n in self.counts().items())
         lines.append(f"  {summary or 'no weights'}")
         return "\n".join(lines)
 
 
 def _shape_text(shape: list[int] | None, expected: list[int | None] | None) -> str:
-    def text(dims: list[Any]) -> str:
-        parts = ["?" if d is None else str(d) for d in dims]
-        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-
     if shape is None:
-        return text(expected) if expected is not None else "-"
+        return shape_text(expected) if expected is not None else "-"
     if expected is None or _fits(shape, expected):
-        return text(shape)
-    return f"{text(shape)} != {text(expected)}"
+        return shape_text(shape)
+    return f"{shape_text(shape)} != {shape_text(expected)}"
 
 
 def _fits(shape: list[int] | tuple[int, ...], expected: list[int | None] | None) -> bool:

@@ -76,11 +76,30 @@ def summarise(model: Model, format_name: str, path: Path) -> dict[str, Any]:
     }
 
 
-def _shape(shape: Any) -> str:
+def _shape(shape: Any, unknown: str = "None") -> str:
     if shape is None:
         return "?"
-    dims = ["None" if d is None else str(d) for d in shape]
+    dims = [unknown if d is None else str(d) for d in shape]
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def shape_text(shape: Any) -> str:
+    """A shape as the tables print it: (6, 8), (8,), (?, 16) for unknown dimensions."""
+    return _shape(shape, unknown="?")
+
+
+def table_lines(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
+    """Rows (the first a header) as aligned text lines: columns padded to their widest cell,
+    `right` ones to the right; the last column left ragged."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell.rjust(width) if i in right else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))]
+        if len(row) - 1 not in right:
+            cells[-1] = row[-1]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
 
 
 def _layer_table(summary: dict[str, Any]) -> list[str]:
@@ -97,12 +116,9 @@ def _layer_table(summary: dict[str, Any]) -> list[str]:
 
 def _weight_table(summary: dict[str, Any]) -> list[str]:
     """A weights-only file: every weight with its group, shape and dtype."""
-    rows = [("group", "weight", "shape", "dtype")] + [
+    return table_lines([("group", "weight", "shape", "dtype")] + [
         (layer["name"], w["name"], _shape(w["shape"]), w["dtype"])
-        for layer in summary["layers"] for w in layer["weights"]]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return ["  " + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
-                              row[3]]) for row in rows]
+        for layer in summary["layers"] for w in layer["weights"]])
 
 
 def render(summary: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelport.errors import UnsupportedError
+from modelport.inspection import table_lines
 
 QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
 _QMAX = {"uint8": 255, "uint16": 65535}
@@ -137,15 +138,10 @@ def render_summary(rows: list[QuantizedWeight]) -> str:
     total_before = sum(r.bytes_before for r in rows)
     total_after = sum(r.bytes_after for r in rows)
     header = ("weight", "stored as", "bytes", "after", "max abs error")
-    table = [header] + [(r.name, r.dtype, f"{r.bytes_before:,}", f"{r.bytes_after:,}",
-                         f"{r.max_abs_error:.3g}" if r.dtype in QUANTIZED_DTYPES else "-")
-                        for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["quantization:"]
-    for row in table:
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
-                 *(cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True))]
-        lines.append("  " + "  ".join(cells))
+    lines = ["quantization:", *table_lines([header] + [
+        (r.name, r.dtype, f"{r.bytes_before:,}", f"{r.bytes_after:,}",
+         f"{r.max_abs_error:.3g}" if r.dtype in QUANTIZED_DTYPES else "-") for r in rows],
+        right=(2, 3, 4))]
     ratio = total_after / total_before if total_before else 1.0
     lines.append(f"  total: {total_before:,} bytes -> {total_after:,} bytes ({ratio:.0%})")
     return "\n".join(lines)
