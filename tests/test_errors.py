@@ -135,3 +135,17 @@ def test_existing_tfjs_output_is_not_overwritten(web_model, zoo_cache):
     proc = run_cli("convert", case.path, web_model, "--shard-size", "64")
     assert_one_line_error(proc, "model.json", "already exists")
     assert _snapshot(web_model) == before
+
+
+def test_outputs_get_the_usual_permissions(web_model, tmp_path):
+    """Written under a temporary name (mkstemp: owner-only), an output still ends up with what
+    the umask gives any new file."""
+    old = os.umask(0o022)
+    try:
+        modelport.convert(web_model / "model.json", tmp_path / "m.h5")
+        modelport.convert(tmp_path / "m.h5", tmp_path / "web2")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.h5").stat().st_mode & 0o777 == 0o644
+    for path in (tmp_path / "web2").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o644, path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,14 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise OutputExistsError("already exists; pass --overwrite to replace it", path)
 
 
+def _usual_permissions(path: Path) -> None:
+    """mkstemp makes files only their owner can read; an output gets what open() would have
+    given it (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on error it goes."""
@@ -29,6 +38,7 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = False) -> Iterat
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _usual_permissions(tmp)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -55,5 +65,36 @@ def atomic_files(directory: Path, names: list[str], overwrite: bool = False
         if created and directory.exists() and not any(directory.iterdir()):
             directory.rmdir()
         raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; on success it becomes `path` (an
+    existing output, refused without `overwrite` unless it is an empty folder, is moved aside
+    first and removed only once the new folder is in place); on error nothing is left behind."""
+    path = Path(path)
+    if not (path.is_dir() and not any(path.iterdir())):
+        check_writable(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkdtemp: its mode 0700 would become the output's; mkdir applies the umask instead.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists() or path.is_symlink():
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old",
+                                          dir=path.parent))
+            os.replace(path, aside / path.name)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(aside / path.name, path)
+                raise
+            finally:
+                shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -11,7 +11,8 @@ from modelport.keras_config.layouts import layer_name
 from modelport.model import Model
 
 
-def _inputs(model: Model) -> list[dict[str, Any]]:
+def model_inputs(model: Model) -> list[dict[str, Any]]:
+    """The model's inputs from its config: name, batch shape (None: unknown) and dtype."""
     if model.config is None:
         return []
     cfg = model.config["config"]
@@ -29,7 +30,8 @@ def _inputs(model: Model) -> list[dict[str, Any]]:
     return result
 
 
-def _outputs(model: Model) -> list[dict[str, Any]]:
+def model_outputs(model: Model) -> list[dict[str, Any]]:
+    """The model's outputs from its config: the producing layer's name (node, tensor)."""
     if model.config is None:
         return []
     cfg = model.config["config"]
@@ -63,8 +65,8 @@ def summarise(model: Model, format_name: str, path: Path) -> dict[str, Any]:
         "backend": model.metadata.backend,
         "generated_by": model.metadata.generated_by,
         "converted_by": model.metadata.converted_by,
-        "inputs": _inputs(model),
-        "outputs": _outputs(model),
+        "inputs": model_inputs(model),
+        "outputs": model_outputs(model),
         "layers": layers,
         "weight_count": len(all_weights),
         "param_count": sum(w.size for w in all_weights),
@@ -122,6 +124,10 @@ def _weight_table(summary: dict[str, Any]) -> list[str]:
 
 
 def render(summary: dict[str, Any]) -> str:
+    if summary.get("format") == "tfjs_graph_model":
+        from modelport.formats.tfjs_graph import render as render_graph_model
+
+        return render_graph_model(summary)
     lines = [f"{summary['path']}", f"  format:   {summary['format']}"]
     producer = summary.get("generated_by") or (
         f"keras {summary['keras_version']}" if summary.get("keras_version") else None)
@@ -139,6 +145,8 @@ def render(summary: dict[str, Any]) -> str:
     for item in summary["outputs"]:
         lines.append(f"  output:   {item['name']}")
     lines.append("")
+    if summary.get("saved_model") and summary.get("model_class") is None:
+        return "\n".join(lines + saved_model_lines(summary["saved_model"]))
     lines += _weight_table(summary) if summary.get("model_class") is None else _layer_table(
         summary)
     dtypes = ", ".join(f"{k} x{v}" for k, v in summary["dtypes"].items()) or "none"
@@ -149,4 +157,55 @@ def render(summary: dict[str, Any]) -> str:
         lines.append(f"  optimizer weights: {summary['optimizer_weight_count']}")
     if summary["has_training_config"]:
         lines.append("  training config: yes")
+    if summary.get("saved_model"):
+        lines += [""] + saved_model_lines(summary["saved_model"])
     return "\n".join(lines)
+
+
+def summarise_saved_model(path: Path) -> dict[str, Any]:
+    """A SavedModel's signatures, op histogram and variables (under "saved_model"), with the
+    Keras summary when it is a tf.keras SavedModel. Reads no TensorFlow."""
+    from modelport.errors import UnsupportedError
+    from modelport.formats import saved_model
+
+    details = saved_model.describe(path)
+    summary = None
+    warnings = []
+    if details["keras_metadata"]:
+        try:
+            with saved_model.read(path) as model:
+                summary = summarise(model, saved_model.NAME, path)
+        except UnsupportedError as exc:
+            warnings.append(exc.message)
+    if summary is None:
+        summary = summarise(Model(config=None), saved_model.NAME, path)
+        summary["warnings"] += warnings
+    summary["saved_model"] = details
+    return summary
+
+
+_TOP_OPS = 20  # op types listed in the text view; --json has them all
+
+
+def saved_model_lines(details: dict[str, Any]) -> list[str]:
+    """The SavedModel part of `render`: signatures, variables and the commonest ops."""
+    lines = [f"  saved model: tags {', '.join(details['tags']) or 'none'}, TensorFlow "
+             f"{details['tensorflow_version'] or '?'}, Keras metadata: "
+             f"{details['keras_metadata'] or 'none'}"]
+    rows = [("signature", "", "name", "dtype", "shape")]
+    for signature in details["signatures"]:
+        for kind in ("inputs", "outputs"):
+            rows += [(signature["name"], kind[:-1], t["name"], t["dtype"], shape_text(t["shape"]))
+                     for t in signature[kind]]
+    lines += table_lines(rows) if len(rows) > 1 else ["  signatures: none"]
+    lines.append("")
+    lines.append(f"  variables: {details['variable_count']} tensors, "
+                 f"{details['variable_bytes']:,} bytes")
+    ops = details["ops"]
+    lines.append(f"  ops:      {details['node_count']:,} nodes of {len(ops)} op types in the "
+                 f"graph and its {details['function_count']} functions")
+    lines += table_lines([("op", "count")] + [(op, f"{count:,}") for op, count
+                                              in list(ops.items())[:_TOP_OPS]], right=(1,))
+    if len(ops) > _TOP_OPS:
+        lines.append(f"  ... and {len(ops) - _TOP_OPS} more op types (--json lists them all)")
+    return lines

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.formats import keras_h5, keras_json, keras_v3, tf_checkpoint, tfjs_layers
+from modelport.formats import (
+    keras_h5,
+    keras_json,
+    keras_v3,
+    saved_model,
+    tf_checkpoint,
+    tfjs_graph,
+    tfjs_layers,
+)
 from modelport.model import Model
 
 
@@ -44,6 +52,16 @@ FORMATS: dict[str, Format] = {
         Format(tf_checkpoint.NAME, "TF checkpoint (ckpt.index + ckpt.data-*; tf_keras "
                "save_weights('ckpt'), tf.train.Checkpoint), read without TensorFlow",
                (".index",), tf_checkpoint.detect, tf_checkpoint.read, None),
+        Format(saved_model.NAME, "TensorFlow SavedModel (saved_model.pb + variables/): tf.keras "
+               "SavedModels read without TensorFlow; written with the tensorflow extra", (),
+               saved_model.detect, saved_model.read, saved_model.write),
+        # Graph formats convert graph to graph with TensorFlow (modelport.tensorflow.
+        # graph_model), outside the in-memory Model: api.convert routes them.
+        Format(tfjs_graph.NAME, "TF.js graph model (model.json format graph-model + shards); "
+               "from SavedModels and Keras files, to SavedModels and .pb (tensorflow extra)",
+               (".json",), tfjs_graph.detect, tfjs_graph.read, None),
+        Format(tfjs_graph.FROZEN_NAME, "TensorFlow frozen GraphDef (.pb), from TF.js graph "
+               "models (tensorflow extra)", (".pb",), tfjs_graph.detect_frozen, None, None),
     )
 }
 
@@ -78,9 +96,7 @@ def detect_input(path: Path) -> Format:
     if target.suffix == ".json" and target.is_file():
         from modelport.formats.common import read_json
 
-        kind = tfjs_layers.json_kind(read_json(target))
-        if kind == "graph":
-            raise UnsupportedError("TF.js graph models are not supported yet", target)
+        read_json(target)  # invalid JSON says so
         raise FormatError("JSON file is not a model modelport knows (no modelTopology)", target)
     if path.is_dir():
         raise FormatError("folder holds no model modelport recognises (no model.json)", path)

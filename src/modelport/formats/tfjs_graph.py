@@ -1,0 +1,218 @@
+"""TF.js graph models (`model.json` with format "graph-model" + weight shards), without
+TensorFlow: detection, the JSON document, its signature, its Const tensors as numpy arrays, the
+summary `modelport inspect` shows, and writing a document + shards from a GraphDef as JSON."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport._version import __version__
+from modelport.errors import FormatError, UnsupportedError
+from modelport.formats.common import read_json
+from modelport.formats.tfjs_layers import (
+    DEFAULT_SHARD_SIZE,
+    _json_file_kind,
+    _write_manifest_files,
+    json_kind,
+    model_json_path,
+    read_manifest,
+)
+from modelport.model import Metadata, Model, Weight
+from modelport.quantize import QuantizationPlan, QuantizedWeight
+
+NAME = "tfjs_graph_model"
+# A frozen TensorFlow GraphDef (`.pb`); modelport writes it from graph models only.
+FROZEN_NAME = "tf_frozen_graph"
+
+# SignatureDef dtype names (DataType enum names) and the numpy dtype each holds.
+DTYPES = {
+    "DT_FLOAT": "float32", "DT_DOUBLE": "float64", "DT_HALF": "float16", "DT_INT32": "int32",
+    "DT_INT64": "int64", "DT_INT16": "int16", "DT_INT8": "int8", "DT_UINT8": "uint8",
+    "DT_UINT16": "uint16", "DT_UINT32": "uint32", "DT_UINT64": "uint64", "DT_BOOL": "bool",
+    "DT_STRING": "string", "DT_COMPLEX64": "complex64", "DT_BFLOAT16": "bfloat16",
+}
+
+
+def detect(path: Path) -> bool:
+    return _json_file_kind(model_json_path(path)) == "graph"
+
+
+def detect_frozen(path: Path) -> bool:
+    """Frozen GraphDefs are written, not read: never detected as an input."""
+    return False
+
+
+def read_document(path: Path) -> tuple[dict[str, Any], Path]:
+    """The parsed model.json of a graph model (file or folder) and the JSON file's path."""
+    source = model_json_path(path)
+    data = read_json(source)
+    if json_kind(data) != "graph":
+        raise FormatError("not a TF.js graph model (no modelTopology with GraphDef nodes)",
+                          source)
+    topology = data["modelTopology"]
+    if not isinstance(topology.get("node", []), list):
+        raise FormatError("modelTopology.node is not a list of nodes", source)
+    return data, source
+
+
+def signature(data: dict[str, Any]) -> dict[str, Any]:
+    """The SignatureDef as JSON ({inputs, outputs, methodName?}); files of converter 1.x keep
+    it in userDefinedMetadata.signature. Empty dict when the model has none."""
+    found = data.get("signature")
+    if not found:
+        found = (data.get("userDefinedMetadata") or {}).get("signature")
+    return found if isinstance(found, dict) else {}
+
+
+def tensor_shape(info: dict[str, Any]) -> list[int | None] | None:
+    """A TensorInfo's shape: None for unknown rank, None entries for unknown dimensions."""
+    shape = info.get("tensorShape") or {}
+    if shape.get("unknownRank"):
+        return None
+    dims = []
+    for dim in shape.get("dim", []):
+        size = int(dim.get("size", -1))
+        dims.append(None if size < 0 else size)
+    return dims
+
+
+def tensor_dtype(info: dict[str, Any]) -> str:
+    name = info.get("dtype", "DT_FLOAT")
+    return DTYPES.get(name, name)
+
+
+def signature_tensors(data: dict[str, Any], side: str) -> list[dict[str, Any]]:
+    """The signature's inputs or outputs: key, tensor name, dtype and shape, in key order."""
+    entries = signature(data).get(side) or {}
+    return [{"key": key, "name": info.get("name", key), "dtype": tensor_dtype(info),
+             "shape": tensor_shape(info)} for key, info in sorted(entries.items())]
+
+
+def all_nodes(topology: dict[str, Any]) -> list[dict[str, Any]]:
+    """The graph's nodes and those of its function library's bodies."""
+    nodes = list(topology.get("node", []))
+    for function in (topology.get("library") or {}).get("function", []):
+        nodes.extend(function.get("nodeDef", []))
+    return nodes
+
+
+def read_weights(data: dict[str, Any], source: Path) -> list[Weight]:
+    """The manifest's tensors (Const node contents by node name), dequantized as TF.js does."""
+    return [weight for weight, _ in read_manifest(data.get("weightsManifest") or [],
+                                                  source.parent, source)]
+
+
+def constants(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The document and every Const tensor by node name, read from the shards."""
+    data, source = read_document(path)
+    return data, {w.name: w.read() for w in read_weights(data, source)}
+
+
+def read(path: Path) -> Model:
+    """Graph models hold a TensorFlow graph, not a Keras model: they convert to TensorFlow
+    formats only, through `saved_model_to_graph_model`'s inverse."""
+    raise UnsupportedError("a TF.js graph model holds a TensorFlow graph, not a Keras model; "
+                           "it converts to a SavedModel folder (--to tf_saved_model) or a "
+                           "frozen GraphDef .pb (--to tf_frozen_graph)", model_json_path(path))
+
+
+def summarise(path: Path) -> dict[str, Any]:
+    """What `modelport inspect` shows for a graph model."""
+    data, source = read_document(path)
+    weights = read_weights(data, source)
+    specs = [spec for group in data.get("weightsManifest") or []
+             for spec in group.get("weights", [])]
+    quantized = Counter(str((spec.get("quantization") or {}).get("dtype"))
+                        for spec in specs if spec.get("quantization"))
+    topology = data["modelTopology"]
+    ops = Counter(node.get("op", "?") for node in all_nodes(topology))
+    stored = sum(source.parent.joinpath(p).stat().st_size
+                 for group in data.get("weightsManifest") or [] for p in group.get("paths", [])
+                 if source.parent.joinpath(p).is_file())
+    return {
+        "path": str(path),
+        "format": NAME,
+        "generated_by": data.get("generatedBy"),
+        "converted_by": data.get("convertedBy"),
+        "signature_in_metadata": not data.get("signature") and bool(signature(data)),
+        "inputs": signature_tensors(data, "inputs"),
+        "outputs": signature_tensors(data, "outputs"),
+        "node_count": len(topology.get("node", [])),
+        "function_count": len((topology.get("library") or {}).get("function", [])),
+        "ops": dict(sorted(ops.items(), key=lambda item: (-item[1], item[0]))),
+        "weight_count": len(weights),
+        "param_count": sum(w.size for w in weights),
+        "weight_bytes": stored,
+        "quantization": dict(quantized),
+        "has_initializer": "modelInitializer" in data,
+        "user_defined_metadata": sorted((data.get("userDefinedMetadata") or {}).keys()),
+        "warnings": [],
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The text `modelport inspect` prints for a graph model."""
+    from modelport.inspection import shape_text, table_lines
+
+    lines = [summary["path"], f"  format:   {summary['format']}"]
+    if summary.get("generated_by"):
+        lines.append(f"  producer: TensorFlow {summary['generated_by']}"
+                     + (f" (converted by {summary['converted_by']})"
+                        if summary.get("converted_by") else ""))
+    where = " (from userDefinedMetadata)" if summary.get("signature_in_metadata") else ""
+    lines.append(f"  signature{where}:")
+    rows = [("", "key", "tensor", "dtype", "shape")]
+    for side in ("inputs", "outputs"):
+        for item in summary[side]:
+            rows.append((side[:-1], item["key"], item["name"], item["dtype"],
+                         shape_text(item["shape"])))
+    if len(rows) > 1:
+        lines += ["  " + line for line in table_lines(rows)]
+    else:
+        lines.append("    (none: TF.js takes the graph's Placeholders and sink nodes)")
+    lines.append(f"  graph:    {summary['node_count']} nodes"
+                 + (f", {summary['function_count']} functions"
+                    if summary["function_count"] else ""))
+    lines += table_lines([("op", "count")] + [(op, str(n)) for op, n in summary["ops"].items()],
+                         right=(1,))
+    quantized = ", ".join(f"{k} x{v}" for k, v in summary["quantization"].items())
+    lines.append(f"  weights:  {summary['weight_count']} tensors, {summary['param_count']:,} "
+                 f"parameters, {summary['weight_bytes']:,} bytes in shards"
+                 + (f" (quantized: {quantized})" if quantized else ""))
+    return "\n".join(lines)
+
+
+def write(path: Path, topology: dict[str, Any], weights: list[Weight],
+          signature_def: dict[str, Any], *, generated_by: str, overwrite: bool = False,
+          shard_size: int | None = None, quantize: QuantizationPlan | None = None,
+          metadata: dict[str, Any] | None = None,
+          summary: list[QuantizedWeight] | None = None) -> list[Path]:
+    """Write model.json (GraphDef `topology` as JSON, Const contents stripped) and the shards of
+    `weights` (one per Const node, named by the node) into the folder `path`, or beside
+    `path` when it names a .json file, atomically. Returns the files written."""
+    holder = Model(config=None, weights={"": list(weights)},
+                   metadata=Metadata(source_format=NAME))
+
+    def document(manifest: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": "graph-model",
+            "generatedBy": generated_by,
+            "convertedBy": f"modelport {__version__}",
+            "modelTopology": topology,
+            "weightsManifest": manifest,
+        }
+        if signature_def:
+            out["signature"] = signature_def
+        if metadata:
+            out["userDefinedMetadata"] = dict(metadata)
+        return out
+
+    written = _write_manifest_files(holder, path, "model.json", overwrite,
+                                    shard_size or DEFAULT_SHARD_SIZE, quantize, False, document)
+    if summary is not None:
+        summary.extend(holder.quantization)
+    return written

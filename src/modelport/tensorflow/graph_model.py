@@ -1,0 +1,463 @@
+"""TF.js graph models with TensorFlow: SavedModel (or any Keras model) -> graph model (freeze,
+grappler, batch-norm folding, TF.js fusions, op check), and graph model -> SavedModel / frozen
+GraphDef `.pb`. The GraphDef surgery itself is in `graph_rewrite` (numpy only)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import keyword
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import FormatError, ModelportError, UnsupportedError
+from modelport.fileio import atomic_file, atomic_folder, check_writable
+from modelport.formats import tfjs_graph
+from modelport.model import array_weight
+from modelport.quantize import QuantizationPlan, QuantizedWeight
+from modelport.tensorflow import graph_rewrite
+from modelport.tensorflow.loading import import_tensorflow
+
+DEFAULT_SIGNATURE = "serving_default"
+_OPS_FILE = Path(__file__).with_name("tfjs_ops.json")
+# Passes of the first grappler run, as the incumbent orders them. The remapper is left out on
+# purpose: with oneDNN (the default on x86) it emits ops TF.js lacks (_MklLayerNorm,
+# _FusedBatchNormEx, _FusedMatMul with Tanh); graph_rewrite fuses what TF.js can run instead.
+_GRAPPLER_PASSES = ["debug_stripper", "pruning", "constfold", "arithmetic", "dependency",
+                    "pruning"]
+_GRAPPLER_CLEANUP = ["constfold", "arithmetic", "dependency", "pruning"]
+
+
+def _tensorflow() -> Any:
+    return import_tensorflow()
+
+
+def tfjs_supported_ops() -> frozenset[str]:
+    """The ops @tensorflow/tfjs-converter's graph executor maps (scripts/tfjs_ops.py)."""
+    with open(_OPS_FILE, encoding="utf-8") as handle:
+        return frozenset(json.load(handle)["ops"])
+
+
+def is_saved_model(path: Path) -> bool:
+    return path.is_dir() and ((path / "saved_model.pb").is_file()
+                              or (path / "saved_model.pbtxt").is_file())
+
+
+# ------------------------------------------------------------------ SavedModel -> graph model
+
+def _signature_function(tf: Any, src: Path, name: str) -> tuple[Any, Any]:
+    """The ConcreteFunction of signature `name` of the SavedModel `src`, and the object that
+    keeps its variables alive while it is used."""
+    if not is_saved_model(src):
+        raise FormatError("not a SavedModel folder (no saved_model.pb)", src)
+    try:
+        from modelport.tensorflow.loading import load_saved_model  # with the TF1 fallback
+    except ImportError:
+        load_saved_model = None
+    if load_saved_model is not None:
+        serving = load_saved_model(src, name)
+        return serving.function, serving.owner
+    try:
+        loaded = tf.saved_model.load(str(src))
+    except Exception as exc:  # TensorFlow raises many types for unreadable SavedModels
+        raise FormatError(f"TensorFlow cannot load this SavedModel ({type(exc).__name__})",
+                          src) from None
+    signatures = getattr(loaded, "signatures", None) or {}
+    if name not in signatures:
+        known = ", ".join(sorted(signatures)) or "none"
+        raise FormatError(f"the SavedModel has no signature '{name}' (it has: {known})", src)
+    return signatures[name], loaded
+
+
+def _freeze(tf: Any, function: Any) -> tuple[Any, list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """The frozen GraphDef of a signature function (variables as Consts, functions inlined,
+    control flow lowered to the Switch/Merge form TF.js runs), with (key, tensor) pairs for the
+    signature's inputs and outputs in the frozen graph."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    frozen = convert_variables_to_constants_v2(function, lower_control_flow=True,
+                                               aggressive_inlining=True)
+    _, input_specs = function.structured_input_signature
+    # Flattening a dict orders it by key: the order of the function's flat inputs/outputs.
+    input_keys = tf.nest.flatten({key: key for key in input_specs})
+    outputs = function.structured_outputs
+    output_keys = (tf.nest.flatten({key: key for key in outputs}) if isinstance(outputs, dict)
+                   else [f"output_{i}" for i in range(len(frozen.outputs))])
+    if len(input_keys) != len(frozen.inputs) or len(output_keys) != len(frozen.outputs):
+        raise UnsupportedError("the signature's inputs/outputs do not match its function's "
+                               f"({len(input_keys)} keys for {len(frozen.inputs)} inputs)")
+    return (frozen.graph.as_graph_def(), list(zip(input_keys, frozen.inputs, strict=True)),
+            list(zip(output_keys, frozen.outputs, strict=True)))
+
+
+def _grappler(tf: Any, graph_def: Any, fetches: list[str], passes: list[str]) -> Any:
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph_def, graph=graph)
+    # Grappler keeps the nodes of the 'train_op' collection: the signature's outputs.
+    fetch = meta_graph_pb2.CollectionDef()
+    fetch.node_list.value.extend(fetches)
+    meta_graph.collection_def["train_op"].CopyFrom(fetch)
+    config = config_pb2.ConfigProto()
+    rewrite = config.graph_options.rewrite_options
+    rewrite.optimizers[:] = passes
+    rewrite.min_graph_nodes = -1  # tiny models too
+    return tf_optimizer.OptimizeGraph(config, meta_graph)
+
+
+def _check_ops(graph_def: Any, supported: frozenset[str], src: Path) -> None:
+    first_user: dict[str, str] = {}
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    for node in nodes:
+        if node.op not in supported:
+            first_user.setdefault(node.op, node.name)
+    if first_user:
+        listed = ", ".join(f"{op} (node '{name}')" for op, name in sorted(first_user.items()))
+        raise UnsupportedError(f"TF.js cannot run op{'s' if len(first_user) > 1 else ''} "
+                               f"{listed}; no graph model written", src)
+
+
+def _tensor_info(tf: Any, tensor: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    info = meta_graph_pb2.TensorInfo(name=tensor.name, dtype=tensor.dtype.as_datatype_enum,
+                                     tensor_shape=tensor.shape.as_proto())
+    return json_format.MessageToDict(info)
+
+
+def _extract_constants(tf: Any, graph_def: Any) -> list[Any]:
+    """Const tensors of the main graph as weights named by node, their contents removed from
+    the GraphDef (dtype and shape stay, as TF.js reads them)."""
+    weights = []
+    for node in graph_def.node:
+        if node.op != "Const":
+            continue
+        tensor = node.attr["value"].tensor
+        weights.append(array_weight(node.name, tf.make_ndarray(tensor)))
+        for field, _ in tensor.ListFields():
+            if field.name not in ("dtype", "tensor_shape", "version_number"):
+                tensor.ClearField(field.name)
+    return weights
+
+
+def saved_model_to_graph_model(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                               overwrite: bool = False, signature: str = DEFAULT_SIGNATURE,
+                               quantize: QuantizationPlan | None = None,
+                               shard_size: int | None = None,
+                               metadata: dict[str, Any] | None = None,
+                               summary: list[QuantizedWeight] | None = None) -> list[Path]:
+    """Convert the SavedModel folder `src` (its `signature`) to a TF.js graph model in `dst`
+    (folder, or a .json name). Every op is checked against TF.js before anything is written.
+    `summary` collects what quantizing each weight cost. Returns the files written."""
+    src, dst = Path(src), Path(dst)
+    json_path = dst if dst.suffix == ".json" else dst / "model.json"
+    check_writable(json_path, overwrite)
+    tf = _tensorflow()
+    function, _owner = _signature_function(tf, src, signature)
+    try:
+        graph_def, inputs, outputs = _freeze(tf, function)
+    except ModelportError as exc:
+        raise exc.about(src) from None
+    fetches = [tensor.name.split(":")[0] for _, tensor in outputs]
+    graph_def = graph_rewrite.prune(graph_def, fetches)
+    graph_def = _grappler(tf, graph_def, fetches, _GRAPPLER_PASSES)
+    graph_def = graph_rewrite.fold_batch_norms(graph_def, fetches, tf.make_ndarray,
+                                               tf.make_tensor_proto)
+    graph_def = _grappler(tf, graph_def, fetches, _GRAPPLER_CLEANUP)
+    graph_def = graph_rewrite.fuse_for_tfjs(graph_def, fetches, tf.make_ndarray,
+                                            tf.make_tensor_proto)
+    graph_def = graph_rewrite.drop_control_inputs(graph_def, fetches)
+    _check_ops(graph_def, tfjs_supported_ops(), src)
+
+    from google.protobuf import json_format
+
+    signature_def = {
+        "inputs": {key: _tensor_info(tf, tensor) for key, tensor in inputs},
+        "outputs": {key: _tensor_info(tf, tensor) for key, tensor in outputs},
+        "methodName": "tensorflow/serving/predict",
+    }
+    weights = _extract_constants(tf, graph_def)
+    topology = json_format.MessageToDict(graph_def)
+    topology.setdefault("node", [])
+    try:
+        return tfjs_graph.write(dst, topology, weights, signature_def,
+                                generated_by=tf.__version__, overwrite=overwrite,
+                                shard_size=shard_size, quantize=quantize, metadata=metadata,
+                                summary=summary)
+    except ModelportError as exc:
+        raise exc.about(src) from None
+
+
+def _export_keras_saved_model(model: Any, directory: Path) -> None:
+    """A SavedModel of an in-memory modelport Model with a serving signature."""
+    try:
+        from modelport.tensorflow.saved_model_export import write as export_saved_model
+    except ImportError:
+        export_saved_model = None
+    if export_saved_model is not None:
+        export_saved_model(model, directory, True)
+        return
+    # Until the SavedModel exporter exists: through a .keras file and Keras 3 (which
+    # TensorFlow installs), whose `export` writes a SavedModel with a serving signature.
+    from modelport.formats import keras_v3
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    archive = directory.with_suffix(".keras")
+    keras_v3.write(model, archive, overwrite=True)
+    keras_model = keras.saving.load_model(str(archive), compile=False)
+    keras_model.export(str(directory), verbose=False)
+
+
+def keras_to_graph_model(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                         from_format: str | None = None, overwrite: bool = False,
+                         quantize: QuantizationPlan | None = None,
+                         shard_size: int | None = None, metadata: dict[str, Any] | None = None,
+                         summary: list[QuantizedWeight] | None = None) -> list[Path]:
+    """Any Keras model modelport reads -> a temporary SavedModel -> a TF.js graph model."""
+    from modelport import api
+
+    src, dst = Path(src), Path(dst)
+    check_writable(dst if dst.suffix == ".json" else dst / "model.json", overwrite)
+    _tensorflow()
+    with api.read(src, from_format) as model, tempfile.TemporaryDirectory(
+            prefix="modelport_graph_") as tmp:
+        if model.config is None:
+            raise UnsupportedError("a graph model needs an architecture; this input holds "
+                                   "weights only", src)
+        saved = Path(tmp) / "saved_model"
+        try:
+            _export_keras_saved_model(model, saved)
+        except ModelportError as exc:
+            raise exc.about(src) from None
+        written = saved_model_to_graph_model(saved, dst, overwrite=overwrite,
+                                             quantize=quantize, shard_size=shard_size,
+                                             metadata=metadata, summary=summary)
+    return written
+
+
+# ------------------------------------------------------ graph model -> SavedModel / frozen pb
+
+def _graph_def(tf: Any, src: Path) -> tuple[Any, dict[str, Any]]:
+    """The GraphDef of a graph model with its Const tensors put back, TF.js-only ops expanded
+    into TensorFlow ones, and the model's parsed JSON."""
+    from google.protobuf import json_format
+
+    data, constants = tfjs_graph.constants(src)
+    source = tfjs_graph.model_json_path(src)
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        json_format.ParseDict(data["modelTopology"], graph_def, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise FormatError(f"modelTopology is not a GraphDef ({exc})", source) from None
+    for node in graph_def.node:
+        if node.op != "Const":
+            continue
+        if node.name not in constants:
+            if node.attr["value"].tensor.ByteSize() and _has_content(node.attr["value"].tensor):
+                continue  # a Const kept inline
+            raise FormatError(f"Const node '{node.name}' has no tensor in the weights "
+                              "manifest", source)
+        dtype = tf.as_dtype(node.attr["dtype"].type)
+        array = constants[node.name]
+        if dtype != tf.string:
+            array = np.asarray(array).astype(dtype.as_numpy_dtype)
+        node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(array, dtype=dtype,
+                                                                shape=array.shape))
+    graph_rewrite.expand_tfjs_ops(graph_def, tf.make_ndarray, tf.make_tensor_proto)
+    graph_rewrite.put_constants_in_loop_frames(graph_def)
+    return graph_def, data
+
+
+def _has_content(tensor: Any) -> bool:
+    return any(field.name not in ("dtype", "tensor_shape", "version_number")
+               for field, _ in tensor.ListFields())
+
+
+def _signature_entries(data: dict[str, Any], graph_def: Any, source: Path
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Inputs and outputs {key, name, dtype, shape}: from the signature, else the graph's
+    Placeholders and the nodes nothing consumes."""
+    inputs = tfjs_graph.signature_tensors(data, "inputs")
+    outputs = tfjs_graph.signature_tensors(data, "outputs")
+    if not inputs:
+        inputs = [{"key": n.name, "name": f"{n.name}:0", "dtype": None, "shape": None}
+                  for n in graph_def.node if n.op == "Placeholder"]
+    if not outputs:
+        consumed = {i.lstrip("^").split(":")[0] for n in graph_def.node for i in n.input}
+        outputs = [{"key": n.name, "name": f"{n.name}:0", "dtype": None, "shape": None}
+                   for n in graph_def.node
+                   if n.name not in consumed and n.op not in ("Const", "NoOp", "Placeholder")]
+    for entry in inputs + outputs:
+        if ":" not in entry["name"]:
+            entry["name"] += ":0"
+    if not outputs:
+        raise FormatError("the graph model has no outputs", source)
+    return inputs, outputs
+
+
+def _serving_function(tf: Any, graph_def: Any, inputs: list[dict[str, Any]],
+                      outputs: list[dict[str, Any]], source: Path) -> Any:
+    """A concrete function taking the signature's inputs by key and returning a dict of its
+    outputs by key, computing the imported graph."""
+
+    output_keys = [entry["key"] for entry in outputs]
+    by_node = {node.name: node for node in graph_def.node}
+    specs = {}
+    for entry in inputs:
+        node = by_node.get(entry["name"].split(":")[0])
+        if node is None:
+            raise FormatError(f"signature input '{entry['key']}' names tensor "
+                              f"'{entry['name']}', which the graph does not have", source)
+        dtype = (tf.as_dtype(node.attr["dtype"].type) if "dtype" in node.attr
+                 else tf.as_dtype(entry["dtype"] or "float32"))
+        shape = (tf.TensorShape(node.attr["shape"].shape) if "shape" in node.attr
+                 else tf.TensorShape(entry["shape"]))
+        specs[entry["key"]] = tf.TensorSpec(shape, dtype, name=entry["key"])
+
+    # The input Placeholders leave the imported graph: the arguments take their place, and a
+    # Placeholder left in a function graph unbound makes TensorFlow refuse to save it.
+    fed = {entry["name"].split(":")[0] for entry in inputs}
+    body = type(graph_def)()
+    body.CopyFrom(graph_def)
+    del body.node[:]
+    body.node.extend(n for n in graph_def.node if not (n.name in fed and n.op == "Placeholder"))
+
+    # Signature functions are called by keyword: one named parameter per input key (a key
+    # that is no Python name gets a sanitised one, as TensorFlow itself would).
+    names = [key if key.isidentifier() and not keyword.iskeyword(key)
+             else "input_" + re.sub(r"\W", "_", key) for key in specs]
+
+    def serve(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        feeds = list(args) + [kwargs[name] for name in names[len(args):]]
+        # The graph imported into the signature function, its inputs fed by the arguments.
+        results = tf.graph_util.import_graph_def(
+            body, input_map={entry["name"]: feed
+                             for entry, feed in zip(inputs, feeds, strict=True)},
+            return_elements=[entry["name"] for entry in outputs], name="graph")
+        return {key: tf.identity(tensor, name=key)
+                for key, tensor in zip(output_keys, results, strict=True)}
+
+    serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names])
+    try:
+        # The graph is imported by wrap_function, which adds no control edges: tf.function
+        # would make its outputs wait for every stateful op, those inside a while loop's frame
+        # too, which TensorFlow refuses. The signature is a tf.function calling it.
+        arg_specs = [tf.TensorSpec(spec.shape, spec.dtype, name=name)
+                     for spec, name in zip(specs.values(), names, strict=True)]
+        imported = tf.compat.v1.wrap_function(serve, arg_specs)
+
+        def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            return imported(*(list(args) + [kwargs[name] for name in names[len(args):]]))
+
+        call.__signature__ = serve.__signature__  # type: ignore[attr-defined]
+        return tf.function(call, autograph=False).get_concrete_function(*arg_specs)
+    except (ValueError, KeyError, TypeError, tf.errors.OpError) as exc:
+        raise FormatError(f"TensorFlow cannot import the graph ({type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0]})", source) from None
+
+
+def graph_model_to_saved_model(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                               overwrite: bool = False) -> list[Path]:
+    """Convert a TF.js graph model to a SavedModel folder whose `serving_default` signature
+    has the graph model's input and output keys. Returns the files written."""
+    src, dst = Path(src), Path(dst)
+    check_writable(dst, overwrite)
+    tf = _tensorflow()
+    source = tfjs_graph.model_json_path(src)
+    graph_def, data = _graph_def(tf, src)
+    inputs, outputs = _signature_entries(data, graph_def, source)
+    serving = _serving_function(tf, graph_def, inputs, outputs, source)
+    with atomic_folder(dst, overwrite) as tmp:
+        tf.saved_model.save(tf.Module(), str(tmp), signatures={DEFAULT_SIGNATURE: serving})
+    return sorted(p for p in dst.rglob("*") if p.is_file())
+
+
+def graph_model_to_frozen_pb(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                             overwrite: bool = False) -> list[Path]:
+    """Convert a TF.js graph model to a frozen GraphDef `.pb` (Consts inline; the signature's
+    tensor names name its inputs and outputs). Returns the file written."""
+    src, dst = Path(src), Path(dst)
+    check_writable(dst, overwrite)
+    tf = _tensorflow()
+    source = tfjs_graph.model_json_path(src)
+    graph_def, data = _graph_def(tf, src)
+    inputs, outputs = _signature_entries(data, graph_def, source)
+    _serving_function(tf, graph_def, inputs, outputs, source)  # refuse graphs TF cannot run
+    with atomic_file(dst, overwrite) as tmp:
+        tmp.write_bytes(graph_def.SerializeToString())
+    return [dst]
+
+
+# ------------------------------------------------------------------------------- routing
+
+_GRAPH_OPTIONS = ("quantize", "shard_size", "metadata")
+
+
+def convert_graph(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                  from_format: str | None = None, to_format: str | None = None,
+                  overwrite: bool = False, weights_only: bool = False,
+                  signature: str | None = None, summary: list[QuantizedWeight] | None = None,
+                  **options: Any) -> list[Path] | None:
+    """Run `src` -> `dst` when it is a graph conversion (to a TF.js graph model, or from one to
+    a SavedModel or frozen .pb), which bypasses the in-memory Model; None when it is not one.
+    A graph model's output defaults to a SavedModel folder (a `.pb` name: frozen GraphDef)."""
+    from modelport.formats import saved_model
+    from modelport.registry import ALIASES
+
+    src, dst = Path(src), Path(dst)
+    source = ALIASES.get(from_format, from_format) if from_format else None
+    if source is None:
+        source = (saved_model.NAME if is_saved_model(src)
+                  else tfjs_graph.NAME if tfjs_graph.detect(src) else None)
+    target = ALIASES.get(to_format, to_format) if to_format else None
+    if target is None and source == tfjs_graph.NAME:
+        target = {".pb": tfjs_graph.FROZEN_NAME, "": saved_model.NAME}.get(dst.suffix.lower())
+        if target is None:
+            raise UnsupportedError(f"a TF.js graph model converts to {saved_model.NAME} (a "
+                                   f"folder) or {tfjs_graph.FROZEN_NAME} (.pb), not "
+                                   f"'{dst.name}'", src)
+    if target not in (tfjs_graph.NAME, tfjs_graph.FROZEN_NAME) and source != tfjs_graph.NAME:
+        return None
+    given = {key: value for key, value in options.items() if value is not None}
+    accepted = _GRAPH_OPTIONS if target == tfjs_graph.NAME else ()
+    refused = [key for key, value in given.items() if key not in accepted and value]
+    if weights_only:
+        refused.append("weights_only")
+    if signature is not None and source != saved_model.NAME:
+        refused.append("signature_name")
+    if refused:
+        flag = "--quantize-*" if refused[0] == "quantize" else "--" + refused[0].replace("_", "-")
+        raise UnsupportedError(f"{flag} does not apply to {target} output from {source or 'this'}"
+                               " input", src)
+    given = {key: value for key, value in given.items() if key in accepted}
+    if source == tfjs_graph.NAME:
+        if target == saved_model.NAME:
+            return graph_model_to_saved_model(src, dst, overwrite)
+        if target == tfjs_graph.FROZEN_NAME:
+            return graph_model_to_frozen_pb(src, dst, overwrite)
+        raise UnsupportedError(f"a TF.js graph model converts to {saved_model.NAME} (a "
+                               f"folder) or {tfjs_graph.FROZEN_NAME} (.pb), not {target}", src)
+    if target == tfjs_graph.FROZEN_NAME:
+        raise UnsupportedError(f"{tfjs_graph.FROZEN_NAME} output is written from TF.js graph "
+                               "models only", src)
+    if source == saved_model.NAME:
+        return saved_model_to_graph_model(src, dst, overwrite=overwrite,
+                                          signature=signature or DEFAULT_SIGNATURE,
+                                          summary=summary, **given)
+    return keras_to_graph_model(src, dst, from_format=from_format, overwrite=overwrite,
+                                summary=summary, **given)

@@ -1,0 +1,327 @@
+"""TF.js graph models: SavedModels (tf_keras `save`, Keras 3 `export`) and Keras files converted
+to graph models and run by TF.js on Node; graph models converted back to SavedModels and frozen
+GraphDefs and run by TensorFlow; the op check; inspect."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelport.cli import main
+from modelport.formats import tfjs_graph
+from modelport.quantize import QuantizationPlan
+from modelport.registry import detect_input
+from modelport.tensorflow import graph_model
+
+import harness
+import tfjs
+import zoo
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_GRAPH = tfjs.NODE_DIR / "run_graph_model.js"
+# Fusion and batch-norm folding change the order of float32 sums a little.
+ATOL = 2e-5
+MODELS = sorted(zoo.ZOO)
+
+
+def in_model_order(keys) -> list[str]:
+    """Signature keys in the Keras model's input/output order: keys are layer names
+    (input_9, input_10) or Keras 3 export's keras_tensor, keras_tensor_1 / output_0, ...;
+    numbers compare as numbers."""
+    return sorted(keys, key=lambda k: [int(p) if p.isdigit() else p
+                                       for p in re.split(r"(\d+)", k)])
+
+
+def run_graph_model(model_dir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Outputs TF.js computes for `inputs` (in model input order), in model output order."""
+    data = json.loads((model_dir / "model.json").read_text())
+    signature = data.get("signature") or data["userDefinedMetadata"]["signature"]
+    job = {"inputs": {key: tfjs._encode(x) for key, x in zip(in_model_order(
+               signature["inputs"]), inputs, strict=True)},
+           "outputs": in_model_order(signature["outputs"])}
+    with tempfile.TemporaryDirectory(prefix="run_graph_") as tmp:
+        job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "out.json"
+        job_path.write_text(json.dumps(job))
+        tfjs._node([str(RUN_GRAPH), str(model_dir / "model.json"), str(job_path),
+                    str(out_path)])
+        return [tfjs._decode(e) for e in json.loads(out_path.read_text())["outputs"]]
+
+
+class SavedModels:
+    """Zoo models saved as SavedModels by their own library, once per session."""
+
+    def __init__(self, root: Path, zoo_cache: harness.ZooCache):
+        self.root, self.zoo_cache, self.paths = root, zoo_cache, {}
+
+    def get(self, library: str, name: str) -> tuple[Path, harness.SavedZooModel]:
+        case = self.zoo_cache.get(library, name)
+        key = (library, name)
+        if key not in self.paths:
+            model = zoo.build(name, harness.keras_module(library))
+            path = self.root / library / name
+            if library == "tf_keras":
+                model.save(str(path), save_format="tf")
+            else:
+                model.export(str(path), verbose=False)
+            self.paths[key] = path
+        return self.paths[key], case
+
+
+@pytest.fixture(scope="session")
+def saved_models(zoo_cache, tmp_path_factory) -> SavedModels:
+    return SavedModels(tmp_path_factory.mktemp("saved_models"), zoo_cache)
+
+
+@pytest.fixture(scope="session")
+def graph_models(saved_models, tmp_path_factory):
+    """``graph_models(library, name)`` -> (graph model folder, zoo case), converted once."""
+    root = tmp_path_factory.mktemp("graph_models")
+    made = {}
+
+    def get(library: str, name: str):
+        if (library, name) not in made:
+            saved, case = saved_models.get(library, name)
+            out = root / library / name
+            graph_model.saved_model_to_graph_model(saved, out)
+            made[library, name] = (out, case)
+        return made[library, name]
+
+    return get
+
+
+def _nodes(model_dir: Path) -> list[dict]:
+    return json.loads((model_dir / "model.json").read_text())["modelTopology"]["node"]
+
+
+# ---------------------------------------------------------------------------- the op list
+
+def test_op_list_is_what_the_installed_tfjs_converter_maps(node_tfjs, tmp_path):
+    spec = importlib.util.spec_from_file_location("tfjs_ops", ROOT / "scripts" / "tfjs_ops.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    committed = json.loads((ROOT / "src/modelport/tensorflow/tfjs_ops.json").read_text())
+    assert committed == script.supported_ops(), "run python scripts/tfjs_ops.py"
+    # Independently of how the script reads the sources: TF.js's own op mapper knows exactly
+    # these ops (and not ops of op list files it does not load, nor made-up ones).
+    probe = committed["ops"] + ["Svd", "RaggedTensorToTensor", "SimpleMLCreateModelResource"]
+    (tmp_path / "ops.json").write_text(json.dumps(probe))
+    tfjs._node([str(RUN_GRAPH), "--mapped-ops", str(tmp_path / "ops.json"),
+                str(tmp_path / "mapped.json")])
+    assert json.loads((tmp_path / "mapped.json").read_text()) == committed["ops"]
+    assert graph_model.tfjs_supported_ops() == frozenset(committed["ops"])
+
+
+# ------------------------------------------------------------------- SavedModel -> TF.js
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("library", harness.LIBRARIES)
+def test_saved_model_to_graph_model_runs_in_tfjs(graph_models, node_tfjs, library, name):
+    out, case = graph_models(library, name)
+    data = json.loads((out / "model.json").read_text())
+    assert data["format"] == "graph-model" and data["convertedBy"].startswith("modelport")
+    assert detect_input(out).name == tfjs_graph.NAME
+    actual = run_graph_model(out, case.inputs)
+    harness.assert_outputs_close(actual, case.outputs, atol=ATOL,
+                                 what=f"{library} {name} graph model in TF.js")
+
+
+@pytest.mark.parametrize("library", harness.LIBRARIES)
+def test_fusions_and_folding_happen(graph_models, library):
+    def fused(name: str, op: str) -> list[list[str]]:
+        out, _ = graph_models(library, name)
+        import base64
+
+        return [[base64.b64decode(s).decode() for s in n["attr"]["fused_ops"]["list"]["s"]]
+                for n in _nodes(out) if n["op"] == op]
+
+    assert ["BiasAdd", "Relu"] in fused("mlp", "_FusedMatMul")  # Dense(activation="relu")
+    assert ["BiasAdd", "Tanh"] not in fused("mlp", "_FusedMatMul")  # TF.js has no fused tanh
+    assert ["BiasAdd", "Prelu"] in fused("activations", "_FusedMatMul")  # Dense + PReLU
+    assert ["BiasAdd", "Relu"] in fused("depthwise_separable", "FusedDepthwiseConv2dNative")
+    cnn_ops = {n["op"] for n in _nodes(graph_models(library, "cnn")[0])}
+    # The batch norm right after a conv is folded into it; the one after a ReLU cannot be.
+    assert "_FusedConv2D" in cnn_ops and "Conv2D" not in cnn_ops
+    assert len([n for n in _nodes(graph_models(library, "cnn")[0])
+                if n["op"].startswith("FusedBatchNorm") or n["op"] == "Mul"]) == 1
+
+
+def test_keras_h5_to_graph_model_cli(zoo_cache, node_tfjs, tmp_path, capsys):
+    case = zoo_cache.get("tf_keras", "multi_io_shared")
+    out = tmp_path / "web"
+    assert main(["convert", str(case.path), str(out), "--to", "tfjs_graph_model"]) == 0
+    signature = json.loads((out / "model.json").read_text())["signature"]
+    assert len(signature["inputs"]) == 2 and len(signature["outputs"]) == 2
+    harness.assert_outputs_close(run_graph_model(out, case.inputs), case.outputs, atol=ATOL,
+                                 what="Keras .h5 -> graph model")
+
+
+def test_quantized_graph_model_runs_within_tolerance(saved_models, node_tfjs, tmp_path,
+                                                     capsys):
+    saved, case = saved_models.get("keras3", "cnn")
+    out = tmp_path / "web"
+    assert main(["convert", str(saved), str(out), "--to", "tfjs_graph_model",
+                 "--quantize-uint8", "--shard-size", "64",
+                 "--metadata", f"info:{_write_json(tmp_path / 'm.json', {'a': 1})}"]) == 0
+    assert "uint8" in capsys.readouterr().out  # the per-weight cost table
+    data = json.loads((out / "model.json").read_text())
+    specs = data["weightsManifest"][0]["weights"]
+    assert any(s.get("quantization", {}).get("dtype") == "uint8" for s in specs)
+    assert all(s["dtype"] != "float32" or "quantization" in s for s in specs)
+    assert len(data["weightsManifest"][0]["paths"]) > 1 and data["userDefinedMetadata"] == {
+        "info": {"a": 1}}
+    actual = run_graph_model(out, case.inputs)
+    error = max(float(np.max(np.abs(a - e))) for a, e in zip(actual, case.outputs,
+                                                              strict=True))
+    assert 0 < error < 0.05, error  # quantized, and still the same model
+
+
+def _write_json(path: Path, value) -> Path:
+    path.write_text(json.dumps(value))
+    return path
+
+
+# ------------------------------------------------------------- graph model -> TensorFlow
+
+ROUND_TRIP = ["mlp", "cnn", "depthwise_separable", "activations", "multi_io_shared"]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_graph_model_to_saved_model(graph_models, tmp_path, name):
+    import tensorflow as tf
+
+    model_dir, case = graph_models("keras3", name)
+    out = tmp_path / "saved"
+    written = graph_model.graph_model_to_saved_model(model_dir, out)
+    assert out / "saved_model.pb" in written
+    serving = tf.saved_model.load(str(out)).signatures["serving_default"]
+    signature = json.loads((model_dir / "model.json").read_text())["signature"]
+    feeds = {key: tf.constant(x) for key, x in zip(in_model_order(signature["inputs"]),
+                                                    case.inputs, strict=True)}
+    assert sorted(serving.structured_input_signature[1]) == sorted(signature["inputs"])
+    result = serving(**feeds)
+    assert sorted(result) == sorted(signature["outputs"])
+    harness.assert_outputs_close([result[k].numpy() for k in in_model_order(result)],
+                                 case.outputs,
+                                 atol=ATOL, what=f"{name} graph model -> SavedModel")
+
+
+@pytest.mark.parametrize("name", ["activations", "depthwise_separable"])
+def test_graph_model_to_frozen_pb(graph_models, tmp_path, name, capsys):
+    import tensorflow as tf
+
+    model_dir, case = graph_models("tf_keras", name)
+    out = tmp_path / "frozen.pb"
+    assert main(["convert", str(model_dir), str(out)]) == 0
+    graph_def = tf.compat.v1.GraphDef.FromString(out.read_bytes())
+    ops = {n.op for n in graph_def.node}
+    # TF.js-only ops are spelled in TensorFlow ops; TF's own fused kernels stay.
+    assert not ops & {"Prelu", "FusedDepthwiseConv2dNative"} and "_FusedMatMul" in ops
+    signature = json.loads((model_dir / "model.json").read_text())["signature"]
+    wrapped = tf.compat.v1.wrap_function(
+        lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    names = [signature["inputs"][k]["name"] for k in in_model_order(signature["inputs"])]
+    fetches = [signature["outputs"][k]["name"] for k in in_model_order(signature["outputs"])]
+    run = wrapped.prune([wrapped.graph.as_graph_element(n) for n in names],
+                        [wrapped.graph.as_graph_element(n) for n in fetches])
+    outputs = run(*map(tf.constant, case.inputs))
+    harness.assert_outputs_close([t.numpy() for t in outputs], case.outputs, atol=ATOL,
+                                 what=f"{name} graph model -> .pb")
+
+
+def test_old_graph_model_signature_in_user_metadata(graph_models, tmp_path):
+    import shutil
+
+    import tensorflow as tf
+
+    model_dir, case = graph_models("tf_keras", "mlp")
+    old = tmp_path / "old"
+    shutil.copytree(model_dir, old)
+    data = json.loads((old / "model.json").read_text())
+    data["userDefinedMetadata"] = {"signature": data.pop("signature")}
+    (old / "model.json").write_text(json.dumps(data))
+    assert main(["convert", str(old), str(tmp_path / "saved"), "--to", "tf_saved_model"]) == 0
+    serving = tf.saved_model.load(str(tmp_path / "saved")).signatures["serving_default"]
+    key = next(iter(data["userDefinedMetadata"]["signature"]["inputs"]))
+    result = serving(**{key: tf.constant(case.inputs[0])})
+    harness.assert_outputs_close(list(result.values()), case.outputs, atol=ATOL)
+
+
+# ------------------------------------------------------------------- refusals and inspect
+
+def test_op_tfjs_lacks_is_refused_before_writing(tmp_path, capsys):
+    import tensorflow as tf
+
+    class Decompose(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3, 3], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"singular_values": tf.linalg.svd(x, compute_uv=False) * 2.0}
+
+    module = Decompose()
+    saved = tmp_path / "svd"
+    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.__call__})
+    out = tmp_path / "web"
+    assert main(["convert", str(saved), str(out), "--to", "tfjs_graph_model"]) == 2
+    err = capsys.readouterr().err
+    assert "Svd (node '" in err and str(saved) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.glob(".web*"))
+
+
+def test_output_is_not_overwritten_without_overwrite(graph_models, saved_models, tmp_path,
+                                                     capsys):
+    saved, _ = saved_models.get("keras3", "mlp")
+    out = tmp_path / "web"
+    assert main(["convert", str(saved), str(out), "--to", "tfjs_graph_model"]) == 0
+    before = (out / "model.json").read_bytes()
+    assert main(["convert", str(saved), str(out), "--to", "tfjs_graph_model",
+                 "--quantize-float16"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "model.json").read_bytes() == before
+    model_dir, _ = graph_models("keras3", "mlp")
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "keep.txt").write_text("mine")
+    assert main(["convert", str(model_dir), str(tmp_path / "saved"), "--to",
+                 "tf_saved_model"]) == 2
+    assert (tmp_path / "saved" / "keep.txt").read_text() == "mine"
+
+
+def test_inspect_graph_model(graph_models, capsys):
+    model_dir, _ = graph_models("tf_keras", "mlp")
+    assert main(["inspect", str(model_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "tfjs_graph_model" in text and "_FusedMatMul" in text and "Identity:0" in text
+    assert main(["inspect", str(model_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ops"]["_FusedMatMul"] == 3 and summary["inputs"][0]["shape"] == [None, 6]
+    assert summary["weight_count"] == 6 and summary["quantization"] == {}
+
+
+def test_graph_model_refuses_keras_outputs_and_layers_flags(graph_models, tmp_path, capsys):
+    model_dir, _ = graph_models("tf_keras", "mlp")
+    assert main(["convert", str(model_dir), str(tmp_path / "m.h5")]) == 2
+    assert "tf_saved_model" in capsys.readouterr().err
+    with pytest.raises(Exception, match="split"):
+        graph_model.convert_graph(model_dir, tmp_path / "s", split_weights_by_layer=True)
+    with pytest.raises(Exception, match="quantize"):
+        graph_model.convert_graph(model_dir, tmp_path / "s",
+                                  quantize=QuantizationPlan({"uint8": None}))
+
+
+def test_missing_tensorflow_is_one_line(graph_models, tmp_path):
+    model_dir, _ = graph_models("tf_keras", "mlp")
+    script = ("import sys; sys.modules['tensorflow'] = None\n"
+              "from modelport.cli import main\n"
+              f"sys.exit(main(['convert', {str(model_dir)!r}, {str(tmp_path / 's')!r}]))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("modelport: error: TensorFlow is not installed: pip "
+                                   "install 'modelport[tensorflow]'")
