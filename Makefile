@@ -31,7 +31,15 @@ demo: $(VENV)/.core
 	$(BIN)/modelport inspect demo_out/web
 	$(BIN)/python examples/check_demo.py examples/digits demo_out/web
 
-test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json
+# verify --report's page is checked by rendering it in Debian's Chromium.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json $(CHROMIUM)
 	$(BIN)/ruff check src tests bench examples scripts
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

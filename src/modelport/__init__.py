@@ -1,6 +1,6 @@
 """modelport: convert models between the TensorFlow family's formats without TensorFlow.
 
-Public API: read, write, convert, assemble, inspect, formats.
+Public API: read, write, convert, assemble, inspect, formats, verify.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from modelport.errors import (
     UnsupportedError,
 )
 from modelport.model import Model, Weight
+from modelport.verification import VerifyResult, verify
 
 __all__ = [
     "__version__",
@@ -27,11 +28,13 @@ __all__ = [
     "ModelportError",
     "OutputExistsError",
     "UnsupportedError",
+    "VerifyResult",
     "Weight",
     "assemble",
     "convert",
     "formats",
     "inspect",
     "read",
+    "verify",
     "write",
 ]

@@ -1,4 +1,4 @@
-"""The public Python API: read, write, convert, inspect and formats."""
+"""The public Python API: read, write, convert, assemble, inspect, formats and verify."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from modelport.assemble import MappingReport
 from modelport.errors import ModelportError, UnsupportedError
 from modelport.model import Model
 from modelport.registry import FORMATS, detect_input, get_format, output_format, weights_format
+from modelport.verification.core import verify
+
+__all__ = ["assemble", "convert", "formats", "inspect", "read", "verify", "write"]
 
 PathLike = str | os.PathLike[str]
 
@@ -59,7 +62,15 @@ def write(model: Model, path: PathLike, format: str | None = None, overwrite: bo
 def convert(src: PathLike, dst: PathLike, *, from_format: str | None = None,
             to_format: str | None = None, overwrite: bool = False,
             weights_only: bool = False, **options: Any) -> list[Path]:
-    """Convert the model at `src` to `dst`. Returns the files written."""
+    """Convert the model at `src` to `dst`. Returns the files written. Conversions to and
+    from TF.js graph models (`signature` names a SavedModel's signature) need TensorFlow."""
+    from modelport.tensorflow.graph_model import convert_graph
+
+    written = convert_graph(src, dst, from_format=from_format, to_format=to_format,
+                            overwrite=overwrite, weights_only=weights_only, **options)
+    if written is not None:
+        return written
+    options.pop("signature", None)
     with read(src, from_format) as model:
         try:
             return write(model, dst, to_format, overwrite=overwrite,
@@ -107,5 +118,13 @@ def inspect(path: PathLike, format: str | None = None) -> dict[str, Any]:
     from modelport.inspection import summarise
 
     fmt = get_format(format) if format else detect_input(Path(path))
+    if fmt.name == "tfjs_graph_model":
+        from modelport.formats.tfjs_graph import summarise as summarise_graph_model
+
+        return summarise_graph_model(Path(path))
+    if fmt.name == "tf_saved_model":
+        from modelport.inspection import summarise_saved_model
+
+        return summarise_saved_model(Path(path))
     with read(path, fmt.name) as model:
         return summarise(model, fmt.name, Path(path))

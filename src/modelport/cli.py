@@ -14,6 +14,9 @@ from modelport.errors import ModelportError
 from modelport.fileio import check_writable
 from modelport.model import Model
 from modelport.quantize import QUANTIZED_DTYPES, plan_from_flags, render_summary
+from modelport.verification.compare import DEFAULT_ATOL, DEFAULT_RTOL
+from modelport.verification.inputs import DEFAULT_BATCH_SIZE, DEFAULT_SEED
+from modelport.verification.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
     from modelport.assemble import MappingReport
@@ -37,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="output format (default: from the output's extension; a folder "
                               "means tfjs_layers_model)")
     convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    convert.add_argument("--signature-name", "--signature_name", dest="signature_name",
+                         metavar="NAME", default=None,
+                         help="SavedModel signature to convert to a TF.js graph model "
+                              "(default serving_default)")
     convert.add_argument("--shard-size", "--weight_shard_size_bytes", type=int, default=None,
                          metavar="BYTES",
                          help="weight shard size in bytes: TF.js (default 4194304) and "
@@ -76,7 +83,45 @@ def _parser() -> argparse.ArgumentParser:
                                "Keras's skip_mismatch (default: refuse and write nothing)")
     assembly.add_argument("--report", metavar="FILE",
                           help="also write the mapping report as JSON")
+    checking = convert.add_argument_group("verification")
+    checking.add_argument("--verify", action="store_true",
+                          help="after converting, run SRC and DST in their runtimes on the "
+                               "same inputs and compare the outputs (exit 1 when they differ; "
+                               "`modelport verify` has every option)")
+    _add_code_flags(checking)
     convert.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    verify = commands.add_parser(
+        "verify", help="run two models in real runtimes on the same inputs and compare them",
+        description="Run A and B in real runtimes on the same inputs and compare every output "
+                    "(A is the reference). Exit 0 when all agree within tolerance, 1 when not.")
+    verify.add_argument("a", help="reference model (file or folder)")
+    verify.add_argument("b", help="model to check against A")
+    for side in ("a", "b"):
+        verify.add_argument(f"--runtime-{side}", choices=RUNTIMES, default=None,
+                            help=f"runtime for {side.upper()} (default: the format's own: TF.js "
+                                 "files tfjs, SavedModels tensorflow, Keras files the Keras "
+                                 "that wrote them)")
+    verify.add_argument("--inputs", metavar="FILE",
+                        help=".npz with one array per input (named after the inputs) or .npy "
+                             "for a one-input model (default: generated)")
+    verify.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"rows of generated inputs (default {DEFAULT_BATCH_SIZE})")
+    verify.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"seed of generated inputs (default {DEFAULT_SEED})")
+    verify.add_argument("--atol", type=float, default=None,
+                        help=f"absolute tolerance (default {DEFAULT_ATOL:g}, widened for "
+                             "quantized weights)")
+    verify.add_argument("--rtol", type=float, default=None,
+                        help=f"relative tolerance (default {DEFAULT_RTOL:g}, widened for "
+                             "quantized weights)")
+    _add_code_flags(verify)
+    verify.add_argument("--report", metavar="FILE.html",
+                        help="also write a self-contained HTML page with the table and a plot "
+                             "of each output's error distribution (needs matplotlib)")
+    verify.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verify.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     inspect = commands.add_parser("inspect", help="describe a model file")
     inspect.add_argument("path", help="model file or folder")
@@ -88,6 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     formats = commands.add_parser("formats", help="list the formats modelport reads and writes")
     formats.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
+
+
+def _add_code_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--custom-objects", metavar="FILE.py",
+                        help="import this module (yours) so Keras runtimes can build custom "
+                             "layers: its custom_objects dict, or every class and function in "
+                             "it")
+    parser.add_argument("--allow-lambda", action="store_true",
+                        help="let Keras runtimes load Lambda layers, which runs the Python "
+                             "bytecode stored in the model file (only for files you trust)")
 
 
 def _boolean(value: str) -> bool:
@@ -150,6 +205,8 @@ def _run(args: argparse.Namespace) -> int:
         _warn(summary["warnings"])
         print(json.dumps(summary, indent=2) if args.json else render(summary))
         return 0
+    if args.command == "verify":
+        return _verify(args)
     options = {}
     if args.shard_size is not None:
         if args.shard_size <= 0:
@@ -158,11 +215,60 @@ def _run(args: argparse.Namespace) -> int:
     if args.keras is not None:
         options["keras"] = args.keras
     options.update(_tfjs_options(args))
+    if args.verify and (args.weights_only or args.architecture):
+        raise ModelportError("--verify compares the output with the input model; it does not "
+                             "apply with --weights-only or --architecture")
+    if not args.verify:
+        for flag, given in (("--custom-objects", args.custom_objects),
+                            ("--allow-lambda", args.allow_lambda)):
+            if given:
+                raise ModelportError(f"{flag} applies only with --verify")
     if args.architecture is None:
         for flag, given in (("--match", args.match), ("--skip-mismatch", args.skip_mismatch),
                             ("--report", args.report)):
             if given:
                 raise ModelportError(f"{flag} applies only with --architecture")
+    written = _convert_graph(args, options) if args.architecture is None else None
+    if written is None:
+        written = _convert_model(args, options)
+    print(f"wrote {', '.join(str(p) for p in written[:3])}"
+          + (f" and {len(written) - 3} more" if len(written) > 3 else ""))
+    if args.verify:
+        result = api.verify(args.src, args.dst, format_a=args.from_format,
+                            custom_objects=args.custom_objects, allow_lambda=args.allow_lambda)
+        print(result.render())
+        if not result.passed:
+            print(f"modelport: {args.dst} was written but does not compute what {args.src} "
+                  "does (see the table)", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from modelport import api
+
+    if args.report:
+        from modelport.verification.report import check_report_dependencies
+
+        check_report_dependencies()
+        check_writable(Path(args.report), args.overwrite)
+    result = api.verify(args.a, args.b, args.inputs, runtime_a=args.runtime_a,
+                        runtime_b=args.runtime_b, batch_size=args.batch_size, seed=args.seed,
+                        atol=args.atol, rtol=args.rtol, custom_objects=args.custom_objects,
+                        allow_lambda=args.allow_lambda)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.render())
+    if args.report:
+        from modelport.verification.report import write_report
+
+        write_report(result, Path(args.report), args.overwrite)
+        print(f"wrote {args.report}", file=sys.stderr)
+    return 0 if result.passed else 1
+
+
+def _convert_model(args: argparse.Namespace, options: dict[str, object]) -> list[Path]:
+    """Conversions through the in-memory model (every Keras and TF.js layers format)."""
+    from modelport import api
+
     model, report = _source_model(args)
     with model:
         try:
@@ -175,9 +281,22 @@ def _run(args: argparse.Namespace) -> int:
             print(render_summary(model.quantization))
     if report is not None and args.report:
         report.write_json(Path(args.report), args.overwrite)
-    print(f"wrote {', '.join(str(p) for p in written[:3])}"
-          + (f" and {len(written) - 3} more" if len(written) > 3 else ""))
-    return 0
+    return written
+
+
+def _convert_graph(args: argparse.Namespace, options: dict[str, object]) -> list[Path] | None:
+    """Conversions to and from TF.js graph models (TensorFlow graphs, not Keras models): the
+    files written when SRC -> DST is one, else None."""
+    from modelport.tensorflow.graph_model import convert_graph
+
+    summary: list = []
+    written = convert_graph(args.src, args.dst, from_format=args.from_format,
+                            to_format=args.to_format, overwrite=args.overwrite,
+                            weights_only=args.weights_only, signature=args.signature_name,
+                            summary=summary, **options)
+    if written is not None and summary:
+        print(render_summary(summary))
+    return written
 
 
 def _source_model(args: argparse.Namespace) -> tuple[Model, MappingReport | None]:

@@ -1,0 +1,312 @@
+"""`verify(a, b)`: open both models, pick a runtime for each, feed both the same inputs, match
+and compare their outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import FormatError, ModelportError, UnsupportedError
+from modelport.keras_config.targets import BUILTIN_LAYERS, iter_layer_entries
+from modelport.model import Model
+from modelport.verification import inputs as inputs_module
+from modelport.verification import runtimes
+from modelport.verification.compare import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    OutputComparison,
+    Tolerance,
+    compare,
+    quantization_step,
+    widened,
+)
+from modelport.verification.inputs import InputSpec
+from modelport.verification.result import InputInfo, Side, VerifyResult
+
+PathLike = str | os.PathLike[str]
+
+
+def load_custom_objects(path: PathLike) -> dict[str, Any]:
+    """Import the user's module (they asked for it by naming it) and take its
+    `custom_objects` dict, or else every public class and function it defines."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError("no such file (--custom-objects takes a .py file defining your "
+                          "layers)", path)
+    name = f"modelport_custom_objects_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise FormatError("not a Python module", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+        del sys.modules[name]
+        raise ModelportError(f"importing it failed: {type(exc).__name__}: {exc}", path) from None
+    explicit = getattr(module, "custom_objects", None)
+    if isinstance(explicit, dict):
+        return dict(explicit)
+    return {key: value for key, value in vars(module).items()
+            if not key.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
+            and getattr(value, "__module__", None) == name}
+
+
+def _detect(path: Path, format_name: str | None) -> str:
+    from modelport.registry import detect_input, get_format
+
+    return get_format(format_name).name if format_name else detect_input(path).name
+
+
+def _open(path: Path, format_name: str) -> Model | None:
+    """The model as modelport reads it (config for input specs and checks, and the source of
+    conversions for runtimes that cannot read the format); None when modelport cannot read
+    it without a framework (graph models, SavedModels that are not Keras ones)."""
+    from modelport import api
+
+    try:
+        return api.read(path, format_name)
+    except UnsupportedError:
+        if format_name in (runtimes.SAVED_MODEL, runtimes.GRAPH_MODEL):
+            return None
+        raise
+
+
+def _model_json(path: Path) -> Path:
+    return path / "model.json" if path.is_dir() else path
+
+
+def _quantization(path: Path, format_name: str) -> tuple[float, str]:
+    if format_name not in ("tfjs_layers_model", runtimes.GRAPH_MODEL):
+        return 0.0, ""
+    document = json.loads(_model_json(path).read_text(encoding="utf-8"))
+    return quantization_step(document.get("weightsManifest") or [])
+
+
+def _graph_specs(path: Path) -> list[InputSpec]:
+    """Input specs from a graph model's signature (model.json or, in old files, its
+    userDefinedMetadata)."""
+    document = json.loads(_model_json(path).read_text(encoding="utf-8"))
+    signature = document.get("signature") or (document.get("userDefinedMetadata") or {}).get(
+        "signature") or {}
+    specs = []
+    for key, tensor in (signature.get("inputs") or {}).items():
+        dims = (tensor.get("tensorShape") or {}).get("dim")
+        shape = None if dims is None else tuple(
+            None if int(d.get("size", -1)) < 0 else int(d["size"]) for d in dims)
+        dtype = str(tensor.get("dtype", "DT_FLOAT")).removeprefix("DT_").lower()
+        specs.append(InputSpec(key, shape, {"float": "float32", "double": "float64"}.get(
+            dtype, dtype)))
+    return specs
+
+
+def _output_names(model: Model | None) -> list[str]:
+    from modelport.inspection import model_outputs
+
+    if model is None or model.config is None:
+        return []
+    outputs = model_outputs(model)
+    names = [str(o["name"]) for o in outputs]
+    return [n if names.count(n) == 1 else f"{n}:{o.get('node', 0)}:{o.get('tensor', 0)}"
+            for n, o in zip(names, outputs, strict=True)]
+
+
+def _check_model_code(model: Model | None, runtime: str, label: str, path: Path,
+                      custom_objects: dict[str, Any], allow_lambda: bool) -> None:
+    """Refuse before loading what the runtime would execute from the file (Lambda bytecode)
+    or cannot build (custom classes without their code)."""
+    if model is None or model.config is None:
+        return
+    for where, entry in iter_layer_entries(model.config):
+        cls = str(entry.get("class_name"))
+        if cls == "Lambda" and not allow_lambda and runtime != "tfjs":
+            raise UnsupportedError(
+                f"layer '{where}' of {label} is a Lambda: loading it in {runtime} runs the "
+                "Python bytecode stored in the file; pass --allow-lambda if you trust the file",
+                path)
+        if cls in BUILTIN_LAYERS:
+            continue
+        registered = str(entry.get("registered_name") or cls)
+        if runtime == "tfjs":
+            raise UnsupportedError(
+                f"layer '{where}' of {label} is of custom class '{cls}', which TF.js cannot "
+                f"build; run this side in Keras (--runtime-{label.lower()} keras3 "
+                "--custom-objects FILE.py)", path)
+        if cls not in custom_objects and registered not in custom_objects:
+            raise UnsupportedError(
+                f"layer '{where}' of {label} is of custom class '{cls}', which {runtime} cannot "
+                "build without its code: pass --custom-objects FILE.py, a module defining it",
+                path)
+
+
+def _match(names_a: list[str], outs_a: list[np.ndarray], names_b: list[str],
+           outs_b: list[np.ndarray]) -> tuple[list[tuple[str, np.ndarray | None,
+                                                         np.ndarray | None]], str]:
+    """Pairs of outputs to compare: by name when both sides name the same outputs, else by
+    position (said in the returned note)."""
+    if names_a == names_b or (sorted(names_a) == sorted(names_b)
+                              and len(set(names_a)) == len(names_a)):
+        b_by_name = dict(zip(names_b, outs_b, strict=True))
+        return [(n, a, b_by_name[n]) for n, a in zip(names_a, outs_a, strict=True)], ""
+    pairs: list[tuple[str, np.ndarray | None, np.ndarray | None]] = []
+    for i in range(max(len(outs_a), len(outs_b))):
+        name_a = names_a[i] if i < len(names_a) else None
+        name_b = names_b[i] if i < len(names_b) else None
+        shown = name_a if name_b in (None, name_a) else (
+            name_b if name_a is None else f"{name_a} / {name_b}")
+        pairs.append((shown or f"output_{i}", outs_a[i] if i < len(outs_a) else None,
+                      outs_b[i] if i < len(outs_b) else None))
+    return pairs, "outputs matched by position (A and B name them differently)"
+
+
+def _missing(name: str, a: np.ndarray | None, b: np.ndarray | None,
+             tolerance: Tolerance) -> OutputComparison:
+    present = a if a is not None else b
+    assert present is not None
+    shape = tuple(present.shape)
+    return OutputComparison(name, shape if a is not None else (), shape if b is not None else (),
+                            float("nan"), float("nan"), None, 0, False, tolerance.atol,
+                            tolerance.rtol,
+                            problem="only in A" if b is None else "only in B")
+
+
+def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None = None, *,
+           runtime_a: str | None = None, runtime_b: str | None = None,
+           format_a: str | None = None, format_b: str | None = None,
+           batch_size: int = inputs_module.DEFAULT_BATCH_SIZE,
+           seed: int = inputs_module.DEFAULT_SEED, atol: float | None = None,
+           rtol: float | None = None,
+           custom_objects: PathLike | dict[str, Any] | None = None,
+           allow_lambda: bool = False) -> VerifyResult:
+    """Run models `a` and `b` in real runtimes on the same inputs and compare every output,
+    A being the reference. `inputs`: an .npz/.npy path or arrays in model-input order
+    (default: generated from A's input specs with `seed`). Runtimes default to each format's
+    own (TF.js files -> tfjs, SavedModels -> tensorflow, Keras files -> the Keras that wrote
+    them). `atol`/`rtol` default to float32-suited values, widened when a side has quantized
+    weights. `custom_objects`: a dict or a .py file to import for custom layers."""
+    if batch_size < 1:
+        raise ModelportError("--batch-size must be at least 1")
+    for runtime in (runtime_a, runtime_b):
+        if runtime is not None and runtime not in runtimes.RUNTIMES:
+            raise ModelportError(f"unknown runtime '{runtime}'; choose from "
+                                 f"{', '.join(runtimes.RUNTIMES)}")
+    objects = (load_custom_objects(custom_objects) if isinstance(custom_objects, (str, Path))
+               else dict(custom_objects or {}))
+    path_a, path_b = Path(a), Path(b)
+    with contextlib.ExitStack() as stack:
+        sides = []
+        for label, path, fmt, runtime in (("A", path_a, format_a, runtime_a),
+                                          ("B", path_b, format_b, runtime_b)):
+            try:
+                name = _detect(path, fmt)
+                model = _open(path, name)
+            except ModelportError as exc:
+                raise exc.about(path) from None
+            if model is not None:
+                stack.enter_context(model)
+            keras_version = model.metadata.keras_version if model is not None else None
+            try:
+                chosen = runtime or runtimes.default_runtime(name, keras_version)
+            except ModelportError as exc:
+                raise exc.about(path) from None
+            _check_model_code(model, chosen, label, path, objects, allow_lambda)
+            sides.append((label, path, name, model, chosen))
+        workdir = Path(stack.enter_context(runtimes.make_workdir()))
+        loaded = []
+        for label, path, name, model, chosen in sides:
+            where = workdir / label
+            where.mkdir()
+            if chosen in ("keras3", "tf_keras"):
+                handle = runtimes.load_keras(chosen, path, name, model, _output_names(model),
+                                             objects, allow_lambda, where)
+            elif chosen == "tensorflow":
+                handle = runtimes.load_tensorflow(path, name, model, where)
+            else:
+                handle = runtimes.load_tfjs(path, name, model, where)
+            loaded.append(handle)
+
+        specs = _input_specs(sides, loaded)
+        arrays, sources = _inputs(inputs, specs, batch_size, seed)
+        named = list(zip([s.name for s in specs], arrays, strict=True))
+        names_a, outs_a = _run(loaded[0], named, sides[0])
+        names_b, outs_b = _run(loaded[1], named, sides[1])
+
+        steps = []
+        side_records = []
+        for (label, path, name, _, chosen), handle in zip(sides, loaded, strict=True):
+            step, dtypes = _quantization(path, name)
+            if step:
+                steps.append((label, step, dtypes))
+            side_records.append(Side(label, str(path), name, chosen, handle.version,
+                                     handle.via, dtypes))
+        base = Tolerance(DEFAULT_ATOL if atol is None else atol,
+                         DEFAULT_RTOL if rtol is None else rtol)
+        notes = []
+        if atol is None and rtol is None:
+            tolerance = widened(base, steps)
+        else:
+            tolerance = base
+            if steps:
+                notes.append("quantized weights on " + ", ".join(s[0] for s in steps)
+                             + ": tolerances as given, not widened")
+        pairs, note = _match(names_a, outs_a, names_b, outs_b)
+        if note:
+            notes.append(note)
+        comparisons = [compare(n, x, y, tolerance) if x is not None and y is not None
+                       else _missing(n, x, y, tolerance) for n, x, y in pairs]
+        infos = [InputInfo(s.name, tuple(x.shape), str(x.dtype), src)
+                 for s, x, src in zip(specs, arrays, sources, strict=True)]
+        return VerifyResult(side_records[0], side_records[1], infos, comparisons, tolerance,
+                            notes)
+
+
+def _run(handle: runtimes.Loaded, named: list[tuple[str, np.ndarray]],
+         side: tuple[str, Path, str, Model | None, str]) -> tuple[list[str], list[np.ndarray]]:
+    label, path, _, _, runtime = side
+    try:
+        return handle.run(named)
+    except ModelportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - runtimes raise their own types for bad models
+        text = str(exc).strip()
+        first = text.splitlines()[0][:400] if text else type(exc).__name__
+        raise ModelportError(f"{runtime} could not run {label} on the inputs: {first}",
+                             path) from exc
+
+
+def _input_specs(sides: list[tuple[str, Path, str, Model | None, str]],
+                 loaded: list[runtimes.Loaded]) -> list[InputSpec]:
+    """A's input specs from its config, else B's, else what a runtime or a graph model's
+    signature says."""
+    for _, _, _, model, _ in sides:
+        if model is not None and model.config is not None:
+            return inputs_module.specs_from_model(model)
+    for (_, path, name, _, _), handle in zip(sides, loaded, strict=True):
+        if handle.input_specs:
+            return list(handle.input_specs)
+        if name == runtimes.GRAPH_MODEL:
+            return _graph_specs(path)
+    raise UnsupportedError("neither model says what its inputs are; pass --inputs data.npz",
+                           sides[0][1])
+
+
+def _inputs(given: PathLike | list[np.ndarray] | None, specs: list[InputSpec],
+            batch_size: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
+    if given is None:
+        return inputs_module.generate(specs, batch_size, seed)
+    if isinstance(given, (str, os.PathLike)):
+        return inputs_module.load(Path(given), specs)
+    arrays = [np.asarray(x) for x in given]
+    if len(arrays) != len(specs):
+        raise ModelportError(f"{len(arrays)} input arrays given; the model has {len(specs)} "
+                             f"inputs ({', '.join(s.name for s in specs)})")
+    return arrays, ["given" for _ in arrays]
+

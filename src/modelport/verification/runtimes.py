@@ -1,0 +1,329 @@
+"""The runtimes verify runs models in - Keras 3 (KERAS_BACKEND honoured), tf_keras, TensorFlow
+(SavedModel signatures) and TF.js on Node - which one each format gets by default, and how a
+runtime that cannot read a format itself is handed the model (converted by modelport)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import MissingExtraError, ModelportError, UnsupportedError
+from modelport.model import Model
+
+RUNTIMES = ("keras3", "tf_keras", "tensorflow", "tfjs")
+SAVED_MODEL = "tf_saved_model"
+GRAPH_MODEL = "tfjs_graph_model"
+KERAS_FORMATS = ("keras_h5", "keras_v3")
+
+Run = Callable[[list[tuple[str, np.ndarray]]], tuple[list[str], list[np.ndarray]]]
+
+
+@dataclass
+class Loaded:
+    """A model ready to run: `run` takes (input name, array) pairs in model-input order and
+    returns output names and arrays in model-output order."""
+
+    run: Run
+    version: str
+    via: str = ""
+    # What the runtime itself says the inputs are (TensorFlow signatures), when known.
+    input_specs: list[Any] | None = None
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available(runtime: str) -> bool:
+    if runtime == "keras3":
+        return _installed("keras") and _keras3_version() is not None
+    if runtime == "tf_keras":
+        return _installed("tf_keras")
+    if runtime == "tensorflow":
+        return _installed("tensorflow")
+    return True  # tfjs: Node is looked for when it is used
+
+
+def _keras3_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        found = version("keras")
+    except Exception:  # noqa: BLE001 - any metadata problem means "not usable"
+        return None
+    return found if found.split(".")[0].isdigit() and int(found.split(".")[0]) >= 3 else None
+
+
+def default_runtime(format_name: str, keras_version: str | None) -> str:
+    """The runtime a file of this format is meant for: TF.js files -> tfjs, SavedModels ->
+    tensorflow, Keras files -> the Keras that wrote them (the other one if that one is not
+    installed)."""
+    if format_name in ("tfjs_layers_model", GRAPH_MODEL):
+        return "tfjs"
+    if format_name == SAVED_MODEL:
+        return "tensorflow"
+    if format_name in KERAS_FORMATS:
+        wrote = "keras3" if (keras_version or "").startswith("3") else "tf_keras"
+        other = "tf_keras" if wrote == "keras3" else "keras3"
+        return wrote if available(wrote) or not available(other) else other
+    if format_name == "tf_frozen_graph":
+        raise UnsupportedError("verify does not run frozen GraphDefs (.pb): verify the "
+                               "SavedModel or graph model it came from")
+    raise UnsupportedError(f"verify needs a full model (architecture and weights); a "
+                           f"{format_name} file has none - convert it with --architecture "
+                           "first")
+
+
+EXTRA = "pip install 'modelport[verify]'"
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers) ignore TF_CPP_MIN_LOG_LEVEL and
+    go straight to file descriptor 2; they are not about the user's model. Python errors are
+    raised, not printed, so nothing the user needs is lost."""
+    if os.environ.get("MODELPORT_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _import(module: str, runtime: str) -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with _native_stderr_silenced():
+            mod = importlib.import_module(module)
+    except ImportError as exc:
+        backend = os.environ.get("KERAS_BACKEND")
+        hint = f" (KERAS_BACKEND={backend})" if runtime == "keras3" and backend else ""
+        raise MissingExtraError(f"the {runtime} runtime needs {module}{hint}, which cannot be "
+                                f"imported ({exc}): {EXTRA}") from None
+    if module in ("tensorflow", "tf_keras"):
+        import logging
+
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    return mod
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras 3 and tf_keras
+
+
+_UNKNOWN_CLASS = re.compile(r"(?:Unknown (?:layer|object)|Could not locate (?:class|function))"
+                            r"[:\s]+'?([\w.>]+)'?")
+
+
+def _keras_load_error(exc: Exception, runtime: str, path: Path) -> ModelportError:
+    text = str(exc)
+    match = _UNKNOWN_CLASS.search(text)
+    if match:
+        return UnsupportedError(f"{runtime} cannot build class '{match.group(1)}' (not a Keras "
+                                "built-in): pass --custom-objects FILE.py, a module that "
+                                "defines it", path)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ModelportError(f"{runtime} could not load the model: {first[:400]}", path)
+
+
+def _as_list(value: Any, names: list[str]) -> list[Any]:
+    if isinstance(value, dict):
+        if all(n in value for n in names) and len(names) == len(value):
+            return [value[n] for n in names]
+        return list(value.values())
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _keras_runner(model: Any, to_numpy: Callable[[Any], np.ndarray], names: list[str]) -> Run:
+    def run(inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray]]:
+        arrays = [a for _, a in inputs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outputs = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
+        values = [np.asarray(to_numpy(v)) for v in _as_list(outputs, names)]
+        shown = names if len(names) == len(values) else [f"output_{i}"
+                                                         for i in range(len(values))]
+        return shown, values
+    return run
+
+
+def _converted(model: Model, suffix: str, keras: int | None, workdir: Path) -> Path:
+    from modelport import api
+
+    target = workdir / f"model{suffix}"
+    options = {"keras": keras} if keras is not None else {}
+    api.write(model, target, **options)
+    return target
+
+
+def load_keras(runtime: str, path: Path, format_name: str, model: Model | None,
+               output_names: list[str], custom_objects: dict[str, Any],
+               allow_lambda: bool, workdir: Path) -> Loaded:
+    """Load with Keras 3 or tf_keras: its own loader for the files it reads, else a file
+    modelport converts the model to (.keras for Keras 3, Keras 2 .h5 for tf_keras)."""
+    via = ""
+    keras_version = model.metadata.keras_version if model is not None else None
+    if runtime == "keras3":
+        keras = _import("keras", runtime)
+        version = f"Keras {keras.__version__} ({keras.backend.backend()} backend)"
+        # Keras 3 reads Keras 2 .h5 files only partly (an LSTM's time_major stops it): those
+        # it gets translated by modelport, as it gets every format it cannot read.
+        native = format_name in KERAS_FORMATS and (keras_version or "3").startswith("3")
+        if not native:
+            if model is None or model.config is None:
+                raise UnsupportedError(f"keras3 cannot run a {format_name} file", path)
+            path = _converted(model, ".keras", None, workdir)
+            via = "given to Keras 3 as a .keras file written by modelport"
+        kwargs = {"safe_mode": False} if allow_lambda else {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the library's advice to model authors
+                loaded = keras.saving.load_model(str(path), compile=False,
+                                                 custom_objects=custom_objects, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - Keras raises many types for bad files
+            raise _keras_load_error(exc, runtime, path) from None
+        return Loaded(_keras_runner(loaded, keras.ops.convert_to_numpy, output_names), version,
+                      via)
+    tf_keras = _import("tf_keras", runtime)
+    version = f"tf_keras {tf_keras.__version__}"
+    native = (format_name == "keras_h5" and not (keras_version or "").startswith("3")) or (
+        format_name == "keras_v3" and (keras_version or "").startswith("2")) or (
+        format_name == SAVED_MODEL and model is not None and model.config is not None)
+    if not native:
+        if model is None or model.config is None:
+            raise UnsupportedError(f"tf_keras cannot run a {format_name} file", path)
+        path = _converted(model, ".h5", 2, workdir)
+        via = "given to tf_keras as a Keras 2 .h5 written by modelport"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = tf_keras.models.load_model(str(path), compile=False,
+                                                custom_objects=custom_objects)
+    except Exception as exc:  # noqa: BLE001
+        raise _keras_load_error(exc, runtime, path) from None
+    return Loaded(_keras_runner(loaded, lambda t: t.numpy() if hasattr(t, "numpy") else t,
+                                output_names), version, via)
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorFlow: SavedModel signatures
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def load_tensorflow(path: Path, format_name: str, model: Model | None, workdir: Path,
+                    signature: str = "serving_default") -> Loaded:
+    """Run a SavedModel's serving signature with TensorFlow (other formats are written as a
+    SavedModel by modelport first)."""
+    tf = _import("tensorflow", "tensorflow")
+    via = ""
+    if format_name != SAVED_MODEL:
+        if model is None or model.config is None:
+            raise UnsupportedError(f"tensorflow cannot run a {format_name} file", path)
+        from modelport import api
+
+        target = workdir / "saved_model"
+        api.write(model, target, "tf_saved_model")
+        path, via = target, "given to TensorFlow as a SavedModel written by modelport"
+    from modelport.tensorflow.loading import load_saved_model
+
+    serving = load_saved_model(path, signature)
+    if serving.loader != "tf.saved_model.load":
+        via = "loaded with the TF1 loader (tf.saved_model.load refused it)"
+    specs = serving.inputs
+    keys = list(specs)
+
+    def run(inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray]]:
+        names = [n for n, _ in inputs]
+        if set(names) != set(keys):
+            if len(inputs) != 1 or len(keys) != 1:
+                raise UnsupportedError(f"the signature's inputs are {keys}, the inputs are "
+                                       f"{names}: name the arrays of --inputs after the "
+                                       "signature's inputs", path)
+            names = keys
+        feed = {n: tf.constant(a, dtype=specs[n].dtype) for n, (_, a) in
+                zip(names, inputs, strict=True)}
+        result = serving(**feed)  # through `serving`, which keeps the variables alive
+        # A signature's outputs come back as a dict in no particular order; Keras 3's export
+        # names them output_0, output_1, ... in the model's order, so count numbers as numbers.
+        order = sorted(result, key=_natural_key)
+        return order, [np.asarray(result[k].numpy()) for k in order]
+
+    from modelport.verification.inputs import InputSpec
+
+    input_specs = [InputSpec(k, tuple(specs[k].shape.as_list()) if specs[k].shape.rank
+                             is not None else None, specs[k].dtype.name) for k in keys]
+    return Loaded(run, f"TensorFlow {tf.__version__}", via, input_specs)
+
+
+# ---------------------------------------------------------------------------------------------
+# TF.js on Node
+
+
+def load_tfjs(path: Path, format_name: str, model: Model | None, workdir: Path) -> Loaded:
+    """Run with the pure-JS @tensorflow/tfjs on Node (Keras files are written as a TF.js
+    layers model by modelport first)."""
+    from modelport.verification import node
+
+    via = ""
+    if format_name == SAVED_MODEL and (model is None or model.config is None):
+        from modelport.tensorflow.graph_model import saved_model_to_graph_model
+
+        target = workdir / "graph"
+        saved_model_to_graph_model(path, target)
+        path, via = target / "model.json", "given to TF.js as a graph model written by modelport"
+    elif format_name not in ("tfjs_layers_model", GRAPH_MODEL):
+        if model is None or model.config is None:
+            raise UnsupportedError(f"TF.js cannot run a {format_name} file", path)
+        from modelport import api
+
+        target = workdir / "tfjs"
+        api.write(model, target, "tfjs_layers_model")
+        path, via = target / "model.json", "given to TF.js as a layers model written by modelport"
+    model_json = path / "model.json" if path.is_dir() else path
+
+    def run(inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray]]:
+        try:
+            names, outputs, _ = node.run(model_json, inputs)
+        except node.TfjsRunError as exc:
+            if exc.stage == "load" and "Unknown layer" in exc.message:
+                raise UnsupportedError(f"TF.js cannot load the model ({exc.message}); a custom "
+                                       "layer needs its JS class - run this side in Keras "
+                                       "with --runtime-a/--runtime-b keras3 and "
+                                       "--custom-objects", model_json) from None
+            raise ModelportError(f"TF.js could not {exc.stage} the model: {exc.message}",
+                                 model_json) from None
+        return names, outputs
+
+    return Loaded(run, f"TF.js {node.TFJS_VERSION} (pure JS) on Node", via)
+
+
+def make_workdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="modelport_verify_")
