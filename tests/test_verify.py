@@ -337,6 +337,10 @@ def test_lambda_needs_permission(tmp_path, capsys):
     code = cli.main(["verify", str(tmp_path / "lam.h5"), str(tmp_path / "lam.h5"),
                      "--allow-lambda"])
     assert code == 0, capsys.readouterr()
+    # A SavedModel's signature is traced: TensorFlow runs it without the Lambda's bytecode.
+    model.save(str(tmp_path / "lam_saved"), save_format="tf")
+    code = cli.main(["verify", str(tmp_path / "lam_saved"), str(tmp_path / "lam_saved")])
+    assert code == 0, capsys.readouterr()
 
 
 # ---------------------------------------------------------------------------------------------
