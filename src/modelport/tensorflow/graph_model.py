@@ -371,17 +371,23 @@ def _serving_function(tf: Any, graph_def: Any, inputs: list[dict[str, Any]],
                           f"{str(exc).strip().splitlines()[0]})", source) from None
 
 
-def graph_model_to_saved_model(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                               overwrite: bool = False) -> list[Path]:
-    """Convert a TF.js graph model to a SavedModel folder whose `serving_default` signature
-    has the graph model's input and output keys. Returns the files written."""
-    src, dst = Path(src), Path(dst)
+def _imported(src: Path, dst: Path, overwrite: bool) -> tuple[Any, Any, Any]:
+    """TensorFlow, the graph model's rebuilt GraphDef and the signature function computing
+    it, after refusing an existing `dst` (before any TensorFlow work)."""
     check_writable(dst, overwrite)
     tf = _tensorflow()
     source = tfjs_graph.model_json_path(src)
     graph_def, data = _graph_def(tf, src)
     inputs, outputs = _signature_entries(data, graph_def, source)
-    serving = _serving_function(tf, graph_def, inputs, outputs, source)
+    return tf, graph_def, _serving_function(tf, graph_def, inputs, outputs, source)
+
+
+def graph_model_to_saved_model(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                               overwrite: bool = False) -> list[Path]:
+    """Convert a TF.js graph model to a SavedModel folder whose `serving_default` signature
+    has the graph model's input and output keys. Returns the files written."""
+    src, dst = Path(src), Path(dst)
+    tf, _, serving = _imported(src, dst, overwrite)
     with atomic_folder(dst, overwrite) as tmp:
         tf.saved_model.save(tf.Module(), str(tmp), signatures={DEFAULT_SIGNATURE: serving})
     return sorted(p for p in dst.rglob("*") if p.is_file())
@@ -392,12 +398,7 @@ def graph_model_to_frozen_pb(src: str | os.PathLike[str], dst: str | os.PathLike
     """Convert a TF.js graph model to a frozen GraphDef `.pb` (Consts inline; the signature's
     tensor names name its inputs and outputs). Returns the file written."""
     src, dst = Path(src), Path(dst)
-    check_writable(dst, overwrite)
-    tf = _tensorflow()
-    source = tfjs_graph.model_json_path(src)
-    graph_def, data = _graph_def(tf, src)
-    inputs, outputs = _signature_entries(data, graph_def, source)
-    _serving_function(tf, graph_def, inputs, outputs, source)  # refuse graphs TF cannot run
+    _, graph_def, _ = _imported(src, dst, overwrite)  # refuses graphs TF cannot run
     with atomic_file(dst, overwrite) as tmp:
         tmp.write_bytes(graph_def.SerializeToString())
     return [dst]

@@ -468,17 +468,13 @@ _EXIT = ("Exit", "RefExit")
 _NEXT_ITERATION = ("NextIteration", "RefNextIteration")
 
 
-def _source_name(ref: str) -> str:
-    return ref.lstrip("^").split(":")[0]
-
-
 def _frames(graph_def: Any) -> dict[str, str]:
     """The while-loop frame every node runs in ('' outside loops), in topological order (the
     NextIteration -> Merge back edges left out), as TensorFlow's executor assigns them."""
     nodes = {n.name: n for n in graph_def.node}
-    inputs = {n.name: [_source_name(r) for r in n.input if not r.startswith("^")
-                       and _source_name(r) in nodes
-                       and nodes[_source_name(r)].op not in _NEXT_ITERATION]
+    inputs = {n.name: [node_name(r) for r in n.input if not r.startswith("^")
+                       and node_name(r) in nodes
+                       and nodes[node_name(r)].op not in _NEXT_ITERATION]
               for n in graph_def.node}
     waiting = {name: len(refs) for name, refs in inputs.items()}
     consumers: dict[str, list[str]] = {}
@@ -522,12 +518,12 @@ def put_constants_in_loop_frames(graph_def: Any) -> None:
         if not frame or node.op in _ENTER:
             continue
         data = [r for r in node.input if not r.startswith("^")]
-        pivot = next((_source_name(r) for r in data
-                      if getattr(nodes.get(_source_name(r)), "op", "Const") != "Const"), None)
+        pivot = next((node_name(r) for r in data
+                      if getattr(nodes.get(node_name(r)), "op", "Const") != "Const"), None)
         if pivot is None:
             continue
         for index, ref in enumerate(node.input):
-            const = nodes.get(_source_name(ref))
+            const = nodes.get(node_name(ref))
             if ref.startswith("^") or const is None or const.op != "Const":
                 continue
             copy = graph_def.node.add()
