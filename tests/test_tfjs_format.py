@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import modelport
-from modelport.formats import tfjs_layers
+from modelport.formats import tfjs_weights
 from modelport.model import array_weight
 
 from harness import assert_outputs_close
@@ -38,7 +38,7 @@ def test_shards_decoded_by_tfjs(shard_size, tmp_path, node_tfjs):
     import tfjs
 
     weights = _odd_weights()
-    group = tfjs_layers.write_weight_group([(w, None) for w in weights], tmp_path, shard_size)
+    group = tfjs_weights.write_weight_group([(w, None) for w in weights], tmp_path, shard_size)
     sizes = [(tmp_path / p).stat().st_size for p in group["paths"]]
     expected_total = (7 * 5 * 4 + 12 * 4 + 5 + (4 + 3) + (4 + 5) + 4 + (4 + 300) + 9 * 4
                       + 3 * 4 + 40 * 33 * 4 + 4)
@@ -51,7 +51,7 @@ def test_shards_decoded_by_tfjs(shard_size, tmp_path, node_tfjs):
         "float32", "int32", "bool", "string", "float32", "int32", "float32", "float32"]
     (tmp_path / "model.json").write_text(json.dumps({"weightsManifest": [group]}))
 
-    ours = {w.name: w.read() for w, _ in tfjs_layers.read_manifest([group], tmp_path,
+    ours = {w.name: w.read() for w, _ in tfjs_weights.read_manifest([group], tmp_path,
                                                                    tmp_path / "model.json")}
     theirs = tfjs.decode_weights(tmp_path / "model.json")
     for weight in weights:

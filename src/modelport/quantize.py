@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelport.errors import UnsupportedError
-from modelport.inspection import table_lines
+from modelport.text import table_lines
 
 QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
 _QMAX = {"uint8": 255, "uint16": 65535}

@@ -1,5 +1,5 @@
-"""Helpers shared by format modules: naming a layer's weights from its layout, JSON reading with
-one clear error, and the TF.js-compatible dtype rules."""
+"""Helpers shared by format modules: naming a layer's weights from its layout, and JSON reading
+with one clear error."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import FormatError
-from modelport.keras_config.dialects import is_model_entry
-from modelport.keras_config.layouts import layer_layout, layer_name
+from modelport.formats.record import Probe
+from modelport.keras_config.entries import is_model_entry, layer_name
+from modelport.keras_config.layouts import layer_layout
 from modelport.model import Weight
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, probe: Probe | None = None) -> Any:
+    """The parsed JSON file, taken from the detection probe when it parsed this file already."""
+    if probe is not None and probe.json_path == path and probe.json is not None:
+        return probe.json
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
@@ -42,12 +46,3 @@ def name_layer_weights(entry: dict[str, Any], weights: list[Weight], keras3_sour
             name = name[len(prefix):]
         renamed.append(weight.renamed(name))
     return renamed
-
-
-# dtypes TF.js can decode, and what others are widened or narrowed to (as the incumbent does).
-TFJS_DTYPES = {"float32", "int32", "bool", "string", "complex64"}
-TFJS_DTYPE_MAP = {
-    "float64": "float32", "float16": "float32", "bfloat16": "float32",
-    "int64": "int32", "int16": "int32", "int8": "int32", "uint8": "int32", "uint16": "int32",
-    "uint32": "int32", "uint64": "int32", "complex128": "complex64",
-}

@@ -13,16 +13,17 @@ import numpy as np
 from modelport._version import __version__
 from modelport.errors import FormatError, UnsupportedError
 from modelport.formats.common import read_json
-from modelport.formats.tfjs_layers import (
+from modelport.formats.record import FOLDER, Format, Probe, WriteResult
+from modelport.formats.tfjs_weights import (
     DEFAULT_SHARD_SIZE,
-    _json_file_kind,
-    _write_manifest_files,
     json_kind,
     model_json_path,
     read_manifest,
+    write_manifest,
 )
-from modelport.model import Metadata, Model, Weight
-from modelport.quantize import QuantizationPlan, QuantizedWeight
+from modelport.model import Model, Weight
+from modelport.quantize import QuantizationPlan
+from modelport.text import shape_text, table_lines
 
 NAME = "tfjs_graph_model"
 # A frozen TensorFlow GraphDef (`.pb`); modelport writes it from graph models only.
@@ -37,11 +38,11 @@ DTYPES = {
 }
 
 
-def detect(path: Path) -> bool:
-    return _json_file_kind(model_json_path(path)) == "graph"
+def detect(probe: Probe) -> bool:
+    return json_kind(probe.json) == "graph"
 
 
-def detect_frozen(path: Path) -> bool:
+def detect_frozen(probe: Probe) -> bool:
     """Frozen GraphDefs are written, not read: never detected as an input."""
     return False
 
@@ -156,8 +157,6 @@ def summarise(path: Path) -> dict[str, Any]:
 
 def render(summary: dict[str, Any]) -> str:
     """The text `modelport inspect` prints for a graph model."""
-    from modelport.inspection import shape_text, table_lines
-
     lines = [summary["path"], f"  format:   {summary['format']}"]
     if summary.get("generated_by"):
         lines.append(f"  producer: TensorFlow {summary['generated_by']}"
@@ -189,13 +188,11 @@ def render(summary: dict[str, Any]) -> str:
 def write(path: Path, topology: dict[str, Any], weights: list[Weight],
           signature_def: dict[str, Any], *, generated_by: str, overwrite: bool = False,
           shard_size: int | None = None, quantize: QuantizationPlan | None = None,
-          metadata: dict[str, Any] | None = None,
-          summary: list[QuantizedWeight] | None = None) -> list[Path]:
+          metadata: dict[str, Any] | None = None) -> WriteResult:
     """Write model.json (GraphDef `topology` as JSON, Const contents stripped) and the shards of
     `weights` (one per Const node, named by the node) into the folder `path`, or beside
-    `path` when it names a .json file, atomically. Returns the files written."""
-    holder = Model(config=None, weights={"": list(weights)},
-                   metadata=Metadata(source_format=NAME))
+    `path` when it names a .json file, atomically. Returns the files written and what
+    quantizing each weight cost."""
 
     def document(manifest: list[dict[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -211,8 +208,43 @@ def write(path: Path, topology: dict[str, Any], weights: list[Weight],
             out["userDefinedMetadata"] = dict(metadata)
         return out
 
-    written = _write_manifest_files(holder, path, "model.json", overwrite,
-                                    shard_size or DEFAULT_SHARD_SIZE, quantize, False, document)
-    if summary is not None:
-        summary.extend(holder.quantization)
-    return written
+    written = write_manifest(path, [[(weight, None) for weight in weights]],
+                             default_name="model.json", document=document, overwrite=overwrite,
+                             shard_size=shard_size or DEFAULT_SHARD_SIZE, plan=quantize)
+    return WriteResult(written.files, quantization=written.quantization)
+
+
+def signature_inputs(path: Path) -> list[tuple[str, tuple[int | None, ...] | None, str]]:
+    """(key, shape, dtype) of each input the signature names (model.json's, or in old files
+    its userDefinedMetadata's), for verify's generated inputs."""
+    data, _ = read_document(path)
+    found = signature(data).get("inputs") or {}
+    specs = []
+    for key, tensor in found.items():
+        dims = (tensor.get("tensorShape") or {}).get("dim")
+        shape = None if dims is None else tuple(
+            None if int(d.get("size", -1)) < 0 else int(d["size"]) for d in dims)
+        dtype = str(tensor.get("dtype", "DT_FLOAT")).removeprefix("DT_").lower()
+        specs.append((key, shape, {"float": "float32", "double": "float64"}.get(dtype, dtype)))
+    return specs
+
+
+_TENSORFLOW = "modelport.tensorflow.graph_model"
+
+
+def _native_in(runtime: str, keras_version: str | None, has_config: bool) -> bool:
+    return runtime == "tfjs"
+
+
+FORMATS = (
+    Format(NAME, "TF.js graph model (model.json format graph-model + shards); from "
+           "SavedModels and Keras files, to SavedModels and .pb (tensorflow extra)", detect,
+           extensions=(".json", FOLDER), read=read, write=f"{_TENSORFLOW}:write_graph_model",
+           holds="graph", graph=True, runtime="tfjs", native_in=_native_in,
+           summarise=summarise, render=render,
+           conversions={"tf_saved_model": f"{_TENSORFLOW}:graph_model_to_saved_model",
+                        FROZEN_NAME: f"{_TENSORFLOW}:graph_model_to_frozen_pb"},
+           input_specs=signature_inputs),
+    Format(FROZEN_NAME, "TensorFlow frozen GraphDef (.pb), from TF.js graph models "
+           "(tensorflow extra)", detect_frozen, extensions=(".pb",), holds="graph", graph=True),
+)

@@ -14,7 +14,7 @@ import numpy as np
 from modelport._version import __version__
 from modelport.errors import MissingExtraError
 from modelport.fileio import atomic_file, check_writable
-from modelport.inspection import shape_text
+from modelport.text import shape_text
 from modelport.verification.compare import OutputComparison
 from modelport.verification.result import Side, VerifyResult, tolerance_line
 

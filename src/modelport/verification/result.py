@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelport.inspection import shape_text, table_lines
+from modelport.text import shape_text, table_lines
 from modelport.verification.compare import OutputComparison, Tolerance
 
 

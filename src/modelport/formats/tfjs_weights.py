@@ -1,0 +1,396 @@
+"""The TF.js weights container shared by layers models, graph models and bare weights manifests:
+the manifest (groups of shard paths + weight specs), its shards, TF.js's dtype rules, telling
+the kinds of TF.js JSON apart, and the `tfjs_weights` format (what `tf.io.loadWeights` reads)."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import atomic_files
+from modelport.formats.common import read_json
+from modelport.formats.record import FOLDER, Format, Probe, WriteResult
+from modelport.model import Metadata, Model, Weight
+from modelport.quantize import (
+    QUANTIZED_DTYPES,
+    QuantizationPlan,
+    QuantizedWeight,
+    dequantize,
+    quantize,
+    storage_dtype,
+    summarise,
+)
+
+NAME = "tfjs_weights"
+MANIFEST_FILE = "weights_manifest.json"
+DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
+
+# dtypes TF.js can decode, and what others are widened or narrowed to (as the incumbent does).
+TFJS_DTYPES = {"float32", "int32", "bool", "string", "complex64"}
+TFJS_DTYPE_MAP = {
+    "float64": "float32", "float16": "float32", "bfloat16": "float32",
+    "int64": "int32", "int16": "int32", "int8": "int32", "uint8": "int32", "uint16": "int32",
+    "uint32": "int32", "uint64": "int32", "complex128": "complex64",
+}
+_STORAGE = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "bool": np.dtype("u1"),
+            "complex64": np.dtype("<c8")}
+
+# A weight and its manifest `group` tag (None, or "optimizer" for optimizer weights).
+ManifestEntry = tuple[Weight, str | None]
+
+
+# ------------------------------------------------------------------------ kinds of TF.js JSON
+
+def model_json_path(path: Path) -> Path:
+    """The model.json of a TF.js model given as its folder or as the JSON file itself."""
+    return path / "model.json" if path.is_dir() else path
+
+
+def manifest_path(path: Path) -> Path:
+    """The weights manifest given as its folder or as the JSON file itself."""
+    return path / MANIFEST_FILE if path.is_dir() else path
+
+
+def json_kind(data: Any) -> str | None:
+    """'layers', 'graph' or 'weights' for a parsed TF.js JSON file, None if it is none."""
+    if isinstance(data, list):
+        if data and all(isinstance(g, dict) and "paths" in g and "weights" in g for g in data):
+            return "weights"
+        return None
+    if not isinstance(data, dict) or "modelTopology" not in data:
+        return None
+    topology = data["modelTopology"]
+    if data.get("format") == "graph-model" or (isinstance(topology, dict) and "node" in topology):
+        return "graph"
+    if isinstance(topology, dict) and ("model_config" in topology or "class_name" in topology):
+        return "layers"
+    return None
+
+
+def json_file_kind(target: Path) -> str | None:
+    """`json_kind` of a .json file; None when it is no file, not JSON or not TF.js."""
+    if target.suffix != ".json" or not target.is_file():
+        return None
+    try:
+        with open(target, encoding="utf-8") as handle:
+            return json_kind(json.load(handle))
+    except (OSError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------ reading
+
+class _ShardedBytes:
+    """The bytes of one weight group: its shard files seen as one concatenated stream."""
+
+    def __init__(self, files: list[Path], manifest: Path):
+        self.files = files
+        self.sizes = []
+        for file in files:
+            try:
+                self.sizes.append(file.stat().st_size)
+            except FileNotFoundError:
+                raise FormatError(
+                    f"weight shard '{file.name}' listed in the manifest is missing", manifest
+                ) from None
+        self.total = sum(self.sizes)
+
+    def read(self, offset: int, length: int) -> bytearray:
+        """`length` bytes from `offset`, read straight into one buffer (no extra copies)."""
+        out = bytearray(length)
+        view = memoryview(out)
+        start = 0
+        for file, size in zip(self.files, self.sizes, strict=True):
+            end = start + size
+            if offset < end and offset + length > start:
+                lo = max(offset, start)
+                hi = min(offset + length, end)
+                with open(file, "rb") as handle:
+                    handle.seek(lo - start)
+                    handle.readinto(view[lo - offset:hi - offset])
+            start = end
+        return out
+
+
+def _string_bytes(stream: _ShardedBytes, offset: int, count: int) -> int:
+    position = offset
+    for _ in range(count):
+        (length,) = struct.unpack("<I", stream.read(position, 4))
+        position += 4 + length
+    return position - offset
+
+
+def _decode_strings(raw: bytes, count: int) -> np.ndarray:
+    values, position = [], 0
+    for _ in range(count):
+        (length,) = struct.unpack_from("<I", raw, position)
+        position += 4
+        values.append(raw[position:position + length])
+        position += length
+    return np.array(values, dtype=object)
+
+
+def _weight_loader(stream: _ShardedBytes, offset: int, length: int, spec: dict[str, Any],
+                   shape: tuple[int, ...], count: int):
+    def load() -> np.ndarray:
+        raw = stream.read(offset, length)
+        if spec["dtype"] == "string":
+            return _decode_strings(raw, count).reshape(shape)
+        quant = spec.get("quantization")
+        if quant:
+            values = np.frombuffer(raw, storage_dtype(quant["dtype"]))
+            return dequantize(values, quant, spec["dtype"]).reshape(shape)
+        array = np.frombuffer(raw, _STORAGE[spec["dtype"]]).reshape(shape)
+        return array.astype(bool) if spec["dtype"] == "bool" else array
+
+    return load
+
+
+def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
+                  ) -> list[ManifestEntry]:
+    """Every weight of a manifest (with its `group` tag), byte ranges checked against shards."""
+    weights: list[ManifestEntry] = []
+    for group in manifest:
+        stream = _ShardedBytes([base / p for p in group.get("paths", [])], source)
+        offset = 0
+        for spec in group.get("weights", []):
+            try:
+                name, dtype, shape = spec["name"], spec["dtype"], tuple(spec["shape"])
+            except (KeyError, TypeError):
+                raise FormatError(f"malformed weight entry {spec!r} in the manifest",
+                                  source) from None
+            count = math.prod(shape)
+            quant = spec.get("quantization")
+            if dtype == "string":
+                if offset + 4 * count > stream.total:
+                    length = 4 * count
+                else:
+                    length = _string_bytes(stream, offset, count)
+            elif quant:
+                if quant.get("dtype") not in QUANTIZED_DTYPES:
+                    raise FormatError(f"weight '{name}' has unknown quantization "
+                                      f"{quant.get('dtype')!r}", source)
+                length = count * storage_dtype(quant["dtype"]).itemsize
+            elif dtype in _STORAGE:
+                length = count * _STORAGE[dtype].itemsize
+            else:
+                raise FormatError(f"weight '{name}' has dtype {dtype!r}, which TF.js files "
+                                  "cannot hold", source)
+            if offset + length > stream.total:
+                raise FormatError(
+                    f"weight shards of group {group.get('paths')} hold {stream.total} bytes "
+                    f"but the manifest needs at least {offset + length} (a shard is truncated)",
+                    source,
+                )
+            out_dtype = "float32" if quant and dtype not in ("int32",) else dtype
+            loader = _weight_loader(stream, offset, length, spec, shape, count)
+            weights.append((Weight(name, shape, out_dtype, loader), spec.get("group")))
+            offset += length
+    return weights
+
+
+# ------------------------------------------------------------------------------------ writing
+
+def tfjs_array(weight: Weight) -> tuple[np.ndarray, str]:
+    """The array as TF.js stores it and its manifest dtype."""
+    array = weight.read()
+    if weight.dtype == "string" or array.dtype.kind in "OSU":
+        return array, "string"
+    dtype = TFJS_DTYPE_MAP.get(array.dtype.name, array.dtype.name)
+    if dtype not in TFJS_DTYPES:
+        raise UnsupportedError(f"weight '{weight.name}' has dtype {array.dtype.name}, which "
+                               "TF.js cannot hold")
+    return array.astype(_STORAGE[dtype], copy=False), dtype
+
+
+def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
+    if dtype == "string":
+        parts = []
+        for item in array.reshape(-1):
+            raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+            parts.append(struct.pack("<I", len(raw)) + raw)
+        return b"".join(parts)
+    return memoryview(np.ascontiguousarray(array)).cast("B")
+
+
+def _byte_length(weight: Weight, plan: QuantizationPlan | None = None) -> int:
+    if weight.dtype == "string":
+        return len(_encode(weight.read(), "string"))
+    dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
+    quantized = plan.dtype_for(weight.name, dtype) if plan else None
+    if quantized:
+        return weight.size * storage_dtype(quantized).itemsize
+    return weight.size * _STORAGE[dtype].itemsize
+
+
+def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:
+    count = max(1, math.ceil(total_bytes / shard_size))
+    return [f"group{group}-shard{i + 1}of{count}.bin" for i in range(count)]
+
+
+class _ShardWriter:
+    """Streams weight bytes into consecutive shard files of a fixed size."""
+
+    def __init__(self, directory: Path, group: int, total: int, shard_size: int):
+        self.directory = directory
+        self.names = shard_names(total, shard_size, group)
+        self.count = len(self.names)
+        self.shard_size = shard_size
+        self.index = 0
+        self.written = 0
+        self.handle = open(directory / self.names[0], "wb")  # noqa: SIM115
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            room = self.shard_size - self.written
+            if room == 0 and self.index + 1 < self.count:
+                self.handle.close()
+                self.index += 1
+                self.handle = open(self.directory / self.names[self.index], "wb")  # noqa: SIM115
+                self.written = 0
+                room = self.shard_size
+            chunk = view[:room] if self.index + 1 < self.count else view
+            self.handle.write(chunk)
+            self.written += len(chunk)
+            view = view[len(chunk):]
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def write_weight_group(entries: list[ManifestEntry], directory: Path,
+                       shard_size: int = DEFAULT_SHARD_SIZE, group: int = 1,
+                       total: int | None = None, plan: QuantizationPlan | None = None,
+                       summary: list[QuantizedWeight] | None = None) -> dict[str, Any]:
+    """Stream weights into `group{group}-shard*of*.bin` in `directory`, one tensor in memory
+    at a time; returns the manifest group. `entries` pairs a weight with its `group` tag;
+    `total` is their byte length when the caller has counted it already. Weights `plan`
+    selects are quantized; `summary` collects what each weight cost."""
+    if total is None:
+        total = sum(_byte_length(w, plan) for w, _ in entries)
+    writer = _ShardWriter(directory, group, total, shard_size)
+    specs = []
+    try:
+        for weight, tag in entries:
+            array, dtype = tfjs_array(weight)
+            spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
+                                    "dtype": dtype}
+            quantized = plan.dtype_for(weight.name, dtype) if plan else None
+            if quantized:
+                stored, spec["quantization"] = quantize(array, quantized)
+                writer.write(_encode(stored, quantized))
+                if summary is not None:
+                    summary.append(summarise(array, stored, spec["quantization"], weight.name))
+            else:
+                encoded = _encode(array, dtype)
+                writer.write(encoded)
+                if summary is not None:
+                    summary.append(QuantizedWeight(weight.name, dtype, len(encoded),
+                                                   len(encoded), 0.0))
+            if tag:
+                spec["group"] = tag
+            specs.append(spec)
+    finally:
+        writer.close()
+    return {"paths": writer.names, "weights": specs}
+
+
+def weight_groups(model: Model, by_layer: bool, with_optimizer: bool
+                  ) -> list[list[ManifestEntry]]:
+    """A model's manifest groups: one for all weights, or one per layer with weights
+    (--split-weights-by-layer); optimizer weights (tagged) last, in a group of their own when
+    split."""
+    optimizer = [(w, "optimizer") for w in model.optimizer_weights] if with_optimizer else []
+    if by_layer:
+        groups = [[(w, None) for w in weights] for weights in model.weights.values() if weights]
+        return [*groups, optimizer] if optimizer else groups or [[]]
+    entries: list[ManifestEntry] = [(w, None) for w in model.all_weights()]
+    return [entries + optimizer]
+
+
+@dataclass(frozen=True)
+class WrittenManifest:
+    """What `write_manifest` wrote: the JSON file then the shards, the manifest's groups, and
+    per weight what quantizing it cost (empty when no plan was given)."""
+
+    files: list[Path]
+    manifest: list[dict[str, Any]]
+    quantization: list[QuantizedWeight] = field(default_factory=list)
+
+
+def write_manifest(path: Path, groups: list[list[ManifestEntry]], *, default_name: str,
+                   document: Callable[[list[dict[str, Any]]], Any] | None = None,
+                   overwrite: bool = False, shard_size: int = DEFAULT_SHARD_SIZE,
+                   plan: QuantizationPlan | None = None) -> WrittenManifest:
+    """The shards of every group (`group{i}-shard*of*.bin`) and the JSON file holding
+    `document(manifest)` (the bare manifest without `document`), in the folder `path` or
+    beside `path` when it names a .json file (then named by it, else `default_name`); all
+    written atomically."""
+    if path.suffix == ".json":
+        directory, json_name = path.parent, path.name
+    else:
+        directory, json_name = path, default_name
+    if shard_size <= 0:
+        raise UnsupportedError("--shard-size must be a positive number of bytes")
+    totals = [sum(_byte_length(w, plan) for w, _ in group) for group in groups]
+    names = [n for i, total in enumerate(totals) for n in shard_names(total, shard_size, i + 1)]
+    summary: list[QuantizedWeight] = []
+    with atomic_files(directory, [json_name, *names], overwrite) as tmp:
+        manifest = [write_weight_group(group, tmp, shard_size, i + 1, total, plan, summary)
+                    for i, (group, total) in enumerate(zip(groups, totals, strict=True))]
+        with open(tmp / json_name, "w", encoding="utf-8") as handle:
+            json.dump(manifest if document is None else document(manifest), handle)
+    return WrittenManifest([directory / json_name] + [directory / n for n in names], manifest,
+                           summary if plan is not None else [])
+
+
+# ------------------------------------------------------- the format: a bare weights manifest
+
+def detect(probe: Probe) -> bool:
+    document = probe.json_in_folder(MANIFEST_FILE) if probe.is_dir else probe.json
+    return json_kind(document) == "weights"
+
+
+def read(path: Path, probe: Probe | None = None) -> Model:
+    """A bare weights manifest: one group per top-level name ('dense/kernel' -> 'dense'), in
+    manifest order; optimizer weights apart."""
+    source = manifest_path(path)
+    manifest = read_json(source, probe)
+    if json_kind(manifest) != "weights":
+        raise FormatError("not a TF.js weights manifest (a JSON list of {paths, weights})",
+                          source)
+    model = Model(config=None, metadata=Metadata(source_format=NAME))
+    for weight, group in read_manifest(manifest, source.parent, source):
+        if group == "optimizer":
+            model.optimizer_weights.append(weight)
+        else:
+            model.weights.setdefault(weight.name.split("/")[0], []).append(weight)
+    return model
+
+
+def write(model: Model, path: Path, overwrite: bool = False,
+          shard_size: int = DEFAULT_SHARD_SIZE, quantize: QuantizationPlan | None = None,
+          split_weights_by_layer: bool = False) -> WriteResult:
+    """A bare weights manifest (`weights_manifest.json`, or the `.json` name given) and its
+    shards: the weights alone, without optimizer weights, as `tf.io.loadWeights` reads them.
+    Returns the files written and what quantizing each weight cost."""
+    groups = weight_groups(model, split_weights_by_layer, with_optimizer=False)
+    written = write_manifest(path, groups, default_name=MANIFEST_FILE, overwrite=overwrite,
+                             shard_size=shard_size, plan=quantize)
+    return WriteResult(written.files, quantization=written.quantization)
+
+
+FORMATS = (
+    Format(NAME, "TF.js weights manifest (weights_manifest.json + group*-shard*.bin, as "
+           "tf.io.loadWeights reads)", detect, extensions=(".json", FOLDER), read=read,
+           write=write, holds="weights", keyed_by="weight"),
+)
