@@ -20,8 +20,9 @@ import pytest
 
 from modelport.errors import UnsupportedError
 from modelport.keras_config.dialects import to_canonical
+from modelport.keras_config.entries import layer_name
 from modelport.keras_config.initializers import initial_weights, make_initializer
-from modelport.keras_config.layouts import layer_layout, layer_name
+from modelport.keras_config.layouts import layer_layout
 from modelport.keras_config.shapes import expected_weight_shapes, output_shapes
 
 import catalog

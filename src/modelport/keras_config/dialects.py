@@ -10,7 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from modelport.errors import UnsupportedError
-from modelport.keras_config.layouts import MODEL_CLASSES
+from modelport.keras_config.entries import (
+    KERAS3_EXPORTED_NAMES,
+    has_builtin_node,
+    is_model_entry,
+)
 
 KERAS2_VERSION = "2.15.0"  # what Keras 2 dialect output claims when the source was not Keras 2
 
@@ -67,28 +71,8 @@ _RNN_CLASSES = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "Conv
 # Positional call arguments after the first, by name, for layers Keras 3 calls with several.
 _POSITIONAL_CALL_ARGS = {"MultiHeadAttention": ["query", "value", "key"],
                          "GroupQueryAttention": ["query", "value", "key"]}
-# Keras 3 classes whose legacy .h5 name differs from the name keras.layers exports.
-_EXPORTED_NAMES = {"GroupedQueryAttention": "GroupQueryAttention"}
-
-
-def is_model_entry(entry: dict[str, Any]) -> bool:
-    return entry.get("class_name") in MODEL_CLASSES and "layers" in entry.get("config", {})
-
-
-def has_builtin_node(entry: dict[str, Any]) -> bool:
-    """Keras 2 and TF.js count a nested model's calls from 1 when the model was built with an
-    input: its node 0 is the internal one."""
-    if not is_model_entry(entry):
-        return False
-    if entry["class_name"] != "Sequential":
-        return True
-    layers = entry["config"].get("layers") or []
-    if not layers:
-        return False
-    first = layers[0]
-    return first.get("class_name") == "InputLayer" or any(
-        key in first.get("config", {}) for key in ("batch_input_shape", "batch_shape")
-    )
+# Keras 3 class names -> the legacy .h5 (canonical) names, where they differ.
+_LEGACY_NAMES = {exported: legacy for legacy, exported in KERAS3_EXPORTED_NAMES.items()}
 
 
 def _is_keras3_tensor(value: Any) -> bool:
@@ -253,7 +237,7 @@ def _collapse_mirrored_backward_layer(cfg: dict[str, Any]) -> None:
 
 
 def _keras3_layer_entry(entry: dict[str, Any], warn: Callable[[str], None]) -> dict[str, Any]:
-    class_name = _EXPORTED_NAMES.get(entry["class_name"], entry["class_name"])
+    class_name = _LEGACY_NAMES.get(entry["class_name"], entry["class_name"])
     entry = {**entry, "class_name": class_name}
     if is_model_entry(entry):
         converted = _keras3_model(entry, warn)
@@ -325,7 +309,7 @@ def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]]
     kwargs = {k: v for k, v in (node.get("kwargs") or {}).items()
               if v is not None and k != "training"}
     names = _POSITIONAL_CALL_ARGS.get(
-        _EXPORTED_NAMES.get(entry["class_name"], entry["class_name"]), [])
+        _LEGACY_NAMES.get(entry["class_name"], entry["class_name"]), [])
     for index, extra in enumerate(args[1:], start=1):
         if index >= len(names):
             raise UnsupportedError(

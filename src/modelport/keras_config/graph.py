@@ -1,5 +1,6 @@
-"""The call graph of a Functional config: tensor references, and the layer order Keras itself
-computes when it rebuilds the model (the order legacy HDF5 weights are matched in)."""
+"""The call graph of a model config: tensor references, the layer order Keras itself computes
+when it rebuilds the model (the order legacy HDF5 weights are matched in), and the paths Keras 3
+saves a model's layers under."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelport.keras_config.dialects import has_builtin_node
-from modelport.keras_config.layouts import layer_name
+from modelport.keras_config.entries import has_builtin_node, keras3_snake_case, layer_name
 
 Ref = tuple[str, int, int]  # (layer, node index as the config counts it, tensor index)
 
@@ -135,3 +135,22 @@ def keras_layer_order(model_cfg: dict[str, Any]) -> list[str]:
     # Layers no output depends on are kept by Keras too; leave them in config order.
     order.extend(name for name in layers if name not in layer_depth)
     return order
+
+
+def container_paths(class_name: str, cfg: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """A model's layers as Keras 3 walks them when saving, each with its path
+    ('layers/dense', 'layers/dense_1'): named by class, counted per container, in
+    `model.layers` order (a Functional's includes its InputLayers, a Sequential's does not)."""
+    layers = cfg.get("layers", [])
+    if class_name == "Sequential":
+        order = [e for e in layers if e.get("class_name") != "InputLayer"]
+    else:
+        by_name = {layer_name(e): e for e in layers}
+        order = [by_name[n] for n in keras_layer_order(cfg) if n in by_name]
+    used: dict[str, int] = {}
+    paths = []
+    for entry in order:
+        key = keras3_snake_case(entry.get("class_name", ""))
+        used[key] = used.get(key, -1) + 1
+        paths.append((entry, f"layers/{key}" + (f"_{used[key]}" if used[key] else "")))
+    return paths

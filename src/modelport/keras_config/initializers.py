@@ -1,5 +1,6 @@
 """Fresh weight values for a layer, drawn as its configured Keras initializers define them
-(numpy only): for layers that a weights file leaves without values."""
+(numpy only): for layers that a weights file leaves without values. Which initializer draws
+each weight is the layer record's to say; the initializers' arithmetic is here."""
 
 from __future__ import annotations
 
@@ -10,39 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from modelport.keras_config.layouts import MODEL_CLASSES, container_paths, relative_slots
-from modelport.keras_config.shapes import slot_flags, trainable_first_order
+from modelport.keras_config.layer_records import PlacedWeight, placed_weights
 
 Shape = tuple[int, ...]
 Initializer = Callable[[Shape, np.random.Generator], np.ndarray]
-
-# Which config argument initializes a weight (by the weight's short name), and what Keras uses
-# when the config does not say.
-_ARGUMENT_OF = {
-    "kernel": ("kernel_initializer", "glorot_uniform"),
-    "bias": ("bias_initializer", "zeros"),
-    "recurrent_kernel": ("recurrent_initializer", "orthogonal"),
-    "depthwise_kernel": ("depthwise_initializer", "glorot_uniform"),
-    "pointwise_kernel": ("pointwise_initializer", "glorot_uniform"),
-    "embeddings": ("embeddings_initializer", "uniform"),
-    "reverse_embeddings": ("embeddings_initializer", "uniform"),
-    "gamma": ("gamma_initializer", "ones"),
-    "beta": ("beta_initializer", "zeros"),
-    "moving_mean": ("moving_mean_initializer", "zeros"),
-    "moving_variance": ("moving_variance_initializer", "ones"),
-    "alpha": ("alpha_initializer", "zeros"),
-}
-# Weights whose initializer the layer fixes in code, not in its config.
-_FIXED = {
-    ("Attention", "scale"): "ones",
-    ("Attention", "concat_score_weight"): "ones",
-    ("AdditiveAttention", "scale"): "glorot_uniform",
-    ("RMSNormalization", "scale"): "ones",
-}
-_SPECTRAL_VECTOR_U = {"class_name": "TruncatedNormal", "config": {"stddev": 0.02}}
-# Layers whose bias holds the four LSTM gates; unit_forget_bias sets the forget gate's to one.
-_LSTM_LIKE = frozenset({"LSTM", "LSTMCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
-_CELL_CLASSES = frozenset({"LSTMCell", "GRUCell", "SimpleRNNCell"})
 
 
 def initial_weights(entry: dict[str, Any], shapes: list[tuple[int, ...]],
@@ -51,138 +23,35 @@ def initial_weights(entry: dict[str, Any], shapes: list[tuple[int, ...]],
     and of the given shapes, drawn from the layer's configured initializers; None when the
     layer class or one of its initializers is not known."""
     shapes = [tuple(int(d) for d in shape) for shape in shapes]
-    return _layer_values(entry.get("class_name", ""), entry.get("config", {}), shapes, rng)
-
-
-def _layer_values(class_name: str, cfg: dict[str, Any], shapes: list[Shape],
-                  rng: np.random.Generator) -> list[np.ndarray] | None:
-    if class_name in MODEL_CLASSES:
-        parts = [(sub.get("class_name", ""), sub.get("config", {}))
-                 for sub, _ in container_paths(class_name, cfg)]
-        return _composite_values(parts, shapes, rng)
-    if class_name == "Bidirectional":
-        forward = cfg.get("layer") or {}
-        backward = cfg.get("backward_layer") or forward
-        parts = [(forward.get("class_name", ""), forward.get("config", {})),
-                 (backward.get("class_name", ""), backward.get("config", {}))]
-        return _composite_values(parts, shapes, rng)
-    if class_name == "TimeDistributed":
-        inner = cfg.get("layer") or {}
-        return _layer_values(inner.get("class_name", ""), inner.get("config", {}), shapes, rng)
-    if class_name == "RNN":
-        cell = cfg.get("cell") or {}
-        return _cell_values(cell.get("class_name", ""), cell.get("config", {}), shapes, rng)
-    if class_name == "SpectralNormalization":
-        return _spectral_normalization_values(cfg, shapes, rng)
-    slots = relative_slots(class_name, cfg)
-    if slots is None or len(slots) != len(shapes):
+    weights = placed_weights(entry.get("class_name", ""), entry.get("config", {}))
+    if weights is None or len(weights) != len(shapes):
         return None
-    values = []
-    for (name, _, _), shape in zip(slots, shapes, strict=True):
-        value = _slot_value(class_name, cfg, name.rsplit("/", 1)[-1], shape, rng)
+    values: list[np.ndarray] = [np.empty(0)] * len(weights)
+    # Drawn in the order the layer creates its weights, as Keras draws them.
+    for position in sorted(range(len(weights)), key=lambda p: weights[p].creation_index):
+        value = _initial_value(weights[position], shapes[position], rng)
         if value is None:
             return None
-        values.append(value)
+        values[position] = value
     return values
 
 
-def _composite_values(parts: list[tuple[str, dict[str, Any]]], shapes: list[Shape],
-                      rng: np.random.Generator) -> list[np.ndarray] | None:
-    """A layer made of parts lists their weights trainable first: hand each part its own
-    shapes, then put the values back in the layer's order."""
-    flags = [slot_flags(class_name, cfg) for class_name, cfg in parts]
-    if any(f is None for f in flags):
+def _initial_value(weight: PlacedWeight, shape: Shape, rng: np.random.Generator
+                   ) -> np.ndarray | None:
+    init = weight.spec.initializer
+    if init is None:
         return None
-    order = trainable_first_order([f for f in flags if f is not None])
-    if len(order) != len(shapes):
-        return None
-    part_shapes: list[list[Shape]] = [[()] * len(f or []) for f in flags]
-    for (part, index), shape in zip(order, shapes, strict=True):
-        part_shapes[part][index] = shape
-    part_values = []
-    for (class_name, cfg), own_shapes in zip(parts, part_shapes, strict=True):
-        values = _layer_values(class_name, cfg, own_shapes, rng)
-        if values is None:
-            return None
-        part_values.append(values)
-    return [part_values[part][index] for part, index in order]
-
-
-def _cell_values(class_name: str, cfg: dict[str, Any], shapes: list[Shape],
-                 rng: np.random.Generator) -> list[np.ndarray] | None:
-    """An RNN cell's weights (kernel, recurrent_kernel, bias); stacked cells in turn."""
-    if class_name == "StackedRNNCells":
-        values: list[np.ndarray] = []
-        for cell in cfg.get("cells", []):
-            count = _cell_weight_count(cell)
-            cell_values = _cell_values(cell.get("class_name", ""), cell.get("config", {}),
-                                       shapes[len(values):len(values) + count], rng)
-            if cell_values is None:
-                return None
-            values += cell_values
-        return values if len(values) == len(shapes) else None
-    if class_name not in _CELL_CLASSES:
-        return None
-    names = ["kernel", "recurrent_kernel", "bias"][:3 if cfg.get("use_bias", True) else 2]
-    if len(names) != len(shapes):
-        return None
-    values = []
-    for name, shape in zip(names, shapes, strict=True):
-        value = _slot_value(class_name, cfg, name, shape, rng)
-        if value is None:
-            return None
-        values.append(value)
-    return values
-
-
-def _cell_weight_count(cell: dict[str, Any]) -> int:
-    cfg = cell.get("config", {})
-    if cell.get("class_name") == "StackedRNNCells":
-        return sum(_cell_weight_count(c) for c in cfg.get("cells", []))
-    return 3 if cfg.get("use_bias", True) else 2
-
-
-def _spectral_normalization_values(cfg: dict[str, Any], shapes: list[Shape],
-                                   rng: np.random.Generator) -> list[np.ndarray] | None:
-    inner = cfg.get("layer") or {}
-    inner_class, inner_cfg = inner.get("class_name", ""), inner.get("config", {})
-    flags = slot_flags(inner_class, inner_cfg)
-    if flags is None:
-        return None
-    order = trainable_first_order([flags, [False]])
-    if len(order) != len(shapes):
-        return None
-    inner_shapes: list[Shape] = [()] * len(flags)
-    vector_shape: Shape = ()
-    for (part, index), shape in zip(order, shapes, strict=True):
-        if part == 0:
-            inner_shapes[index] = shape
-        else:
-            vector_shape = shape
-    inner_values = _layer_values(inner_class, inner_cfg, inner_shapes, rng)
-    draw = make_initializer(_SPECTRAL_VECTOR_U)
-    if inner_values is None or draw is None:
-        return None
-    own = [inner_values, [_float32(draw(vector_shape, rng))]]
-    return [own[part][index] for part, index in order]
-
-
-def _slot_value(class_name: str, cfg: dict[str, Any], name: str, shape: Shape,
-                rng: np.random.Generator) -> np.ndarray | None:
-    if (class_name, name) in _FIXED:
-        spec: Any = _FIXED[(class_name, name)]
-    elif name in _ARGUMENT_OF:
-        argument, default = _ARGUMENT_OF[name]
-        spec = cfg.get(argument, default)
+    cfg = weight.owner_config
+    spec: Any = init.default
+    if init.argument is not None:
+        spec = cfg.get(init.argument, init.default)
         if spec is None:
             spec = "glorot_uniform"  # what Keras's add_weight uses for a float weight
-    else:
-        return None
     draw = make_initializer(spec)
     if draw is None:
         return None
     try:
-        if name == "bias" and class_name in _LSTM_LIKE and cfg.get("unit_forget_bias", True):
+        if weight.spec.forget_gate_bias and cfg.get("unit_forget_bias", True):
             if len(shape) != 1 or shape[0] % 4:
                 return None
             units = shape[0] // 4

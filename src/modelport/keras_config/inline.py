@@ -8,9 +8,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modelport.keras_config.dialects import has_builtin_node
+from modelport.keras_config.entries import has_builtin_node, layer_name
 from modelport.keras_config.graph import keras_layer_order, map_node_refs, output_refs
-from modelport.keras_config.layouts import layer_layout, layer_name
+from modelport.keras_config.layouts import layer_layout
 from modelport.model import Model, Weight
 
 

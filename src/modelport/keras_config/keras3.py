@@ -10,9 +10,8 @@ from typing import Any
 
 from modelport.errors import UnsupportedError
 from modelport.keras_config import dialects
-from modelport.keras_config.dialects import has_builtin_node, is_model_entry
+from modelport.keras_config.entries import has_builtin_node, is_model_entry, layer_name
 from modelport.keras_config.graph import is_ref, kwarg_refs, map_kwarg_refs, map_node_refs
-from modelport.keras_config.layouts import layer_name
 from modelport.keras_config.targets import KERAS2_ONLY_LAYERS
 
 KERAS3_VERSION = "3.15.1"  # what Keras 3 dialect output claims when the source was not Keras 3

@@ -1,5 +1,6 @@
 """Static shape inference over a canonical (Keras 2 dialect) model config: the output shapes of
-every layer call and the shapes of every layer's weights, from the configs alone (no framework).
+every layer call and, from the layer records, the shapes of every layer's weights, from the
+configs alone (no framework).
 
 A dimension that cannot be known is None; a tensor whose rank cannot be known is None. A rule
 that cannot tell gives None rather than a guess: callers use these shapes to reject weight files
@@ -8,45 +9,44 @@ that do not fit an architecture, where a wrong dimension would refuse a good fil
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from modelport.keras_config.dialects import has_builtin_node
+from modelport.keras_config.entries import MODEL_CLASSES, has_builtin_node, layer_name
 from modelport.keras_config.graph import is_ref, output_refs
-from modelport.keras_config.layouts import (
-    MODEL_CLASSES,
-    container_paths,
-    layer_layout,
-    layer_name,
-    relative_slots,
+from modelport.keras_config.layer_records import (
+    attention_inputs,
+    compose,
+    einsum_shapes,
+    multi_head_attention_dims,
+    own_weight_shapes,
+    parts_of,
+)
+from modelport.keras_config.layouts import layer_layout
+from modelport.keras_config.tensor_shapes import (
+    UNKNOWN_CALL,
+    Call,
+    Dim,
+    Shape,
+    Tensor,
+    axes,
+    conv_output_length,
+    conv_output_spatial,
+    dim,
+    ints,
+    join_channels,
+    merge_dim,
+    merge_shape,
+    product,
+    ranked,
+    refine,
+    shape_of,
+    split_channels,
 )
 
-Dim = int | None
-Shape = tuple[Dim, ...]
-Tensor = Shape | None  # None: not even the rank is known
 Outputs = list[Tensor] | None  # a call's outputs, flattened; None: not even how many
 WeightShapes = list[Shape] | None  # in the layer's layout order; None: unknown
-NamedShapes = dict[str, Shape]  # weight shapes by short name ('kernel'), for simple layers
-
-
-@dataclass(frozen=True)
-class Call:
-    """One call of a layer: the shapes of its first argument's tensors (flattened) and its
-    keyword arguments, with the tensors among them replaced by their shapes."""
-
-    inputs: list[Tensor]
-    kwargs: dict[str, Any]
-
-    @property
-    def x(self) -> Tensor:
-        """The main input (the first tensor: RNNs may get their initial states after it)."""
-        return self.inputs[0] if self.inputs else None
-
-
-UNKNOWN_CALL = Call([], {})
 
 
 # ------------------------------------------------------------------------------ public API
@@ -83,50 +83,7 @@ def output_shapes(config: dict[str, Any]) -> list[Tensor]:
     return outputs if outputs is not None else [None]
 
 
-def trainable_first_order(flags: list[list[bool]]) -> list[tuple[int, int]]:
-    """How a composite layer (nested model, Bidirectional, RNN over several cells...) lists
-    the weights of its parts: (part, index in part) pairs, trainable ones first, each group
-    in part order, as `layouts` and Keras order them."""
-    pairs = [(part, i, trainable) for part, part_flags in enumerate(flags)
-             for i, trainable in enumerate(part_flags)]
-    return [(p, i) for p, i, t in pairs if t] + [(p, i) for p, i, t in pairs if not t]
-
-
-def slot_flags(class_name: str, cfg: dict[str, Any]) -> list[bool] | None:
-    """Trainable flags of one layer's weights in layout order (None: layout unknown)."""
-    slots = relative_slots(class_name, cfg)
-    return None if slots is None else [trainable for _, trainable, _ in slots]
-
-
 # ------------------------------------------------------------------------------ small helpers
-
-def _dim(shape: Tensor, axis: int) -> Dim:
-    if shape is None or not -len(shape) <= axis < len(shape):
-        return None
-    return shape[axis]
-
-
-def _ranked(shape: Tensor, rank: int) -> Tensor:
-    """The shape when it has this rank, else unknown (a rule never reads a wrong axis)."""
-    return shape if shape is not None and len(shape) == rank else None
-
-
-def _product(dims: Iterator[Dim] | list[Dim] | tuple[Dim, ...]) -> Dim:
-    total = 1
-    for d in dims:
-        if d is None:
-            return None
-        total *= d
-    return total
-
-
-def _ints(value: Any, count: int) -> tuple[int, ...]:
-    """An int-or-tuple config argument (kernel_size, strides...) as `count` ints."""
-    if isinstance(value, int):
-        return (value,) * count
-    values = tuple(int(v) for v in value)
-    return values * count if len(values) == 1 and count > 1 else values
-
 
 def _pairs(value: Any, rank: int) -> list[tuple[int, int]]:
     """Padding/cropping arguments (p, (a, b), (p1, p2), ((a, b), (c, d))...) as one
@@ -137,44 +94,6 @@ def _pairs(value: Any, rank: int) -> list[tuple[int, int]]:
     if rank == 1 and len(items) == 2 and all(isinstance(v, int) for v in items):
         return [(items[0], items[1])]
     return [(v, v) if isinstance(v, int) else (int(v[0]), int(v[1])) for v in items]
-
-
-def _channels_first(cfg: dict[str, Any]) -> bool:
-    return cfg.get("data_format") == "channels_first"
-
-
-def _split_channels(x: Tensor, rank: int, cfg: dict[str, Any]) -> tuple[list[Dim], Dim]:
-    """Spatial dims and channels of an input with `rank` spatial axes (unknown: Nones)."""
-    x = _ranked(x, rank + 2)
-    if x is None:
-        return [None] * rank, None
-    if _channels_first(cfg):
-        return list(x[2:]), x[1]
-    return list(x[1:-1]), x[-1]
-
-
-def _join_channels(batch: Dim, spatial: list[Dim], channels: Dim, cfg: dict[str, Any]
-                   ) -> Shape:
-    if _channels_first(cfg):
-        return (batch, channels, *spatial)
-    return (batch, *spatial, channels)
-
-
-def conv_output_length(length: Dim, kernel: int, padding: str, stride: int,
-                       dilation: int = 1) -> Dim:
-    """Keras's conv_utils.conv_output_length (also pooling, with the pool as kernel)."""
-    if length is None:
-        return None
-    dilated = kernel + (kernel - 1) * (dilation - 1)
-    if padding in ("same", "causal"):
-        out = length
-    elif padding == "valid":
-        out = length - dilated + 1
-    elif padding == "full":
-        out = length + dilated - 1
-    else:
-        return None
-    return (out + stride - 1) // stride if out > 0 else None
 
 
 def deconv_output_length(length: Dim, kernel: int, padding: str, output_padding: int | None,
@@ -197,39 +116,6 @@ def deconv_output_length(length: Dim, kernel: int, padding: str, output_padding:
     return (length - 1) * stride + kernel - 2 * pad + output_padding
 
 
-def _merge_dim(a: Dim, b: Dim) -> Dim:
-    if a is None:
-        return b
-    if b is None or a == b:
-        return a
-    return None  # two sources disagree: claim nothing
-
-
-def _merge_shape(a: Tensor, b: Tensor) -> Tensor:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if len(a) != len(b):
-        return None
-    return tuple(_merge_dim(x, y) for x, y in zip(a, b, strict=True))
-
-
-def _refine(shape: Tensor, hint: Any) -> Tensor:
-    """A shape completed with a hint from the config (an InputLayer's declared shape, a
-    tf_keras build_config), when the hint is a shape of the same rank."""
-    if not isinstance(hint, list | tuple) or not all(
-        d is None or isinstance(d, int) for d in hint
-    ):
-        return shape
-    hint_shape = tuple(hint)
-    if shape is None:
-        return hint_shape
-    if len(shape) != len(hint_shape):
-        return shape
-    return _merge_shape(shape, hint_shape)
-
-
 def _merge_weights(a: WeightShapes, b: WeightShapes) -> WeightShapes:
     if a is None:
         return b
@@ -237,22 +123,16 @@ def _merge_weights(a: WeightShapes, b: WeightShapes) -> WeightShapes:
         return a
     merged = []
     for x, y in zip(a, b, strict=True):
-        both = _merge_shape(x, y)
+        both = merge_shape(x, y)
         merged.append(both if both is not None else tuple(None for _ in x))
     return merged
 
 
-def _shape_of(value: Any) -> Tensor:
-    if isinstance(value, list | tuple) and all(d is None or isinstance(d, int) for d in value):
-        return tuple(value)
-    return None
+# ------------------------------------------------------------------------------ output rules
 
-
-# ------------------------------------------------------------------------------ layer rules
-
-# A simple rule: (config, call) -> (outputs, weight shapes by short name). A weight its rule
-# does not name leaves the whole layer unknown.
-Rule = Callable[[dict[str, Any], Call], tuple[Outputs, NamedShapes]]
+# An output rule: (config, call) -> the call's outputs. The layer's weight shapes come from
+# its record (layer_records), built by the same call.
+Rule = Callable[[dict[str, Any], Call], Outputs]
 RULES: dict[str, Rule] = {}
 
 
@@ -280,8 +160,8 @@ SHAPE_PRESERVING = frozenset({
 })
 
 
-def _same_shape(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    return [call.x], {}
+def _same_shape(cfg: dict[str, Any], call: Call) -> Outputs:
+    return [call.x]
 
 
 for _class_name in SHAPE_PRESERVING:
@@ -289,148 +169,65 @@ for _class_name in SHAPE_PRESERVING:
 
 
 @_rule("Dense")
-def _dense(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _dense(cfg: dict[str, Any], call: Call) -> Outputs:
     units = int(cfg["units"])
     x = call.x
-    out = None if x is None or len(x) < 2 else (*x[:-1], units)
-    return [out], {"kernel": (_dim(x, -1), units), "bias": (units,)}
-
-
-def _einsum_shapes(equation: str, bias_axes: str | None, x: Shape, partial_output: Any
-                   ) -> tuple[Shape, Shape | None, Shape] | None:
-    """Keras's EinsumDense `_analyze_einsum_string`: (kernel, bias, full output) shapes."""
-    spelled = re.sub(r"\.\.\.", "0", equation)
-    left_elided = False
-    match = re.match(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$", spelled)
-    if not match:
-        match = re.match(r"0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)$", spelled)
-        left_elided = bool(match)
-    if not match:
-        match = re.match(r"([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0$", spelled)
-    if not match:
-        return None
-    input_spec, weight_spec, output_spec = match.groups()
-    elided = len(x) - len(input_spec)
-    output = [partial_output] if isinstance(partial_output, int) else list(partial_output)
-    output.insert(0, x[0])
-    if elided > 0 and left_elided:
-        for i in range(1, elided):
-            output.insert(1, x[i])
-    elif elided > 0:
-        output.extend(x[len(x) - elided:])
-    if left_elided:
-        input_axis = {c: i + elided - len(x) for i, c in enumerate(input_spec)}
-        output_axis = {c: i + elided for i, c in enumerate(output_spec)}
-    else:
-        input_axis = {c: i for i, c in enumerate(input_spec)}
-        output_axis = {c: i for i, c in enumerate(output_spec)}
-    if len(output) != len(x) - len(input_spec) + len(output_spec):
-        return None
-    # An output axis the user left as None that is also an input axis is the input's.
-    for c, axis in output_axis.items():
-        if output[axis] is None and c in input_axis:
-            output[axis] = x[input_axis[c]]
-    kernel: list[Dim] = []
-    for c in weight_spec:
-        if c not in input_axis and c not in output_axis:
-            return None
-        # tf_keras reads a kernel axis from the input first, Keras 3 from the output: they
-        # agree in a valid layer, and disagreeing values are claimed by neither.
-        kernel.append(_merge_dim(x[input_axis[c]] if c in input_axis else None,
-                                 output[output_axis[c]] if c in output_axis else None))
-    bias = None
-    if bias_axes:
-        if any(c not in output_spec for c in bias_axes):
-            return None
-        offset = elided if left_elided else 0
-        first = min(output_spec.find(c) for c in bias_axes)
-        bias = [output[i + offset] if c in bias_axes else 1
-                for i, c in enumerate(output_spec) if i >= first]
-        if not left_elided:
-            bias += [1] * max(elided, 0)
-    return tuple(kernel), None if bias is None else tuple(bias), tuple(output)
+    return [None if x is None or len(x) < 2 else (*x[:-1], units)]
 
 
 @_rule("EinsumDense")
-def _einsum_dense(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _einsum_dense(cfg: dict[str, Any], call: Call) -> Outputs:
     x = call.x
     if x is None:
-        return None, {}
-    result = _einsum_shapes(cfg.get("equation", ""), cfg.get("bias_axes"), x,
-                            cfg.get("output_shape", []))
-    if result is None:
-        return None, {}
-    kernel, bias, output = result
-    named = {"kernel": kernel}
-    if bias is not None:
-        named["bias"] = bias
-    return [output], named
+        return None
+    shapes = einsum_shapes(cfg.get("equation", ""), cfg.get("bias_axes"), x,
+                           cfg.get("output_shape", []))
+    return None if shapes is None else [shapes.output]
 
 
 def _conv(rank: int, transpose: bool = False) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+    def rule(cfg: dict[str, Any], call: Call) -> Outputs:
         filters = int(cfg["filters"])
-        kernel_size = _ints(cfg["kernel_size"], rank)
-        strides = _ints(cfg.get("strides", 1), rank)
-        dilation = _ints(cfg.get("dilation_rate", 1), rank)
-        padding = str(cfg.get("padding", "valid")).lower()
-        spatial, channels = _split_channels(call.x, rank, cfg)
+        spatial, _ = split_channels(call.x, rank, cfg)
         if transpose:
+            kernel_size = ints(cfg["kernel_size"], rank)
+            strides = ints(cfg.get("strides", 1), rank)
+            dilation = ints(cfg.get("dilation_rate", 1), rank)
+            padding = str(cfg.get("padding", "valid")).lower()
             output_padding = cfg.get("output_padding")
-            pads = (None,) * rank if output_padding is None else _ints(output_padding, rank)
+            pads = (None,) * rank if output_padding is None else ints(output_padding, rank)
             out_spatial = [deconv_output_length(n, k, padding, p, s, d) for n, k, p, s, d
                            in zip(spatial, kernel_size, pads, strides, dilation, strict=True)]
-            kernel = (*kernel_size, filters, channels)
         else:
-            groups = int(cfg.get("groups") or 1)
-            out_spatial = [conv_output_length(n, k, padding, s, d) for n, k, s, d
-                           in zip(spatial, kernel_size, strides, dilation, strict=True)]
-            kernel = (*kernel_size, None if channels is None else channels // groups, filters)
-        x = _ranked(call.x, rank + 2)
-        out = None if x is None else _join_channels(x[0], out_spatial, filters, cfg)
-        return [out], {"kernel": kernel, "bias": (filters,)}
+            out_spatial = conv_output_spatial(spatial, rank, cfg)
+        x = ranked(call.x, rank + 2)
+        return [None if x is None else join_channels(x[0], out_spatial, filters, cfg)]
 
     return rule
 
 
-def _depthwise_parts(rank: int, cfg: dict[str, Any], call: Call
-                     ) -> tuple[Shape | None, Shape, Dim, int]:
-    """(output shape before the pointwise step, depthwise kernel, channels, multiplier)."""
-    kernel_size = _ints(cfg["kernel_size"], rank)
-    strides = _ints(cfg.get("strides", 1), rank)
-    dilation = _ints(cfg.get("dilation_rate", 1), rank)
-    padding = str(cfg.get("padding", "valid")).lower()
+def _depthwise_output(rank: int, cfg: dict[str, Any], call: Call) -> Tensor:
+    """The output of a depthwise step (before a separable layer's pointwise one)."""
     multiplier = int(cfg.get("depth_multiplier", 1))
-    spatial, channels = _split_channels(call.x, rank, cfg)
-    out_spatial = [conv_output_length(n, k, padding, s, d) for n, k, s, d
-                   in zip(spatial, kernel_size, strides, dilation, strict=True)]
-    x = _ranked(call.x, rank + 2)
+    spatial, channels = split_channels(call.x, rank, cfg)
+    out_spatial = conv_output_spatial(spatial, rank, cfg)
+    x = ranked(call.x, rank + 2)
     out_channels = None if channels is None else channels * multiplier
-    out = None if x is None else _join_channels(x[0], out_spatial, out_channels, cfg)
-    return out, (*kernel_size, channels, multiplier), channels, multiplier
+    return None if x is None else join_channels(x[0], out_spatial, out_channels, cfg)
 
 
 def _depthwise(rank: int) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        out, kernel, channels, multiplier = _depthwise_parts(rank, cfg, call)
-        out_channels = None if channels is None else channels * multiplier
-        return [out], {"depthwise_kernel": kernel, "bias": (out_channels,)}
-
-    return rule
+    return lambda cfg, call: [_depthwise_output(rank, cfg, call)]
 
 
 def _separable(rank: int) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        depthwise_out, kernel, channels, multiplier = _depthwise_parts(rank, cfg, call)
+    def rule(cfg: dict[str, Any], call: Call) -> Outputs:
+        depthwise_out = _depthwise_output(rank, cfg, call)
         filters = int(cfg["filters"])
-        out = None
-        if depthwise_out is not None:
-            spatial, _ = _split_channels(depthwise_out, rank, cfg)
-            out = _join_channels(depthwise_out[0], spatial, filters, cfg)
-        middle = None if channels is None else channels * multiplier
-        return [out], {"depthwise_kernel": kernel,
-                       "pointwise_kernel": (*(1,) * rank, middle, filters),
-                       "bias": (filters,)}
+        if depthwise_out is None:
+            return [None]
+        spatial, _ = split_channels(depthwise_out, rank, cfg)
+        return [join_channels(depthwise_out[0], spatial, filters, cfg)]
 
     return rule
 
@@ -444,29 +241,12 @@ for _rank in (1, 2):
 
 
 def _locally_connected(rank: int) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+    def rule(cfg: dict[str, Any], call: Call) -> Outputs:
         filters = int(cfg["filters"])
-        kernel_size = _ints(cfg["kernel_size"], rank)
-        strides = _ints(cfg.get("strides", 1), rank)
-        padding = str(cfg.get("padding", "valid")).lower()
-        spatial, channels = _split_channels(call.x, rank, cfg)
-        out_spatial = [conv_output_length(n, k, padding, s) for n, k, s
-                       in zip(spatial, kernel_size, strides, strict=True)]
-        implementation = int(cfg.get("implementation", 1))
-        first = _channels_first(cfg)
-        if implementation == 1:
-            window = _product(kernel_size) * channels if channels is not None else None
-            kernel: Shape = (_product(out_spatial), window, filters)
-        elif implementation == 2 and first:
-            kernel = (channels, *spatial, filters, *out_spatial)
-        elif implementation == 2:
-            kernel = (*spatial, channels, *out_spatial, filters)
-        else:
-            kernel = (None,)  # a sparse list of kernel entries; its length is not derived
-        bias = (*out_spatial, filters)  # in this order for either data format
-        x = _ranked(call.x, rank + 2)
-        out = None if x is None else _join_channels(x[0], out_spatial, filters, cfg)
-        return [out], {"kernel": kernel, "bias": bias}
+        spatial, _ = split_channels(call.x, rank, cfg)
+        out_spatial = conv_output_spatial(spatial, rank, cfg, dilated=False)
+        x = ranked(call.x, rank + 2)
+        return [None if x is None else join_channels(x[0], out_spatial, filters, cfg)]
 
     return rule
 
@@ -478,20 +258,20 @@ RULES["LocallyConnected2D"] = _locally_connected(2)
 def _spatial(rank: int, resize: Callable[[dict[str, Any], list[Dim]], list[Dim]]) -> Rule:
     """A layer that keeps batch and channels and changes only the spatial axes, as
     `resize(cfg, spatial)` says (pooling, cropping, padding, upsampling)."""
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        x = _ranked(call.x, rank + 2)
+    def rule(cfg: dict[str, Any], call: Call) -> Outputs:
+        x = ranked(call.x, rank + 2)
         if x is None:
-            return [None], {}
-        spatial, channels = _split_channels(x, rank, cfg)
-        return [_join_channels(x[0], resize(cfg, list(spatial)), channels, cfg)], {}
+            return [None]
+        spatial, channels = split_channels(x, rank, cfg)
+        return [join_channels(x[0], resize(cfg, list(spatial)), channels, cfg)]
 
     return rule
 
 
 def _pooling(rank: int) -> Rule:
     def resize(cfg: dict[str, Any], spatial: list[Dim]) -> list[Dim]:
-        pool = _ints(cfg.get("pool_size") or 2, rank)
-        strides = _ints(cfg.get("strides") or pool, rank)
+        pool = ints(cfg.get("pool_size") or 2, rank)
+        strides = ints(cfg.get("strides") or pool, rank)
         padding = str(cfg.get("padding", "valid")).lower()
         return [conv_output_length(n, p, padding, s) for n, p, s
                 in zip(spatial, pool, strides, strict=True)]
@@ -500,20 +280,20 @@ def _pooling(rank: int) -> Rule:
 
 
 def _global_pooling(rank: int) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        x = _ranked(call.x, rank + 2)
+    def rule(cfg: dict[str, Any], call: Call) -> Outputs:
+        x = ranked(call.x, rank + 2)
         if x is None:
-            return [None], {}
-        _, channels = _split_channels(x, rank, cfg)
+            return [None]
+        _, channels = split_channels(x, rank, cfg)
         if cfg.get("keepdims", False):
-            return [_join_channels(x[0], [1] * rank, channels, cfg)], {}
-        return [(x[0], channels)], {}
+            return [join_channels(x[0], [1] * rank, channels, cfg)]
+        return [(x[0], channels)]
 
     return rule
 
 
 def _adaptive_pooling(rank: int) -> Rule:
-    return _spatial(rank, lambda cfg, _: list(_ints(cfg["output_size"], rank)))
+    return _spatial(rank, lambda cfg, _: list(ints(cfg["output_size"], rank)))
 
 
 for _rank in (1, 2, 3):
@@ -526,39 +306,39 @@ for _rank in (1, 2, 3):
 
 
 @_rule("Flatten")
-def _flatten(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _flatten(cfg: dict[str, Any], call: Call) -> Outputs:
     x = call.x
     if x is None or not x:
-        return [None], {}
+        return [None]
     if len(x) == 1:
-        return [(x[0], 1)], {}
-    return [(x[0], _product(x[1:]))], {}
+        return [(x[0], 1)]
+    return [(x[0], product(x[1:]))]
 
 
 @_rule("Reshape")
-def _reshape(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _reshape(cfg: dict[str, Any], call: Call) -> Outputs:
     target = [int(d) if d is not None else -1 for d in cfg["target_shape"]]
     x = call.x
-    batch = _dim(x, 0)
+    batch = dim(x, 0)
     if -1 not in target:
-        return [(batch, *target)], {}
-    size = None if x is None else _product(x[1:])
-    known = _product(d for d in target if d != -1)
+        return [(batch, *target)]
+    size = None if x is None else product(x[1:])
+    known = product(d for d in target if d != -1)
     missing = None if size is None or not known or size % known else size // known
-    return [(batch, *(missing if d == -1 else d for d in target))], {}
+    return [(batch, *(missing if d == -1 else d for d in target))]
 
 
 @_rule("Permute")
-def _permute(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _permute(cfg: dict[str, Any], call: Call) -> Outputs:
     dims = [int(d) for d in cfg["dims"]]
-    x = _ranked(call.x, len(dims) + 1)
-    return [None if x is None else (x[0], *(x[d] for d in dims))], {}
+    x = ranked(call.x, len(dims) + 1)
+    return [None if x is None else (x[0], *(x[d] for d in dims))]
 
 
 @_rule("RepeatVector")
-def _repeat_vector(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    x = _ranked(call.x, 2)
-    return [None if x is None else (x[0], int(cfg["n"]), x[1])], {}
+def _repeat_vector(cfg: dict[str, Any], call: Call) -> Outputs:
+    x = ranked(call.x, 2)
+    return [None if x is None else (x[0], int(cfg["n"]), x[1])]
 
 
 def _edges(rank: int, key: str, sign: int) -> Rule:
@@ -573,7 +353,7 @@ def _edges(rank: int, key: str, sign: int) -> Rule:
 
 def _upsampling(rank: int) -> Rule:
     def resize(cfg: dict[str, Any], spatial: list[Dim]) -> list[Dim]:
-        size = _ints(cfg.get("size", 2), rank)
+        size = ints(cfg.get("size", 2), rank)
         return [None if n is None else n * s for n, s in zip(spatial, size, strict=True)]
 
     return _spatial(rank, resize)
@@ -586,149 +366,73 @@ for _rank in (1, 2, 3):
 
 
 @_rule("Resizing", "CenterCrop")
-def _resize(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    x = _ranked(call.x, 4)
+def _resize(cfg: dict[str, Any], call: Call) -> Outputs:
+    x = ranked(call.x, 4)
     if x is None:
-        return [None], {}
-    _, channels = _split_channels(x, 2, cfg)
-    return [_join_channels(x[0], [int(cfg["height"]), int(cfg["width"])], channels, cfg)], {}
+        return [None]
+    _, channels = split_channels(x, 2, cfg)
+    return [join_channels(x[0], [int(cfg["height"]), int(cfg["width"])], channels, cfg)]
 
 
 @_rule("Embedding")
-def _embedding(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _embedding(cfg: dict[str, Any], call: Call) -> Outputs:
     output_dim = int(cfg["output_dim"])
     x = call.x
-    return [None if x is None else (*x, output_dim)], {
-        "embeddings": (int(cfg["input_dim"]), output_dim)}
+    return [None if x is None else (*x, output_dim)]
 
 
 @_rule("ReversibleEmbedding")
-def _reversible_embedding(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _reversible_embedding(cfg: dict[str, Any], call: Call) -> Outputs:
     input_dim, output_dim = int(cfg["input_dim"]), int(cfg["output_dim"])
     x = call.x
     if x is None:
-        out = None
-    elif call.kwargs.get("reverse"):
-        out = (*x[:-1], input_dim)
-    else:
-        out = (*x, output_dim)
-    return [out], {"embeddings": (input_dim, output_dim),
-                   "reverse_embeddings": (output_dim, input_dim)}
+        return [None]
+    if call.kwargs.get("reverse"):
+        return [(*x[:-1], input_dim)]
+    return [(*x, output_dim)]
 
 
-def _axes(value: Any) -> list[int] | int:
-    return [int(a) for a in value] if isinstance(value, list | tuple) else int(value)
-
-
-@_rule("BatchNormalization")
-def _batch_normalization(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    x = call.x
-    axis = _axes(cfg.get("axis", -1))
-    if cfg.get("virtual_batch_size"):
-        return [x], {}  # parameters get an extra virtual-batch axis; not derived
-    if isinstance(axis, int) or len(axis) == 1:
-        single = axis if isinstance(axis, int) else axis[0]
-        param: Shape = (_dim(x, single),)
-    elif x is None:
-        return [x], {}
-    else:
-        # tf_keras, several axes: the input's shape with 1 on every other axis.
-        wanted = {a % len(x) for a in axis}
-        param = tuple(d if i in wanted else 1 for i, d in enumerate(x))
-    names = ("gamma", "beta", "moving_mean", "moving_variance")
-    return [x], dict.fromkeys(names, param)
+@_rule("BatchNormalization", "PReLU")
+def _elementwise_parameters(cfg: dict[str, Any], call: Call) -> Outputs:
+    return [call.x]
 
 
 @_rule("LayerNormalization", "RMSNormalization")
-def _layer_normalization(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    x = call.x
-    axis = _axes(cfg.get("axis", -1))
-    param = tuple(_dim(x, a) for a in axis) if isinstance(axis, list) else (_dim(x, axis),)
-    return [x], dict.fromkeys(("gamma", "beta", "scale"), param)
+def _layer_normalization(cfg: dict[str, Any], call: Call) -> Outputs:
+    axes(cfg.get("axis", -1))  # an axis Keras cannot read leaves the layer unknown
+    return [call.x]
 
 
 @_rule("GroupNormalization")
-def _group_normalization(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    x = call.x
-    param = (_dim(x, int(cfg.get("axis", -1))),)
-    return [x], {"gamma": param, "beta": param}
+def _group_normalization(cfg: dict[str, Any], call: Call) -> Outputs:
+    int(cfg.get("axis", -1))  # an axis Keras cannot read leaves the layer unknown
+    return [call.x]
 
 
-@_rule("PReLU")
-def _prelu(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    x = call.x
-    if x is None:
-        return [x], {}
-    alpha = list(x[1:])
-    shared = cfg.get("shared_axes")
-    for axis in [shared] if isinstance(shared, int) else shared or []:
-        if 1 <= axis <= len(alpha):
-            alpha[axis - 1] = 1
-    return [x], {"alpha": tuple(alpha)}
+def _attention(cfg: dict[str, Any], call: Call) -> Outputs:
+    query = call.inputs[0] if call.inputs else None
+    value = call.inputs[1] if len(call.inputs) > 1 else None
+    out = None
+    if query is not None and value is not None and len(query) == len(value):
+        out = (*query[:-1], value[-1])
+    outputs: list[Tensor] = [out]
+    if call.kwargs.get("return_attention_scores"):
+        scores = None
+        if query is not None and value is not None and len(query) == len(value) == 3:
+            scores = (query[0], query[1], value[1])
+        outputs.append(scores)
+    return outputs
 
 
-def _attention(additive: bool) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        query = call.inputs[0] if call.inputs else None
-        value = call.inputs[1] if len(call.inputs) > 1 else None
-        out = None
-        if query is not None and value is not None and len(query) == len(value):
-            out = (*query[:-1], value[-1])
-        outputs: list[Tensor] = [out]
-        if call.kwargs.get("return_attention_scores"):
-            scores = None
-            if query is not None and value is not None and len(query) == len(value) == 3:
-                scores = (query[0], query[1], value[1])
-            outputs.append(scores)
-        named: NamedShapes = {"concat_score_weight": ()}
-        named["scale"] = (_dim(query, -1),) if additive else ()
-        return outputs, named
-
-    return rule
-
-
-RULES["Attention"] = _attention(additive=False)
-RULES["AdditiveAttention"] = _attention(additive=True)
-
-
-def _attention_inputs(call: Call) -> tuple[Tensor, Tensor, Tensor]:
-    """query, value, key of a MultiHeadAttention-style call: value/key as keyword arguments
-    (Keras 2 nodes) or as further tensors of the first argument."""
-    query = call.x
-    value = _shape_of(call.kwargs.get("value"))
-    if value is None and len(call.inputs) > 1:
-        value = call.inputs[1]
-    key = _shape_of(call.kwargs.get("key"))
-    if key is None and len(call.inputs) > 2:
-        key = call.inputs[2]
-    return query, value, key if key is not None else value
+RULES["Attention"] = _attention
+RULES["AdditiveAttention"] = _attention
 
 
 @_rule("MultiHeadAttention")
-def _multi_head_attention(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    query, value, key = _attention_inputs(call)
-    # tf_keras records the shapes the layer was built with.
-    query = _refine(query, cfg.get("query_shape"))
-    value = _refine(value, cfg.get("value_shape"))
-    key = _refine(key, cfg.get("key_shape")) if cfg.get("key_shape") else _refine(
-        key, cfg.get("value_shape"))
-    heads, key_dim = int(cfg["num_heads"]), int(cfg["key_dim"])
-    value_dim = int(cfg.get("value_dim") or key_dim)
-    requested = cfg.get("output_shape")
-    if isinstance(requested, int):
-        out_dims: Shape = (requested,)
-    elif requested:
-        out_dims = tuple(requested)
-    else:
-        out_dims = (_dim(query, -1),)
-    named = {
-        "query/kernel": (_dim(query, -1), heads, key_dim), "query/bias": (heads, key_dim),
-        "key/kernel": (_dim(key, -1), heads, key_dim), "key/bias": (heads, key_dim),
-        "value/kernel": (_dim(value, -1), heads, value_dim), "value/bias": (heads, value_dim),
-        "attention_output/kernel": (heads, value_dim, *out_dims),
-        "attention_output/bias": out_dims,
-    }
-    out = None if query is None else (*query[:-1], *out_dims)
+def _multi_head_attention(cfg: dict[str, Any], call: Call) -> Outputs:
+    dims = multi_head_attention_dims(cfg, call)
+    query, key = dims.query, dims.key
+    out = None if query is None else (*query[:-1], *dims.out_dims)
     outputs: list[Tensor] = [out]
     if call.kwargs.get("return_attention_scores"):
         default_axes = cfg.get("attention_axes") in (None, [1], (1,))
@@ -736,28 +440,18 @@ def _multi_head_attention(cfg: dict[str, Any], call: Call) -> tuple[Outputs, Nam
         if default_axes and query is not None and key is not None and len(query) == len(
             key
         ) == 3:
-            scores = (query[0], heads, query[1], key[1])
+            scores = (query[0], dims.heads, query[1], key[1])
         outputs.append(scores)
-    return outputs, named
+    return outputs
 
 
 @_rule("GroupQueryAttention")
-def _group_query_attention(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    query, value, key = _attention_inputs(call)
-    head_dim = int(cfg["head_dim"])
-    query_heads, kv_heads = int(cfg["num_query_heads"]), int(cfg["num_key_value_heads"])
-    features = _dim(query, -1)
-    named = {
-        "query/kernel": (features, query_heads, head_dim), "query/bias": (query_heads, head_dim),
-        "key/kernel": (_dim(key, -1), kv_heads, head_dim), "key/bias": (kv_heads, head_dim),
-        "value/kernel": (_dim(value, -1), kv_heads, head_dim), "value/bias": (kv_heads, head_dim),
-        "attention_output/kernel": (query_heads, head_dim, features),
-        "attention_output/bias": (features,),
-    }
+def _group_query_attention(cfg: dict[str, Any], call: Call) -> Outputs:
+    query, _, _ = attention_inputs(call)
     outputs: list[Tensor] = [query]
     if call.kwargs.get("return_attention_scores"):
         outputs.append(None)
-    return outputs, named
+    return outputs
 
 
 def _broadcast(a: Shape, b: Shape) -> Shape | None:
@@ -783,21 +477,21 @@ def _batch_of(shapes: list[Shape]) -> Dim:
 
 
 @_rule("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
-def _elementwise(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _elementwise(cfg: dict[str, Any], call: Call) -> Outputs:
     if not call.inputs or any(s is None or not s for s in call.inputs):
-        return [None], {}
+        return [None]
     shapes: list[Shape] = [s for s in call.inputs if s is not None]
     out: Shape | None = shapes[0][1:]
     for shape in shapes[1:]:
         out = None if out is None else _broadcast(out, shape[1:])
-    return [None if out is None else (_batch_of(shapes), *out)], {}
+    return [None if out is None else (_batch_of(shapes), *out)]
 
 
 @_rule("Concatenate")
-def _concatenate(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _concatenate(cfg: dict[str, Any], call: Call) -> Outputs:
     shapes = call.inputs
     if not shapes or any(s is None for s in shapes) or len({len(s) for s in shapes if s}) != 1:
-        return [None], {}
+        return [None]
     known: list[Shape] = [s for s in shapes if s is not None]
     rank = len(known[0])
     axis = int(cfg.get("axis", -1)) % rank
@@ -809,33 +503,50 @@ def _concatenate(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]
         else:
             merged: Dim = None
             for d in dims:
-                merged = _merge_dim(merged, d)
+                merged = merge_dim(merged, d)
             out.append(merged)
-    return [tuple(out)], {}
+    return [tuple(out)]
 
 
 @_rule("Dot")
-def _dot(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
+def _dot(cfg: dict[str, Any], call: Call) -> Outputs:
     if len(call.inputs) != 2 or any(s is None for s in call.inputs):
-        return [None], {}
+        return [None]
     a, b = (s for s in call.inputs if s is not None)
-    axes = cfg.get("axes", -1)
-    pair = [axes, axes] if isinstance(axes, int) else [int(v) for v in axes]
+    axes_arg = cfg.get("axes", -1)
+    pair = [axes_arg, axes_arg] if isinstance(axes_arg, int) else [int(v) for v in axes_arg]
     pair = [pair[0] % len(a), pair[1] % len(b)]
     left = [d for i, d in enumerate(a) if i != pair[0]]
     right = [d for i, d in enumerate(b) if i != pair[1]][1:]
     out = left + right
     if len(out) == 1:
         out.append(1)
-    return [tuple(out)], {}
+    return [tuple(out)]
 
 
 @_rule("STFTSpectrogram")
-def _stft_spectrogram(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-    frame_length = int(cfg["frame_length"])
-    fft_length = cfg.get("fft_length") or 2 ** math.ceil(math.log2(frame_length))
-    kernel = (frame_length, 1, int(fft_length) // 2 + 1)
-    return None, {"real_kernel": kernel, "imag_kernel": kernel}
+def _stft_spectrogram(cfg: dict[str, Any], call: Call) -> Outputs:
+    return None  # framing output not derived (its weight shapes are)
+
+
+def _conv_lstm(rank: int) -> Rule:
+    def rule(cfg: dict[str, Any], call: Call) -> Outputs:
+        filters = int(cfg["filters"])
+        x = ranked(call.x, rank + 3)
+        # One step sees (batch, *spatial, channels) or (batch, channels, *spatial).
+        step = None if x is None else (x[0], *x[2:])
+        spatial, _ = split_channels(step, rank, cfg)
+        out_spatial = conv_output_spatial(spatial, rank, cfg)
+        if x is None:
+            return None
+        state = join_channels(None, out_spatial, filters, cfg)[1:]
+        return _recurrent_outputs(cfg, x, state, [state, state])
+
+    return rule
+
+
+for _rank in (1, 2, 3):
+    RULES[f"ConvLSTM{_rank}D"] = _conv_lstm(_rank)
 
 
 # ------------------------------------------------------------------------------ recurrent
@@ -844,37 +555,32 @@ def _stft_spectrogram(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedSh
 class _CellShapes:
     output_size: Dim
     state_sizes: list[Dim]
-    weights: list[Shape]  # the cell's own layout order (kernel, recurrent_kernel, bias)
+    weights: WeightShapes  # in the cell's Keras order
 
 
-_GATES = {"LSTMCell": 4, "GRUCell": 3, "SimpleRNNCell": 1,
-          "LSTM": 4, "GRU": 3, "SimpleRNN": 1}
-_STATES = {"LSTMCell": 2, "LSTM": 2}
+_STATES = {"LSTMCell": 2}  # the states a cell carries; other cells carry one
 
 
 def _cell_shapes(class_name: str, cfg: dict[str, Any], input_dim: Dim) -> _CellShapes | None:
     """A recurrent cell (or an LSTM/GRU/SimpleRNN layer's own cell) on inputs of this size."""
     if class_name == "StackedRNNCells":
         states: list[Dim] = []
-        weights: list[Shape] = []
+        weights: list[WeightShapes] = []
         size = input_dim
-        for cell in cfg.get("cells", []):
-            inner = _cell_shapes(cell.get("class_name", ""), cell.get("config", {}), size)
+        for cell in parts_of(class_name, cfg, cell=True):
+            inner = _cell_shapes(cell.class_name, cell.config, size)
             if inner is None:
                 return None
             states += inner.state_sizes
-            weights += inner.weights
+            weights.append(inner.weights)
             size = inner.output_size
-        return _CellShapes(size, states, weights)
-    if class_name not in _GATES:
+        return _CellShapes(size, states, compose(class_name, cfg, weights, [], cell=True))
+    # A cell is built on one step's input: (batch, features).
+    own = own_weight_shapes(class_name, cfg, Call([(None, input_dim)], {}), cell=True)
+    if own is None:
         return None
     units = int(cfg["units"])
-    width = _GATES[class_name] * units
-    weights = [(input_dim, width), (units, width)]
-    if cfg.get("use_bias", True):
-        reset_after = class_name.startswith("GRU") and cfg.get("reset_after", True)
-        weights.append((2, width) if reset_after else (width,))
-    return _CellShapes(units, [units] * _STATES.get(class_name, 1), weights)
+    return _CellShapes(units, [units] * _STATES.get(class_name, 1), own)
 
 
 def _recurrent_outputs(cfg: dict[str, Any], x: Tensor, step_out: Shape, states: list[Shape]
@@ -882,7 +588,7 @@ def _recurrent_outputs(cfg: dict[str, Any], x: Tensor, step_out: Shape, states: 
     """Outputs of a recurrent layer whose input is (batch, time, ...) (time_major: swapped)
     and whose step outputs `step_out` (without batch) with these states (without batch)."""
     time_major = bool(cfg.get("time_major", False))
-    batch, steps = (_dim(x, 1), _dim(x, 0)) if time_major else (_dim(x, 0), _dim(x, 1))
+    batch, steps = (dim(x, 1), dim(x, 0)) if time_major else (dim(x, 0), dim(x, 1))
     if cfg.get("return_sequences", False):
         out = (steps, batch, *step_out) if time_major else (batch, steps, *step_out)
     else:
@@ -893,74 +599,20 @@ def _recurrent_outputs(cfg: dict[str, Any], x: Tensor, step_out: Shape, states: 
     return outputs
 
 
-def _rnn_layer(class_name: str, cfg: dict[str, Any], call: Call
+def _recurrent(class_name: str, cfg: dict[str, Any], call: Call
                ) -> tuple[Outputs, WeightShapes]:
-    """LSTM/GRU/SimpleRNN and RNN(cell): the cell's weights, in layout order."""
-    x = _ranked(call.x, 3)
-    cell_entry = cfg.get("cell") or {}
-    cell_class, cell_cfg = (cell_entry.get("class_name", ""), cell_entry.get("config", {})
-                            ) if class_name == "RNN" else (class_name, cfg)
-    cell = _cell_shapes(cell_class, cell_cfg, _dim(x, -1))
-    if cell is None:
+    """LSTM/GRU/SimpleRNN (over a cell of their own) and RNN(cell)."""
+    x = ranked(call.x, 3)
+    (cell,) = parts_of(class_name, cfg)
+    built = _cell_shapes(cell.class_name, cell.config, dim(x, -1))
+    if built is None:
         return None, None
     outputs = None if x is None else _recurrent_outputs(
-        cfg, x, (cell.output_size,), [(s,) for s in cell.state_sizes])
-    return outputs, cell.weights
-
-
-def _conv_lstm(rank: int) -> Rule:
-    def rule(cfg: dict[str, Any], call: Call) -> tuple[Outputs, NamedShapes]:
-        filters = int(cfg["filters"])
-        kernel_size = _ints(cfg["kernel_size"], rank)
-        strides = _ints(cfg.get("strides", 1), rank)
-        dilation = _ints(cfg.get("dilation_rate", 1), rank)
-        padding = str(cfg.get("padding", "valid")).lower()
-        x = _ranked(call.x, rank + 3)
-        # One step sees (batch, *spatial, channels) or (batch, channels, *spatial).
-        step = None if x is None else (x[0], *x[2:])
-        spatial, channels = _split_channels(step, rank, cfg)
-        out_spatial = [conv_output_length(n, k, padding, s, d) for n, k, s, d
-                       in zip(spatial, kernel_size, strides, dilation, strict=True)]
-        named = {"kernel": (*kernel_size, channels, 4 * filters),
-                 "recurrent_kernel": (*kernel_size, filters, 4 * filters),
-                 "bias": (4 * filters,)}
-        if x is None:
-            return None, named
-        state = _join_channels(None, out_spatial, filters, cfg)[1:]
-        return _recurrent_outputs(cfg, x, state, [state, state]), named
-
-    return rule
-
-
-for _rank in (1, 2, 3):
-    RULES[f"ConvLSTM{_rank}D"] = _conv_lstm(_rank)
+        cfg, x, (built.output_size,), [(s,) for s in built.state_sizes])
+    return outputs, compose(class_name, cfg, [built.weights], [])
 
 
 # ------------------------------------------------------------------------------ dispatch
-
-def _align(class_name: str, cfg: dict[str, Any], named: NamedShapes) -> WeightShapes:
-    """Named weight shapes in the layout's order ('lstm_cell/kernel' matches 'kernel')."""
-    slots = relative_slots(class_name, cfg)
-    if slots is None:
-        return None
-    shapes = []
-    for name, _, _ in slots:
-        shape = named.get(name, named.get(name.rsplit("/", 1)[-1]))
-        if shape is None:
-            return None
-        shapes.append(shape)
-    return shapes
-
-
-def _composite(parts: list[tuple[list[bool] | None, WeightShapes]]) -> WeightShapes:
-    """The weights of a layer made of parts, ordered as Keras lists them."""
-    if any(flags is None or shapes is None or len(flags) != len(shapes)
-           for flags, shapes in parts):
-        return None
-    flags = [f for f, _ in parts if f is not None]
-    shapes = [s for _, s in parts if s is not None]
-    return [shapes[p][i] for p, i in trainable_first_order(flags)]
-
 
 def infer_layer(class_name: str, cfg: dict[str, Any], call: Call
                 ) -> tuple[Outputs, WeightShapes]:
@@ -977,44 +629,27 @@ def _infer_layer(class_name: str, cfg: dict[str, Any], call: Call
                  ) -> tuple[Outputs, WeightShapes]:
     if class_name in MODEL_CLASSES:
         run = _run_model(class_name, cfg, call.inputs)
-        return run.outputs, _model_weights(class_name, cfg, run.weights)
-    if class_name in ("LSTM", "GRU", "SimpleRNN"):
-        outputs, weights = _rnn_layer(class_name, cfg, call)
-        names = ("kernel", "recurrent_kernel", "bias")
-        return outputs, _align(class_name, cfg, dict(zip(names, weights or [], strict=False)))
-    if class_name == "RNN":
-        # A cell's weights are all trainable: the layout keeps them in cell order.
-        outputs, weights = _rnn_layer(class_name, cfg, call)
-        flags = slot_flags(class_name, cfg)
-        fits = weights is not None and flags is not None and len(weights) == len(flags)
-        return outputs, weights if fits else None
-    if class_name == "Bidirectional":
-        return _bidirectional(cfg, call)
-    if class_name == "TimeDistributed":
-        return _time_distributed(cfg, call)
-    if class_name == "SpectralNormalization":
-        return _spectral_normalization(cfg, call)
+        parts = parts_of(class_name, cfg)
+        weights = [run.weights.get(layer_name(part.entry)) for part in parts]
+        return run.outputs, compose(class_name, cfg, weights, [], parts=parts)
+    wrapper = _WRAPPERS.get(class_name)
+    if wrapper is not None:
+        return wrapper(class_name, cfg, call)
     rule = RULES.get(class_name)
     if rule is None:
         return None, None
-    outputs, named = rule(cfg, call)
-    return outputs, _align(class_name, cfg, named)
+    outputs = rule(cfg, call)
+    return outputs, compose(class_name, cfg, [], own_weight_shapes(class_name, cfg, call))
 
 
-def _inner(cfg: dict[str, Any], key: str) -> tuple[str, dict[str, Any]]:
-    entry = cfg.get(key) or {}
-    return entry.get("class_name", ""), entry.get("config", {})
-
-
-def _bidirectional(cfg: dict[str, Any], call: Call) -> tuple[Outputs, WeightShapes]:
-    forward_class, forward_cfg = _inner(cfg, "layer")
-    backward_class, backward_cfg = _inner(cfg, "backward_layer") if cfg.get(
-        "backward_layer") else (forward_class, forward_cfg)
+def _bidirectional(class_name: str, cfg: dict[str, Any], call: Call
+                   ) -> tuple[Outputs, WeightShapes]:
+    forward, backward = parts_of(class_name, cfg)
     inner_call = Call(call.inputs[:1], {})
-    forward_out, forward_weights = infer_layer(forward_class, forward_cfg, inner_call)
-    backward_out, backward_weights = infer_layer(backward_class, backward_cfg, inner_call)
-    weights = _composite([(slot_flags(forward_class, forward_cfg), forward_weights),
-                          (slot_flags(backward_class, backward_cfg), backward_weights)])
+    forward_out, forward_weights = infer_layer(forward.class_name, forward.config, inner_call)
+    backward_out, backward_weights = infer_layer(backward.class_name, backward.config,
+                                                 inner_call)
+    weights = compose(class_name, cfg, [forward_weights, backward_weights], [])
     if not forward_out or not backward_out:
         return None, weights
     forward_y, backward_y = forward_out[0], backward_out[0]
@@ -1028,33 +663,43 @@ def _bidirectional(cfg: dict[str, Any], call: Call) -> tuple[Outputs, WeightShap
         ):
             width = None if None in (forward_y[-1], backward_y[-1]) else (
                 forward_y[-1] + backward_y[-1])
-            rest = (_merge_dim(a, b) for a, b in zip(forward_y[:-1], backward_y[:-1],
-                                                     strict=True))
+            rest = (merge_dim(a, b) for a, b in zip(forward_y[:-1], backward_y[:-1],
+                                                    strict=True))
             merged = [(*rest, width)]
     else:
-        merged = [_merge_shape(forward_y, backward_y)]
+        merged = [merge_shape(forward_y, backward_y)]
     return merged + forward_out[1:] + backward_out[1:], weights
 
 
-def _time_distributed(cfg: dict[str, Any], call: Call) -> tuple[Outputs, WeightShapes]:
-    inner_class, inner_cfg = _inner(cfg, "layer")
+def _time_distributed(class_name: str, cfg: dict[str, Any], call: Call
+                      ) -> tuple[Outputs, WeightShapes]:
+    (inner,) = parts_of(class_name, cfg)
     x = call.x
     step = None if x is None or len(x) < 2 else (x[0], *x[2:])
-    outputs, weights = infer_layer(inner_class, inner_cfg, Call([step], {}))
+    outputs, weights = infer_layer(inner.class_name, inner.config, Call([step], {}))
+    weights = compose(class_name, cfg, [weights], [])
     if outputs is None or x is None or step is None:
         return None, weights
     return [None if out is None or not out else (x[0], x[1], *out[1:]) for out in outputs
             ], weights
 
 
-def _spectral_normalization(cfg: dict[str, Any], call: Call) -> tuple[Outputs, WeightShapes]:
-    inner_class, inner_cfg = _inner(cfg, "layer")
-    outputs, inner_weights = infer_layer(inner_class, inner_cfg, call)
-    vector_u: WeightShapes = None
-    if inner_weights:
-        vector_u = [(1, _dim(inner_weights[0], -1))]
-    return outputs, _composite([(slot_flags(inner_class, inner_cfg), inner_weights),
-                                ([False], vector_u)])
+def _spectral_normalization(class_name: str, cfg: dict[str, Any], call: Call
+                            ) -> tuple[Outputs, WeightShapes]:
+    (inner,) = parts_of(class_name, cfg)
+    outputs, inner_weights = infer_layer(inner.class_name, inner.config, call)
+    own = own_weight_shapes(class_name, cfg, call, [inner_weights])
+    return outputs, compose(class_name, cfg, [inner_weights], own)
+
+
+# Layers made of other layers: the outputs and weights of their parts, each built by its own
+# call (the wrapped layer on one time step, an RNN's cell on one step's features...).
+_WRAPPERS: dict[str, Callable[[str, dict[str, Any], Call], tuple[Outputs, WeightShapes]]] = {
+    "LSTM": _recurrent, "GRU": _recurrent, "SimpleRNN": _recurrent, "RNN": _recurrent,
+    "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed,
+    "SpectralNormalization": _spectral_normalization,
+}
 
 
 # ------------------------------------------------------------------------------ models
@@ -1081,32 +726,32 @@ def _hinted(call: Call, hint: Any) -> Call:
     if hint is None:
         return call
     if not call.inputs and isinstance(hint, list) and hint and all(
-        _shape_of(h) is not None for h in hint
+        shape_of(h) is not None for h in hint
     ):
-        return Call([_shape_of(h) for h in hint], call.kwargs)
-    if len(call.inputs) <= 1 and _shape_of(hint) is not None:
-        return Call([_refine(call.x, hint)], call.kwargs)
+        return Call([shape_of(h) for h in hint], call.kwargs)
+    if len(call.inputs) <= 1 and shape_of(hint) is not None:
+        return Call([refine(call.x, hint)], call.kwargs)
     if isinstance(hint, list) and len(hint) == len(call.inputs):
-        return Call([_refine(s, h) for s, h in zip(call.inputs, hint, strict=True)],
+        return Call([refine(s, h) for s, h in zip(call.inputs, hint, strict=True)],
                     call.kwargs)
     return call
 
 
 def _declared_shape(cfg: dict[str, Any]) -> Tensor:
     for key in ("batch_input_shape", "batch_shape"):
-        if _shape_of(cfg.get(key)) is not None:
-            return _shape_of(cfg.get(key))
+        if shape_of(cfg.get(key)) is not None:
+            return shape_of(cfg.get(key))
     return None
 
 
 def _run_sequential(cfg: dict[str, Any], inputs: list[Tensor] | None) -> _Run:
     x: Tensor = inputs[0] if inputs else None
-    x = _refine(x, cfg.get("build_input_shape"))
+    x = refine(x, cfg.get("build_input_shape"))
     weights: dict[str, WeightShapes] = {}
     for position, entry in enumerate(cfg.get("layers", [])):
         class_name, layer_cfg = entry.get("class_name", ""), entry.get("config", {})
         if position == 0:
-            x = _refine(x, _declared_shape(layer_cfg))
+            x = refine(x, _declared_shape(layer_cfg))
         if class_name == "InputLayer":
             weights[layer_name(entry)] = []
             continue
@@ -1191,7 +836,7 @@ class _Graph:
             return None
         class_name, cfg = entry.get("class_name", ""), entry.get("config", {})
         if class_name == "InputLayer":
-            return [_refine(self.given.get(key[0]), _declared_shape(cfg))]
+            return [refine(self.given.get(key[0]), _declared_shape(cfg))]
         node = self._node(key)
         position = key[1] - self._offset(key[0])
         if node is None:
@@ -1247,13 +892,3 @@ class _Graph:
                     self.weights[name] = weights
         outputs = [self._tensor(ref) for ref in output_refs(self.cfg)]
         return _Run(outputs, self.weights)
-
-
-def _model_weights(class_name: str, cfg: dict[str, Any], weights: dict[str, WeightShapes]
-                   ) -> WeightShapes:
-    """A nested model's weights: its layers' in Keras's order, trainable ones first."""
-    parts = []
-    for sub, _ in container_paths(class_name, cfg):
-        sub_class, sub_cfg = sub.get("class_name", ""), sub.get("config", {})
-        parts.append((slot_flags(sub_class, sub_cfg), weights.get(layer_name(sub))))
-    return _composite(parts)

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelport.errors import UnsupportedError
-from modelport.keras_config.dialects import is_model_entry
-from modelport.keras_config.layouts import layer_name
+from modelport.keras_config.entries import is_model_entry, layer_name
 from modelport.model import Model
 
 TFJS_LAYERS = frozenset(
