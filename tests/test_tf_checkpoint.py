@@ -33,7 +33,9 @@ from tensorflow.core.protobuf import tensor_bundle_pb2, trackable_object_graph_p
 
 from modelport import protobuf  # noqa: E402
 from modelport.errors import FormatError  # noqa: E402
+from modelport.formats import tensor_bundle  # noqa: E402
 from modelport.formats import tf_checkpoint as ckpt  # noqa: E402
+from modelport.formats.record import Probe  # noqa: E402
 
 GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
@@ -66,12 +68,12 @@ def table_crc32c(data: bytes) -> int:
 
 def test_crc32c_known_vectors():
     # RFC 3720 (iSCSI) appendix B.4 and the common check value.
-    assert ckpt.crc32c(b"123456789") == 0xE3069283
-    assert ckpt.crc32c(b"") == 0
-    assert ckpt.crc32c(bytes(32)) == 0x8A9136AA
-    assert ckpt.crc32c(b"\xff" * 32) == 0x62A8AB43
-    assert ckpt.crc32c(bytes(range(32))) == 0x46DD794E
-    assert ckpt.crc32c(bytes(range(31, -1, -1))) == 0x113FDB5C
+    assert tensor_bundle.crc32c(b"123456789") == 0xE3069283
+    assert tensor_bundle.crc32c(b"") == 0
+    assert tensor_bundle.crc32c(bytes(32)) == 0x8A9136AA
+    assert tensor_bundle.crc32c(b"\xff" * 32) == 0x62A8AB43
+    assert tensor_bundle.crc32c(bytes(range(32))) == 0x46DD794E
+    assert tensor_bundle.crc32c(bytes(range(31, -1, -1))) == 0x113FDB5C
     assert bitwise_crc32c(b"123456789") == 0xE3069283
 
 
@@ -81,31 +83,32 @@ def test_crc32c_matches_reference_for_many_lengths():
              4097, 4103]
     for n in small:
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-        assert ckpt.crc32c(data) == bitwise_crc32c(data), n
+        assert tensor_bundle.crc32c(data) == bitwise_crc32c(data), n
     large = [8191, 65535, 65536, 65537, 123457, (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
              3 * (1 << 20) + 5]
     for n in large:
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-        assert ckpt.crc32c(data) == table_crc32c(data), n
+        assert tensor_bundle.crc32c(data) == table_crc32c(data), n
 
 
 def test_crc32c_inputs_and_extend():
     rng = np.random.default_rng(8)
     data = rng.integers(0, 256, 300_001, dtype=np.uint8).tobytes()
-    whole = ckpt.crc32c(data)
+    whole = tensor_bundle.crc32c(data)
     for cut in (0, 1, 999, 1024, 150_000, 300_000, 300_001):
-        assert ckpt.crc32c_extend(ckpt.crc32c(data[:cut]), data[cut:]) == whole, cut
+        assert tensor_bundle.crc32c_extend(
+            tensor_bundle.crc32c(data[:cut]), data[cut:]) == whole, cut
     # Arrays count by their raw bytes, whatever their dtype, layout or alignment.
     array = rng.standard_normal((301, 77))
-    assert ckpt.crc32c(array) == ckpt.crc32c(array.tobytes())
-    assert ckpt.crc32c(array.T) == ckpt.crc32c(array.T.copy().tobytes())
-    assert ckpt.crc32c(memoryview(data)[3:]) == table_crc32c(data[3:])
-    assert ckpt.crc32c(bytearray(data)) == whole
+    assert tensor_bundle.crc32c(array) == tensor_bundle.crc32c(array.tobytes())
+    assert tensor_bundle.crc32c(array.T) == tensor_bundle.crc32c(array.T.copy().tobytes())
+    assert tensor_bundle.crc32c(memoryview(data)[3:]) == table_crc32c(data[3:])
+    assert tensor_bundle.crc32c(bytearray(data)) == whole
     # The masked form, both ways.
-    assert ckpt.masked_crc32c(b"") == 0xA282EAD8
+    assert tensor_bundle.masked_crc32c(b"") == 0xA282EAD8
     for value in (0, 1, 0xE3069283, 0xFFFFFFFF, whole):
-        assert ckpt.unmask_crc32c(ckpt.mask_crc32c(value)) == value
-    assert ckpt.masked_crc32c(data) == ckpt.mask_crc32c(whole)
+        assert tensor_bundle.unmask_crc32c(tensor_bundle.mask_crc32c(value)) == value
+    assert tensor_bundle.masked_crc32c(data) == tensor_bundle.mask_crc32c(whole)
 
 
 def test_crc32c_throughput():
@@ -113,7 +116,7 @@ def test_crc32c_throughput():
     best = float("inf")
     for _ in range(2):
         start = time.perf_counter()
-        ckpt.crc32c(data)
+        tensor_bundle.crc32c(data)
         best = min(best, time.perf_counter() - start)
     # ~500 MB/s on a laptop core; the bound only catches a fall back to per-byte speed.
     assert 32 / best > 40, f"{32 / best:.0f} MB/s"
@@ -178,7 +181,7 @@ def test_message_decodes_what_protobuf_encodes():
 
 # ------------------------------------------------------------------- checking against TF
 
-def assert_same_as_tensorflow(prefix: Path, skip: tuple[str, ...] = ()) -> ckpt.Bundle:
+def assert_same_as_tensorflow(prefix: Path, skip: tuple[str, ...] = ()) -> ckpt.Checkpoint:
     """Every key, dtype, shape and value of our Bundle equals what TensorFlow reads."""
     bundle = ckpt.open_bundle(prefix)
     reader = tf.train.load_checkpoint(str(prefix))
@@ -208,7 +211,7 @@ def assert_same_as_tensorflow(prefix: Path, skip: tuple[str, ...] = ()) -> ckpt.
     return bundle
 
 
-def assert_graph_as_tensorflow(bundle: ckpt.Bundle, prefix: Path) -> None:
+def assert_graph_as_tensorflow(bundle: ckpt.Checkpoint, prefix: Path) -> None:
     reader = tf.train.load_checkpoint(str(prefix))
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(reader.get_tensor(GRAPH_KEY))
@@ -437,7 +440,7 @@ def test_all_dtypes_match_tensorflow(tmp_path):
 
 
 def test_dtype_names_are_tensorflows():
-    for number, name in ckpt.DTYPE_NAMES.items():
+    for number, name in tensor_bundle.DTYPE_NAMES.items():
         assert tf.as_dtype(number).name == name, number
 
 
@@ -535,7 +538,7 @@ def _ordered_code_signed(value: int) -> bytes:
 def test_slice_keys_decode():
     # Small values as TensorFlow writes them (bytes seen in real checkpoints), then the full
     # range through an encoder written from OrderedCode's definition.
-    assert ckpt._parse_slice_key(b"\x00pv\x00\x01\x01\x02\x8a\x8a\x80\x83") == (
+    assert tensor_bundle._parse_slice_key(b"\x00pv\x00\x01\x01\x02\x8a\x8a\x80\x83") == (
         "pv", [(10, 10), (0, 3)])
     assert _ordered_code_signed(-65) == b"\x3f\xbf" and _ordered_code_signed(125) == b"\xc0}"
     values = [0, 1, 63, 64, 8191, 8192, 2**20, 2**40, 2**62, 2**63 - 1,
@@ -547,9 +550,9 @@ def test_slice_keys_decode():
         key = (b"\x00" + escaped + b"\x00\x01" + b"\x01\x02" + _ordered_code_signed(start)
                + _ordered_code_signed(length) + _ordered_code_signed(7)
                + _ordered_code_signed(-1))
-        assert ckpt._parse_slice_key(key) == (name, [(start, length), (7, -1)])
+        assert tensor_bundle._parse_slice_key(key) == (name, [(start, length), (7, -1)])
     with pytest.raises(protobuf.DecodeError):
-        ckpt._parse_slice_key(b"\x00pv\x00\x01\x01\x02\x8a")
+        tensor_bundle._parse_slice_key(b"\x00pv\x00\x01\x01\x02\x8a")
 
 
 # ------------------------------------------------------------------------- locating files
@@ -561,7 +564,7 @@ def test_paths_that_designate_a_checkpoint(tmp_path):
     for path in (prefix, tmp_path / "keras" / "ckpt.index",
                  tmp_path / "keras" / "ckpt.data-00000-of-00001", tmp_path / "keras"):
         assert ckpt.open_bundle(path).prefix == prefix, path
-        assert ckpt.detect(path), path
+        assert ckpt.detect(Probe(path)), path
     assert ckpt.open_bundle(str(prefix)).prefix == prefix
     # tf.train.Checkpoint.write leaves no state file: a lone *.index decides.
     written = Path(_write_variables(tmp_path / "plain" / "weights", {"x": np.ones(2)}))
@@ -590,7 +593,7 @@ def test_paths_that_do_not(tmp_path):
     (tmp_path / "junk.index").write_bytes(bytes(200))
     for path in (tmp_path / "empty", tmp_path / "model.h5", tmp_path / "junk.index",
                  tmp_path / "missing"):
-        assert not ckpt.detect(path), path
+        assert not ckpt.detect(Probe(path)), path
     with pytest.raises(FormatError, match="no TensorFlow checkpoint here") as err:
         ckpt.open_bundle(tmp_path / "empty")
     assert err.value.path == str(tmp_path / "empty")
@@ -663,7 +666,7 @@ def test_flipped_index_byte(small):
     _flip(index, len(original) - 3)  # the magic number
     with pytest.raises(FormatError, match="magic"):
         ckpt.open_bundle(small)
-    assert not ckpt.detect(small)
+    assert not ckpt.detect(Probe(small))
 
 
 def test_truncated_index(small):
@@ -691,7 +694,7 @@ def test_compressed_block_refused(small):
     index_size, _ = protobuf.decode_varint(footer, pos)
     # Mark the index block snappy-compressed, with a valid checksum, as LevelDB would.
     data[index_offset + index_size] = 1
-    crc = ckpt.masked_crc32c(bytes(data[index_offset:index_offset + index_size + 1]))
+    crc = tensor_bundle.masked_crc32c(bytes(data[index_offset:index_offset + index_size + 1]))
     data[index_offset + index_size + 1:index_offset + index_size + 5] = crc.to_bytes(4, "little")
     index.write_bytes(bytes(data))
     with pytest.raises(FormatError, match="index block is snappy-compressed"):
