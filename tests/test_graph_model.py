@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import modelport
 from modelport.cli import main
 from modelport.formats import tfjs_graph
 from modelport.quantize import QuantizationPlan
@@ -309,10 +310,10 @@ def test_graph_model_refuses_keras_outputs_and_layers_flags(graph_models, tmp_pa
     assert main(["convert", str(model_dir), str(tmp_path / "m.h5")]) == 2
     assert "tf_saved_model" in capsys.readouterr().err
     with pytest.raises(Exception, match="split"):
-        graph_model.convert_graph(model_dir, tmp_path / "s", split_weights_by_layer=True)
+        modelport.convert(model_dir, tmp_path / "s", split_weights_by_layer=True)
     with pytest.raises(Exception, match="quantize"):
-        graph_model.convert_graph(model_dir, tmp_path / "s",
-                                  quantize=QuantizationPlan({"uint8": None}))
+        modelport.convert(model_dir, tmp_path / "s",
+                          quantize=QuantizationPlan({"uint8": None}))
 
 
 def test_missing_tensorflow_is_one_line(graph_models, tmp_path):

@@ -198,8 +198,8 @@ def test_custom_layer_is_carried_with_a_warning(tmp_path):
     model.save(tmp_path / "c.keras")
     x = np.random.default_rng(2).normal(size=(2, 3)).astype("float32")
     with modelport.read(tmp_path / "c.keras") as read:
-        modelport.write(read, tmp_path / "c.h5", keras=3)
-        assert any("custom class (modelport_tests>Scale)" in w for w in read.warnings)
+        written = modelport.write(read, tmp_path / "c.h5", keras=3)
+        assert any("custom class (modelport_tests>Scale)" in w for w in written.warnings)
     modelport.convert(tmp_path / "c.h5", tmp_path / "back.keras")
     loaded = keras.models.load_model(tmp_path / "back.keras", custom_objects={"Scale": Scale})
     assert_outputs_close(predict(loaded, [x]), predict(model, [x]), what="Keras 3")

@@ -5,6 +5,7 @@ that says what went where, and fresh values for what --skip-mismatch leaves unlo
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,25 +14,19 @@ import numpy as np
 
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.fileio import atomic_file
-from modelport.inspection import shape_text, table_lines
-from modelport.keras_config.layouts import (
-    Slot,
-    container_paths,
-    layer_name,
-    layer_slots,
-    tfjs_lookup_name,
-)
+from modelport.formats.keras_v3 import tf_keras_spelling
+from modelport.keras_config.entries import layer_name
+from modelport.keras_config.graph import container_paths
+from modelport.keras_config.layouts import Slot, layer_slots, tfjs_lookup_name
 from modelport.model import Model, Weight, array_weight
+from modelport.registry import formats, read
+from modelport.registry import source_format as source_format_of
+from modelport.text import shape_text, table_lines
+
+PathLike = str | os.PathLike[str]
 
 MATCH_MODES = ("name", "order")
 
-# How each weights-only format names its groups, hence how it can be matched.
-_KEYED_BY = {
-    "keras_weights_h5": "layer",     # groups named after layers, in model.layers order
-    "keras_v3_weights": "path",      # Keras 3 object paths ('layers/dense_1/vars/0')
-    "tfjs_weights": "weight",        # every weight named ('dense_1/kernel')
-    "tf_checkpoint": "position",     # 'layer-3' of model.layers: position only, no names
-}
 
 # Statuses of a mapping row; the first three stop a conversion unless --skip-mismatch.
 SHAPE_MISMATCH = "shape_mismatch"
@@ -178,10 +173,10 @@ class _Group:
 class _Matcher:
     """Fills `assigned` (target layer -> one source weight or None per slot) and the rows."""
 
-    def __init__(self, targets: list[_Target], groups: list[_Group], source_format: str):
+    def __init__(self, targets: list[_Target], groups: list[_Group], keyed_by: str):
         self.targets = targets
         self.groups = groups
-        self.source_format = source_format
+        self.keyed_by = keyed_by
         self.assigned: dict[str, list[Weight | None]] = {}
         self.rows: list[MappingRow] = []
         self.fatal: list[str] = []
@@ -229,7 +224,7 @@ class _Matcher:
             layer=target.name if target else (group.key if group else "-"),
             class_name=target.class_name if target else "-",
             weight=weight_name,
-            source=_source_key(self.source_format, group, source),
+            source=_source_key(self.keyed_by, group, source),
             shape=list(source.shape) if source is not None else None,
             expected=expected, status=status,
             value="file" if status in (LOADED, UNCHECKED) else "none"))
@@ -444,10 +439,11 @@ def _listing(targets: list[_Target], groups: list[_Group]) -> str:
         ", ...)" if len(groups) > 8 else ")")
 
 
-def _source_key(source_format: str, group: _Group | None, weight: Weight | None) -> str | None:
+def _source_key(keyed_by: str, group: _Group | None, weight: Weight | None) -> str | None:
+    """Where a weight came from: a weight of a layer-keyed weights file under its group."""
     if weight is None:
         return None
-    if source_format == "keras_weights_h5" and group is not None:
+    if keyed_by == "layer" and group is not None:
         return f"{group.key}/{weight.name}"
     return weight.name
 
@@ -460,8 +456,6 @@ def _path_order(key: str) -> list[tuple[bool, Any]]:
 def _object_key(path: str, relatives: str, present: set[str]) -> str:
     """The key of one slot in a Keras 3 weights file (tf_keras spells some sub-layers with a
     leading underscore)."""
-    from modelport.formats.keras_v3 import tf_keras_spelling
-
     relative = relatives.split("|")[0]
     key = f"{path}/{relative}"
     if key not in present:
@@ -482,9 +476,10 @@ def _groups(model: Model) -> list[_Group]:
 
 
 def _keyed_by(model: Model) -> str:
-    if model.config is not None:
-        return "layer"
-    return _KEYED_BY.get(model.metadata.source_format, "layer")
+    """How a source's weight groups are keyed: a full model's by layer, a weights-only file's as
+    its format says."""
+    source = formats().get(model.metadata.source_format)
+    return "layer" if model.config is not None or source is None else source.keyed_by
 
 
 def _all_names_match(targets: list[_Target], groups: list[_Group]) -> bool:
@@ -545,7 +540,8 @@ def assemble(weights_model: Model, architecture: Model, *, match: str | None = N
     groups = _groups(weights_model)
     keyed_by = _keyed_by(weights_model)
     mode, reason = _choose_match(keyed_by, match, targets, groups, weights_path)
-    matcher = _Matcher(targets, groups, source_format)
+    matcher = _Matcher(targets, groups,
+                       keyed_by if weights_model.config is None else "model")
     if keyed_by == "path":
         matcher.by_object_path({w.name: w for g in groups for w in g.weights})
     elif keyed_by == "weight":
@@ -652,15 +648,12 @@ def _mark_initialised(report: MappingReport) -> None:
 
 def read_architecture(path: Path, format: str | None = None) -> Model:
     """The architecture of any file that holds one (its weights, if any, are not read)."""
-    from modelport.formats import tfjs_layers
-    from modelport.registry import detect_input, get_format
-
-    fmt = get_format(format) if format else detect_input(path)
-    if fmt.name == tfjs_layers.NAME:
-        return tfjs_layers.read_architecture(path)
-    if fmt.reader is None:
+    fmt = source_format_of(path, format)
+    if fmt.read_architecture is not None:
+        return fmt.call("read_architecture", path)
+    if fmt.read is None:
         raise UnsupportedError(f"modelport cannot read {fmt.name} files", path)
-    model = fmt.reader(path)
+    model = fmt.call("read", path)
     if model.config is None:
         model.close()
         raise FormatError(f"holds weights only ({fmt.name}), no architecture: pass a file "
@@ -668,3 +661,25 @@ def read_architecture(path: Path, format: str | None = None) -> Model:
                           "model.json)", path)
     model.weights = {}
     return model
+
+
+def assemble_files(weights: PathLike, architecture: PathLike, *, match: str | None = None,
+                   skip_mismatch: bool = False, weights_format: str | None = None,
+                   architecture_format: str | None = None) -> tuple[Model, MappingReport]:
+    """A complete model from a weights file (any weights-only format, or any model file) and
+    a file holding the architecture, with the report of which weight went where. `match` is
+    "name" or "order" (default: by name when every layer name matches, else by order).
+    Raises MismatchError, carrying `.report`, when the weights do not fit, unless
+    `skip_mismatch`. Use the model as a context manager."""
+    weights_path, architecture_path = Path(weights), Path(architecture)
+    with read_architecture(architecture_path, architecture_format) as arch:
+        source = read(weights_path, weights_format)
+        try:
+            model, report = assemble(
+                source, arch, match=match, skip_mismatch=skip_mismatch,
+                weights_path=weights_path, architecture_path=architecture_path)
+        except BaseException:
+            source.close()
+            raise
+    model.keep_open(source)
+    return model, report

@@ -7,19 +7,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from modelport._version import __version__
 from modelport.errors import ModelportError
 from modelport.fileio import check_writable
-from modelport.model import Model
+from modelport.formats.record import WriteResult
 from modelport.quantize import QUANTIZED_DTYPES, plan_from_flags, render_summary
 from modelport.verification.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from modelport.verification.inputs import DEFAULT_BATCH_SIZE, DEFAULT_SEED
 from modelport.verification.runtimes import RUNTIMES
-
-if TYPE_CHECKING:
-    from modelport.assemble import MappingReport
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -228,9 +224,7 @@ def _run(args: argparse.Namespace) -> int:
                             ("--report", args.report)):
             if given:
                 raise ModelportError(f"{flag} applies only with --architecture")
-    written = _convert_graph(args, options) if args.architecture is None else None
-    if written is None:
-        written = _convert_model(args, options)
+    written = _convert(args, options)
     print(f"wrote {', '.join(str(p) for p in written[:3])}"
           + (f" and {len(written) - 3} more" if len(written) > 3 else ""))
     if args.verify:
@@ -265,65 +259,40 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
-def _convert_model(args: argparse.Namespace, options: dict[str, object]) -> list[Path]:
-    """Conversions through the in-memory model (every Keras and TF.js layers format)."""
-    from modelport import api
-
-    model, report = _source_model(args)
-    with model:
-        try:
-            written = api.write(model, args.dst, args.to_format, overwrite=args.overwrite,
-                                weights_only=args.weights_only, **options)
-        except ModelportError as exc:
-            raise exc.about(args.src) from None
-        _warn(model.warnings)
-        if model.quantization:
-            print(render_summary(model.quantization))
-    if report is not None and args.report:
-        report.write_json(Path(args.report), args.overwrite)
-    return written
-
-
-def _convert_graph(args: argparse.Namespace, options: dict[str, object]) -> list[Path] | None:
-    """Conversions to and from TF.js graph models (TensorFlow graphs, not Keras models): the
-    files written when SRC -> DST is one, else None."""
-    from modelport.tensorflow.graph_model import convert_graph
-
-    summary: list = []
-    written = convert_graph(args.src, args.dst, from_format=args.from_format,
-                            to_format=args.to_format, overwrite=args.overwrite,
-                            weights_only=args.weights_only, signature=args.signature_name,
-                            summary=summary, **options)
-    if written is not None and summary:
-        print(render_summary(summary))
-    return written
-
-
-def _source_model(args: argparse.Namespace) -> tuple[Model, MappingReport | None]:
-    """The model to write: the input, or the input's weights put into --architecture with
-    the mapping report (printed here; on a mismatch also written to --report)."""
+def _convert(args: argparse.Namespace, options: dict[str, object]) -> WriteResult:
+    """Every conversion goes through api.convert; with --architecture the mapping report is
+    printed on stderr (on a mismatch too, and written to --report)."""
     from modelport import api
     from modelport.assemble import MismatchError
 
-    if args.architecture is None:
-        return api.read(args.src, args.from_format), None
-    if args.report:
-        check_writable(Path(args.report), args.overwrite)
-        if Path(args.report).resolve() in (Path(args.dst).resolve(),
-                                           Path(args.src).resolve()):
-            raise ModelportError("--report must name a file other than the input and the "
-                                 "output", args.report)
+    if args.architecture is not None:
+        options.update(architecture=args.architecture, match=args.match,
+                       skip_mismatch=args.skip_mismatch)
+        if args.report:
+            check_writable(Path(args.report), args.overwrite)
+            if Path(args.report).resolve() in (Path(args.dst).resolve(),
+                                               Path(args.src).resolve()):
+                raise ModelportError("--report must name a file other than the input and the "
+                                     "output", args.report)
+    else:
+        options["signature"] = args.signature_name
     try:
-        model, report = api.assemble(args.src, args.architecture, match=args.match,
-                                     skip_mismatch=args.skip_mismatch,
-                                     weights_format=args.from_format)
+        result = api.convert(args.src, args.dst, from_format=args.from_format,
+                             to_format=args.to_format, overwrite=args.overwrite,
+                             weights_only=args.weights_only, **options)
     except MismatchError as exc:
         print(exc.report.render(), file=sys.stderr)
         if args.report:
             exc.report.write_json(Path(args.report), args.overwrite)
         raise
-    print(report.render(), file=sys.stderr)
-    return model, report
+    if result.report is not None:
+        print(result.report.render(), file=sys.stderr)
+    _warn(result.warnings)
+    if result.quantization:
+        print(render_summary(result.quantization))
+    if result.report is not None and args.report:
+        result.report.write_json(Path(args.report), args.overwrite)
+    return result
 
 
 def _untangle_paths(argv: list[str]) -> list[str]:

@@ -81,9 +81,8 @@ class Model:
     metadata: Metadata = field(default_factory=Metadata)
     # Files a `.keras` archive carries under assets/ (name -> reader), e.g. vocabularies.
     assets: dict[str, Callable[[], bytes]] = field(default_factory=dict)
+    # What reading found worth telling the user (writers return their own in a WriteResult).
     warnings: list[str] = field(default_factory=list)
-    # Filled by a TF.js writer that quantized: what each weight cost (quantize.QuantizedWeight).
-    quantization: list[Any] = field(default_factory=list)
     _resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @property

@@ -1,143 +1,278 @@
-"""Format names, file extensions and detection by content: which module reads and writes what."""
+"""The one router: the plug-in list of format modules (imported by name when first needed),
+detection through one probe per input, and read / write / convert, which return what they did."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+import inspect
+import os
 from pathlib import Path
+from typing import Any
 
-from modelport.errors import FormatError, UnsupportedError
-from modelport.formats import (
-    keras_h5,
-    keras_json,
-    keras_v3,
-    saved_model,
-    tf_checkpoint,
-    tfjs_graph,
-    tfjs_layers,
-)
+from modelport.errors import FormatError, ModelportError, UnsupportedError
+from modelport.formats.record import FOLDER, Format, Probe, WriteResult, resolve
 from modelport.model import Model
 
+PathLike = str | os.PathLike[str]
 
-@dataclass(frozen=True)
-class Format:
-    name: str
-    description: str
-    extensions: tuple[str, ...]
-    detect: Callable[[Path], bool]
-    reader: Callable[[Path], Model] | None
-    writer: Callable[..., list[Path]] | None
+# Format modules in detection order; each ends with FORMATS = (Format(...), ...).
+PLUGINS = (
+    "tfjs_layers",
+    "keras_h5",
+    "keras_v3",
+    "keras_json",
+    "tfjs_weights",
+    "tf_checkpoint",
+    "saved_model",
+    "tfjs_graph",
+)
 
-
-FORMATS: dict[str, Format] = {
-    f.name: f
-    for f in (
-        Format(tfjs_layers.NAME, "TF.js layers model (model.json + group*-shard*.bin)",
-               (".json",), tfjs_layers.detect, tfjs_layers.read, tfjs_layers.write),
-        Format(keras_h5.NAME, "Keras legacy HDF5 full model (model.save('x.h5'))",
-               (".h5", ".hdf5", ".keras.h5"), keras_h5.detect, keras_h5.read, keras_h5.write),
-        Format(keras_h5.WEIGHTS_NAME, "Keras legacy HDF5 weights (save_weights('x.h5'))",
-               (".h5", ".hdf5"), keras_h5.detect_weights, keras_h5.read,
-               keras_h5.write_weights),
-        Format(keras_v3.NAME, "Keras 3 archive (model.save('x.keras'); also tf_keras's)",
-               (".keras",), keras_v3.detect, keras_v3.read, keras_v3.write),
-        Format(keras_v3.WEIGHTS_NAME, "Keras 3 weights (save_weights('x.weights.h5'), "
-               "sharded x.weights.json)", (".weights.h5", ".weights.json"),
-               keras_v3.detect_weights, keras_v3.read_weights, keras_v3.write_weights),
-        Format(keras_json.NAME, "Keras architecture JSON (model.to_json())", (".json",),
-               keras_json.detect, keras_json.read, keras_json.write),
-        Format(tfjs_layers.WEIGHTS_NAME, "TF.js weights manifest (weights_manifest.json + "
-               "group*-shard*.bin, as tf.io.loadWeights reads)", (".json",),
-               tfjs_layers.detect_weights, tfjs_layers.read_weights, tfjs_layers.write_weights),
-        Format(tf_checkpoint.NAME, "TF checkpoint (ckpt.index + ckpt.data-*; tf_keras "
-               "save_weights('ckpt'), tf.train.Checkpoint), read without TensorFlow",
-               (".index",), tf_checkpoint.detect, tf_checkpoint.read, None),
-        Format(saved_model.NAME, "TensorFlow SavedModel (saved_model.pb + variables/): tf.keras "
-               "SavedModels read without TensorFlow; written with the tensorflow extra", (),
-               saved_model.detect, saved_model.read, saved_model.write),
-        # Graph formats convert graph to graph with TensorFlow (modelport.tensorflow.
-        # graph_model), outside the in-memory Model: api.convert routes them.
-        Format(tfjs_graph.NAME, "TF.js graph model (model.json format graph-model + shards); "
-               "from SavedModels and Keras files, to SavedModels and .pb (tensorflow extra)",
-               (".json",), tfjs_graph.detect, tfjs_graph.read, None),
-        Format(tfjs_graph.FROZEN_NAME, "TensorFlow frozen GraphDef (.pb), from TF.js graph "
-               "models (tensorflow extra)", (".pb",), tfjs_graph.detect_frozen, None, None),
-    )
-}
-
-# What the incumbent's --input_format/--output_format call these.
-ALIASES = {
-    "tfjs": "tfjs_layers_model",
-    "keras": "keras_h5",
-    "h5": "keras_h5",
-    "keras_weights": "keras_weights_h5",
-    "keras_keras": "keras_v3",
-}
+_FORMATS: dict[str, Format] = {}
+_ALIASES: dict[str, str] = {}
 
 
-def get_format(name: str) -> Format:
-    canonical = ALIASES.get(name, name)
-    if canonical not in FORMATS:
-        known = ", ".join(FORMATS)
-        raise UnsupportedError(f"unknown format '{name}'; known formats: {known}")
-    return FORMATS[canonical]
+def formats() -> dict[str, Format]:
+    """Every format by name, in detection order (the plug-ins are imported on first use)."""
+    if not _FORMATS:
+        for plugin in PLUGINS:
+            module = importlib.import_module(f"modelport.formats.{plugin}")
+            for fmt in module.FORMATS:
+                _FORMATS[fmt.name] = fmt
+                _ALIASES.update(dict.fromkeys(fmt.aliases, fmt.name))
+    return _FORMATS
+
+
+def get_format(name: str | Format) -> Format:
+    if isinstance(name, Format):
+        return name
+    known = formats()
+    canonical = _ALIASES.get(name, name)
+    if canonical not in known:
+        raise UnsupportedError(f"unknown format '{name}'; known formats: {', '.join(known)}")
+    return known[canonical]
+
+
+def canonical_name(name: str) -> str:
+    """A format name with the incumbent's aliases (keras, tfjs, ...) resolved."""
+    formats()
+    return _ALIASES.get(name, name)
 
 
 def detect_input(path: Path) -> Format:
     """The format of an existing file or folder, by content."""
-    if not path.exists():
-        if tf_checkpoint.detect(path):  # a checkpoint prefix: 'dir/ckpt' names ckpt.index
-            return FORMATS[tf_checkpoint.NAME]
-        raise FormatError("no such file or folder", path)
-    for fmt in FORMATS.values():
-        if fmt.detect(path):
+    return _detect(Probe(Path(path)))
+
+
+def _detect(probe: Probe) -> Format:
+    path = probe.path
+    for fmt in formats().values():
+        if fmt.detect(probe):
             return fmt
-    target = path / "model.json" if path.is_dir() else path
-    if target.suffix == ".json" and target.is_file():
+    if not probe.exists:
+        raise FormatError("no such file or folder", path)
+    if probe.json_path is not None:
         from modelport.formats.common import read_json
 
-        read_json(target)  # invalid JSON says so
-        raise FormatError("JSON file is not a model modelport knows (no modelTopology)", target)
-    if path.is_dir():
+        read_json(probe.json_path)  # invalid JSON says so
+        raise FormatError("JSON file is not a model modelport knows (no modelTopology)",
+                          probe.json_path)
+    if probe.is_dir:
         raise FormatError("folder holds no model modelport recognises (no model.json)", path)
-    if path.suffix in (".h5", ".hdf5"):
+    if probe.hdf5_keys is not None or probe.path.suffix.lower() in (".h5", ".hdf5"):
         raise FormatError("HDF5 file holds no Keras model (no model_config and no "
                           "layer_names)", path)
     raise FormatError("not a model file modelport recognises", path)
 
 
-# Each full-model format and the format holding its weights alone (--weights-only).
-WEIGHTS_OF = {
-    keras_h5.NAME: keras_h5.WEIGHTS_NAME,
-    tfjs_layers.NAME: tfjs_layers.WEIGHTS_NAME,
-}
+def source_format(path: Path, name: str | None) -> Format:
+    return get_format(name) if name else detect_input(path)
+
+
+def _extension_of(path: Path, fmt: Format) -> int:
+    """How long an extension of `fmt` that `path` ends with is (0: none)."""
+    name = path.name.lower()
+    lengths = [len(ext) for ext in fmt.extensions if ext != FOLDER and name.endswith(ext)]
+    if FOLDER in fmt.extensions and (path.suffix == "" or path.is_dir()):
+        lengths.append(1)
+    return max(lengths, default=0)
+
+
+def format_for_output(path: Path, candidates: list[Format], holds: str | None = None
+                      ) -> Format | None:
+    """The format an output name asks for among `candidates`: the longest extension wins (so
+    x.weights.h5 is not a plain .h5); among formats with that extension, the first that holds
+    `holds` (else the first)."""
+    scored = [(_extension_of(path, fmt), fmt) for fmt in candidates]
+    best = max((score for score, _ in scored), default=0)
+    if best == 0:
+        return None
+    fitting = [fmt for score, fmt in scored if score == best]
+    return next((fmt for fmt in fitting if fmt.holds == holds), fitting[0])
 
 
 def output_format(path: Path, model: Model, weights_only: bool = False) -> Format:
-    """The format to write to `path`, from its extension (a folder means TF.js)."""
-    suffix = path.suffix.lower()
-    name = path.name.lower()
-    if name.endswith((".weights.h5", ".weights.json")):
-        return FORMATS[keras_v3.WEIGHTS_NAME]
-    if suffix == ".keras":
-        chosen = keras_v3.NAME
-    elif suffix in (".h5", ".hdf5"):
-        chosen = keras_h5.NAME if model.config is not None else keras_h5.WEIGHTS_NAME
-    elif suffix == ".json" or suffix == "" or path.is_dir():
-        chosen = tfjs_layers.NAME if model.config is not None else tfjs_layers.WEIGHTS_NAME
-    else:
+    """The format to write `model` to at `path`, from the name's extension."""
+    writers = [fmt for fmt in formats().values() if fmt.write is not None]
+    chosen = format_for_output(path, writers, "model" if model.config is not None else
+                               "weights")
+    if chosen is None:
         raise UnsupportedError(f"cannot tell the output format from the extension "
-                               f"'{suffix}'; pass --to FORMAT", path)
-    return FORMATS[weights_format(chosen, path) if weights_only else chosen]
+                               f"'{path.suffix.lower()}'; pass --to FORMAT", path)
+    return weights_format(chosen, path) if weights_only else chosen
 
 
-def weights_format(name: str, path: Path | None = None) -> str:
-    """The weights-only counterpart of output format `name` (itself if it is one)."""
-    if name in WEIGHTS_OF.values() or name == keras_v3.WEIGHTS_NAME:
-        return name
-    if name == keras_v3.NAME:
-        raise UnsupportedError("--weights-only output of a Keras 3 model is a .weights.h5 "
-                               "file; name the output x.weights.h5", path)
-    if name not in WEIGHTS_OF:
-        raise UnsupportedError(f"--weights-only does not apply to {name} output", path)
-    return WEIGHTS_OF[name]
+def weights_format(fmt: Format | str, path: Path | None = None) -> Format:
+    """The weights-only counterpart of output format `fmt` (itself if it is one)."""
+    fmt = get_format(fmt)
+    if fmt.holds == "weights":
+        return fmt
+    if fmt.weights_only is None:
+        raise UnsupportedError(f"--weights-only does not apply to {fmt.name} output", path)
+    counterpart = get_format(fmt.weights_only)
+    if _extension_of(path, counterpart) == 0 and path is not None and (
+            _extension_of(path, fmt) > 0):
+        raise UnsupportedError(f"--weights-only output of a {fmt.name} model is a "
+                               f"{counterpart.extensions[0]} file; name the output "
+                               f"x{counterpart.extensions[0]}", path)
+    return counterpart
+
+
+# ------------------------------------------------------------------------------ read / write
+
+def read(path: PathLike, format: str | Format | None = None) -> Model:
+    """Read any supported model or weights file into a Model (use it as a context manager:
+    weights are read lazily from the open file)."""
+    path = Path(path)
+    probe = Probe(path)
+    fmt = get_format(format) if format else _detect(probe)
+    if fmt.read is None:
+        raise UnsupportedError(f"modelport cannot read {fmt.name} files", path)
+    if "probe" in _accepted(fmt.read):  # what detection parsed is not parsed again
+        return fmt.call("read", path, probe=probe)
+    return fmt.call("read", path)
+
+
+def _flag(option: str) -> str:
+    return "--quantize-*" if option == "quantize" else "--" + option.replace("_", "-")
+
+
+def _accepted(function: Any) -> set[str]:
+    return set(inspect.signature(resolve(function)).parameters)
+
+
+def write(model: Model, path: PathLike, format: str | Format | None = None,
+          overwrite: bool = False, weights_only: bool = False, **options: Any) -> WriteResult:
+    """Write `model` to `path` in `format` (default: from the extension; a folder means a
+    TF.js layers model). `weights_only` writes the weights alone in the format's weights-only
+    counterpart. Returns the files written, with the output's warnings."""
+    path = Path(path)
+    if format:
+        fmt = get_format(format)
+        if weights_only:
+            fmt = weights_format(fmt, path)
+    else:
+        fmt = output_format(path, model, weights_only)
+    if fmt.write is None:
+        raise UnsupportedError(f"modelport cannot write {fmt.name} files", path)
+    source = formats().get(canonical_name(model.metadata.source_format))
+    if model.config is None and source is not None and source.keyed_by == "position":
+        raise UnsupportedError(f"a {source.name} file's weights have no layer names and are "
+                               "listed in creation order, not Keras's; pass --architecture "
+                               "ARCH to put them into the model", path)
+    if source is not None and source.holds == "architecture" and fmt.holds != "architecture":
+        raise UnsupportedError(f"the input is an architecture without weights; {fmt.name} "
+                               "output needs weights", path)
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = _accepted(fmt.write)
+    for key in given:
+        if key not in accepted:
+            raise UnsupportedError(f"{_flag(key)} does not apply to {fmt.name} output", path)
+    result = fmt.call("write", model, path, overwrite=overwrite, **given)
+    result.warnings[:0] = model.warnings
+    return result
+
+
+# ----------------------------------------------------------------------------------- convert
+
+def _output_kind(fmt: Format) -> str:
+    first = fmt.extensions[0] if fmt.extensions else FOLDER
+    return "a folder" if first == FOLDER else first
+
+
+def _conversion_target(src: Format, dst: Path, to_format: str | None, path: Path) -> Format:
+    targets = [get_format(name) for name in src.conversions]
+    if to_format is not None:
+        return get_format(to_format)
+    chosen = format_for_output(dst, targets)
+    if chosen is None:
+        routes = " or ".join(f"{t.name} ({_output_kind(t)})" for t in targets)
+        raise UnsupportedError(f"a {src.name} converts to {routes}, not '{dst.name}'", path)
+    return chosen
+
+
+def _convert_directly(src: Format, target: Format, path: Path, dst: Path, overwrite: bool,
+                      weights_only: bool, options: dict[str, Any]) -> WriteResult:
+    if target.name not in src.conversions:
+        routes = ", ".join(src.conversions)
+        raise UnsupportedError(f"a {src.name} converts to {routes}, not {target.name}", path)
+    given = {key: value for key, value in options.items() if value is not None}
+    accepted = set(src.conversion_options.get(target.name, ()))
+    refused = [key for key, value in given.items() if key not in accepted and value]
+    if weights_only:
+        refused.append("weights_only")
+    if refused:
+        raise UnsupportedError(f"{_flag(refused[0])} does not apply to {target.name} output "
+                               f"from {src.name} input", path)
+    given = {key: value for key, value in given.items() if key in accepted}
+    return resolve(src.conversions[target.name])(path, dst, overwrite=overwrite, **given)
+
+
+def convert(src: PathLike, dst: PathLike, *, from_format: str | None = None,
+            to_format: str | None = None, overwrite: bool = False, weights_only: bool = False,
+            **options: Any) -> WriteResult:
+    """Convert the model at `src` to `dst`: through a direct route where the source format
+    declares one for the target (graphs: TensorFlow-backed), else read into the in-memory
+    model and written. Returns the files written, the warnings and any quantization summary."""
+    path, dst = Path(src), Path(dst)
+    source = source_format(path, from_format)
+    graph_only = source.read is None or source.holds == "graph"
+    target = None
+    if to_format is not None:
+        target = get_format(to_format)
+    elif graph_only and source.conversions:
+        target = _conversion_target(source, dst, to_format, path)
+    signature = options.pop("signature", None)
+    if target is not None and target.name in source.conversions:
+        if signature is not None:
+            options["signature"] = signature
+        return _convert_directly(source, target, path, dst, overwrite, weights_only, options)
+    if signature is not None:
+        shown = target.name if target is not None else "this"
+        raise UnsupportedError(f"--signature-name does not apply to {shown} output from "
+                               f"{source.name} input", path)
+    if source.read is None:
+        raise UnsupportedError(f"modelport cannot read {source.name} files", path)
+    with read(path, source) as model:
+        try:
+            return write(model, dst, target, overwrite=overwrite, weights_only=weights_only,
+                         **options)
+        except ModelportError as exc:
+            raise exc.about(path) from None
+
+
+def format_table() -> list[dict[str, Any]]:
+    """The formats modelport knows, with whether it reads and writes each."""
+    return [
+        {"name": f.name, "description": f.description, "extensions": list(f.extensions),
+         "read": f.read is not None, "write": f.write is not None or bool(
+             [s for s in formats().values() if f.name in s.conversions])}
+        for f in formats().values()
+    ]
+
+
+def format_for_runtime(runtime: str) -> Format:
+    """The format modelport writes a model in for a runtime that cannot read the source."""
+    for fmt in formats().values():
+        if fmt.runtime == runtime and fmt.write is not None and fmt.holds == "model":
+            return fmt
+    raise UnsupportedError(f"modelport writes no format the {runtime} runtime reads")

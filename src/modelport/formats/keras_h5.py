@@ -13,10 +13,13 @@ import numpy as np
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file
 from modelport.formats.common import name_layer_weights
+from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
+from modelport.keras_config.entries import layer_name
+from modelport.keras_config.graph import container_paths
 from modelport.keras_config.inline import inline_nested_models
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
-from modelport.keras_config.layouts import container_paths, layer_layout, layer_name
+from modelport.keras_config.layouts import layer_layout
 from modelport.keras_config.targets import (
     KERAS2_ONLY_LAYERS,
     KERAS3_ONLY_LAYERS,
@@ -29,7 +32,6 @@ from modelport.model import Metadata, Model, Weight
 
 NAME = "keras_h5"
 WEIGHTS_NAME = "keras_weights_h5"
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ATTR_LIMIT = 64512  # HDF5 object header limit Keras splits long attributes at
 
 
@@ -41,27 +43,16 @@ def _is_hdf5(path: Path) -> bool:
         return False
 
 
-def _h5_kind(path: Path) -> str | None:
-    """'model' for a legacy full model, 'weights' for legacy save_weights, else None."""
-    if not path.is_file() or not _is_hdf5(path):
-        return None
-    try:
-        with h5py.File(path, "r") as f:
-            if "model_config" in f.attrs and "model_weights" in f:
-                return "model"
-            if "layer_names" in f.attrs or "layer_names0" in f.attrs:
-                return "weights"
-    except OSError:
-        return None
-    return None
+def detect(probe: Probe) -> bool:
+    """A legacy full model: the model_config attribute and the model_weights group."""
+    keys = probe.hdf5_keys or frozenset()
+    return "model_config" in keys and "model_weights" in keys
 
 
-def detect(path: Path) -> bool:
-    return _h5_kind(path) == "model"
-
-
-def detect_weights(path: Path) -> bool:
-    return _h5_kind(path) == "weights"
+def detect_weights(probe: Probe) -> bool:
+    """A legacy save_weights file: layer_names (split into layer_names0, ... when long)."""
+    keys = probe.hdf5_keys or frozenset()
+    return "layer_names" in keys or "layer_names0" in keys
 
 
 def _text(value: Any) -> str:
@@ -220,32 +211,33 @@ def _layer_groups(model: Model) -> dict[str, list[Weight]]:
             for e, _ in container_paths(model.class_name or "", model.config["config"])}
 
 
-def _loadability_warnings(model: Model, keras: int) -> None:
+def _loadability_warnings(model: Model, keras: int) -> list[str]:
     """What one of the runtimes that read a legacy file will not load or computes otherwise."""
     assert model.config is not None
+    warnings = []
     for classes, runtimes in ((KERAS2_ONLY_LAYERS, "Keras 3"),
                               (KERAS3_ONLY_LAYERS, "tf_keras and TF.js")):
         found = [(where, entry.get("class_name")) for where, entry in
                  iter_layer_entries(model.config) if entry.get("class_name") in classes]
         if found and (keras == 2 or runtimes == "Keras 3"):
             listed = ", ".join(f"'{where}' ({cls})" for where, cls in found)
-            model.warnings.append(f"{runtimes} has no layer class for {listed}: the file "
-                                  "will not load there")
+            warnings.append(f"{runtimes} has no layer class for {listed}: the file will not "
+                            "load there")
     attention = [where for where, entry in iter_layer_entries(model.config)
                  if entry.get("class_name") == "MultiHeadAttention"]
     if attention and keras == 2:
-        model.warnings.append(f"Keras 3 cannot load MultiHeadAttention ('{attention[0]}') "
-                              "from a Keras 2 dialect file (tf_keras requires query_shape, "
-                              "Keras 3 rejects it): for Keras 3 write .keras or --keras 3")
+        warnings.append(f"Keras 3 cannot load MultiHeadAttention ('{attention[0]}') from a "
+                        "Keras 2 dialect file (tf_keras requires query_shape, Keras 3 rejects "
+                        "it): for Keras 3 write .keras or --keras 3")
     users = hard_sigmoid_users(model.config)
     if users and keras == 2:
-        model.warnings.append(f"layer '{users[0]}' uses hard_sigmoid: tf_keras and TF.js "
-                              "compute it as 0.2x+0.5, Keras 3 as x/6+0.5, so Keras 3 will "
-                              "compute this file differently")
-    model.warnings.extend(custom_layer_warnings(model.config))
+        warnings.append(f"layer '{users[0]}' uses hard_sigmoid: tf_keras and TF.js compute it "
+                        "as 0.2x+0.5, Keras 3 as x/6+0.5, so Keras 3 will compute this file "
+                        "differently")
+    return warnings + custom_layer_warnings(model.config)
 
 
-def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> list[Path]:
+def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> WriteResult:
     """A legacy full-model file. keras=2 (default): the portable Keras 2 dialect every runtime
     loads (nested models inlined); keras=3: the Keras 3 dialect, as Keras 3 writes it."""
     if model.config is None:
@@ -253,7 +245,7 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
     if keras not in (2, 3):
         raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")
     check_dialect_semantics(model, f"keras{keras}")
-    _loadability_warnings(model, keras)
+    warnings = _loadability_warnings(model, keras)
     version = model.metadata.keras_version or ""
     if keras == 3:
         flat = model
@@ -277,16 +269,36 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
         if model.optimizer_weights and keras == 2:
             _write_weight_group(f.create_group("optimizer_weights"), model.optimizer_weights)
     if keras == 3 and (model.training_config or model.optimizer_weights):
-        model.warnings.append("the training config and optimizer weights are not written in "
-                              "the Keras 3 dialect")
-    return [path]
+        warnings.append("the training config and optimizer weights are not written in the "
+                        "Keras 3 dialect")
+    return WriteResult([path], warnings)
 
 
-def write_weights(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
+def write_weights(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     """Legacy `save_weights` layout: the `model_weights` group at the file's root."""
     keras_version = model.metadata.keras_version or KERAS2_VERSION
     with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["backend"] = "tensorflow"
         f.attrs["keras_version"] = keras_version
         _write_groups(f, _layer_groups(model) if model.config is not None else model.weights)
-    return [path]
+    return WriteResult([path])
+
+
+def _native_in(runtime: str, keras_version: str | None, has_config: bool) -> bool:
+    """Keras 3 reads the .h5 files it wrote (a Keras 2 file stops it at e.g. an LSTM's
+    time_major); tf_keras reads every Keras 2 file."""
+    wrote_keras3 = (keras_version or "").startswith("3")
+    if runtime == "keras3":
+        return keras_version is None or wrote_keras3
+    return runtime == "tf_keras" and not wrote_keras3
+
+
+FORMATS = (
+    Format(NAME, "Keras legacy HDF5 full model (model.save('x.h5'))", detect,
+           extensions=(".h5", ".hdf5", ".keras.h5"), read=read, write=write,
+           weights_only=WEIGHTS_NAME, runtime="keras", native_in=_native_in,
+           aliases=("keras", "h5")),
+    Format(WEIGHTS_NAME, "Keras legacy HDF5 weights (save_weights('x.h5'))", detect_weights,
+           extensions=(".h5", ".hdf5"), read=read, write=write_weights, holds="weights",
+           keyed_by="layer", aliases=("keras_weights",)),
+)

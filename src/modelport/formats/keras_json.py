@@ -4,21 +4,17 @@ architecture without weights."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file
 from modelport.formats.common import read_json
-from modelport.keras_config.dialects import (
-    KERAS2_VERSION,
-    has_builtin_node,
-    is_model_entry,
-    portable_keras2,
-    to_canonical,
-)
+from modelport.formats.record import Format, Probe, WriteResult
+from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
+from modelport.keras_config.entries import has_builtin_node, is_model_entry, layer_name
 from modelport.keras_config.keras3 import to_keras3
-from modelport.keras_config.layouts import layer_name
 from modelport.keras_config.targets import (
     KERAS3_ONLY_LAYERS,
     check_dialect_semantics,
@@ -34,17 +30,12 @@ def is_architecture(data: Any) -> bool:
     return isinstance(data, dict) and is_model_entry(data) and "modelTopology" not in data
 
 
-def detect(path: Path) -> bool:
-    if not path.is_file() or path.suffix.lower() != ".json":
-        return False
-    try:
-        return is_architecture(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
+def detect(probe: Probe) -> bool:
+    return probe.is_file and probe.json_path is not None and is_architecture(probe.json)
 
 
-def read(path: Path) -> Model:
-    data = read_json(path)
+def read(path: Path, probe: Probe | None = None) -> Model:
+    data = read_json(path, probe)
     if not is_architecture(data):
         raise FormatError("not a Keras architecture JSON (no class_name/config with layers)",
                           path)
@@ -58,7 +49,7 @@ def read(path: Path) -> Model:
     return model
 
 
-def render(model: Model, keras: int) -> dict[str, Any]:
+def document(model: Model, keras: int, warn: Callable[[str], None]) -> dict[str, Any]:
     """The architecture as `to_json()` of Keras `keras` (2 or 3) writes it."""
     assert model.config is not None
     if keras == 3:
@@ -78,20 +69,26 @@ def render(model: Model, keras: int) -> dict[str, Any]:
     called = [layer_name(e) for e in model.layers
               if has_builtin_node(e) and e.get("inbound_nodes")]
     if called:
-        model.warnings.append(f"nested model '{called[0]}' is called inside the model: Keras 3 "
-                              "cannot read that from Keras 2 JSON; for Keras 3 use --keras 3")
+        warn(f"nested model '{called[0]}' is called inside the model: Keras 3 cannot read that "
+             "from Keras 2 JSON; for Keras 3 use --keras 3")
     version = model.metadata.keras_version or ""
     return {**portable_keras2(model.config),
             "keras_version": version if version.startswith("2.") else KERAS2_VERSION,
             "backend": "tensorflow"}
 
 
-def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> list[Path]:
+def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> WriteResult:
     if model.config is None:
         raise UnsupportedError("the input holds weights only: there is no architecture to "
                                "write", path)
-    model.warnings.extend(custom_layer_warnings(model.config))
-    document = render(model, keras)
+    warnings = custom_layer_warnings(model.config)
+    text = json.dumps(document(model, keras, warnings.append))
     with atomic_file(path, overwrite) as tmp:
-        tmp.write_text(json.dumps(document), encoding="utf-8")
-    return [path]
+        tmp.write_text(text, encoding="utf-8")
+    return WriteResult([path], warnings)
+
+
+FORMATS = (
+    Format(NAME, "Keras architecture JSON (model.to_json())", detect, extensions=(".json",),
+           read=read, write=write, holds="architecture"),
+)

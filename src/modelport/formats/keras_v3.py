@@ -21,15 +21,13 @@ import h5py
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file, atomic_files
 from modelport.formats.common import read_json
-from modelport.formats.keras_h5 import HDF5_SIGNATURE, dataset_weight, write_dataset
+from modelport.formats.keras_h5 import dataset_weight, write_dataset
+from modelport.formats.record import Format, Probe, WriteResult
 from modelport.keras_config.dialects import to_canonical
+from modelport.keras_config.entries import MODEL_CLASSES, layer_name
+from modelport.keras_config.graph import container_paths
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
-from modelport.keras_config.layouts import (
-    MODEL_CLASSES,
-    container_paths,
-    layer_name,
-    layer_slots,
-)
+from modelport.keras_config.layouts import layer_slots
 from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
 from modelport.model import Metadata, Model, Weight
 
@@ -41,46 +39,26 @@ _VARS = re.compile(r"^(?:(.*)/)?vars/(\d+)$")
 
 # ----------------------------------------------------------------------------------- detection
 
-def _zip_members(path: Path) -> list[str] | None:
-    if not path.is_file() or not zipfile.is_zipfile(path):
-        return None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return None
+def detect(probe: Probe) -> bool:
+    """A zip archive with a config.json member."""
+    return probe.zip_members is not None and "config.json" in probe.zip_members
 
 
-def detect(path: Path) -> bool:
-    members = _zip_members(path)
-    return members is not None and "config.json" in members
-
-
-def _is_sharded_map(path: Path) -> bool:
-    if not path.is_file() or not path.name.endswith(".json"):
-        return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
+def _is_sharded_map(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("weight_map"), dict)
 
 
-def detect_weights(path: Path) -> bool:
-    if _is_sharded_map(path):
-        return True
-    if not path.is_file():
+def detect_weights(probe: Probe) -> bool:
+    """A `.weights.h5` (an HDF5 file of Keras 3 object paths, not a legacy file) or the JSON map
+    of a sharded one."""
+    if probe.is_file and probe.json_path is not None:
+        return _is_sharded_map(probe.json)
+    keys = probe.hdf5_keys
+    if keys is None:
         return False
-    with open(path, "rb") as handle:
-        if handle.read(8) != HDF5_SIGNATURE:
-            return False
-    try:
-        with h5py.File(path, "r") as f:
-            legacy = any(k in f.attrs for k in ("model_config", "layer_names", "layer_names0"))
-            return not legacy and ("layers" in f or "vars" in f
-                                   or "_layer_checkpoint_dependencies" in f)
-    except OSError:
-        return False
+    legacy = any(k in keys for k in ("model_config", "layer_names", "layer_names0"))
+    return not legacy and ("layers" in keys or "vars" in keys
+                           or "_layer_checkpoint_dependencies" in keys)
 
 
 # --------------------------------------------------------------------------- the weights tree
@@ -146,8 +124,8 @@ class _Tree:
 
 def _open_tree(path: Path, model: Model) -> _Tree:
     """A `.weights.h5` file or a sharded `.weights.json` map, kept open by `model`."""
-    if _is_sharded_map(path):
-        data = read_json(path)
+    data = read_json(path) if path.name.lower().endswith(".json") else None
+    if _is_sharded_map(data):
         weight_map = {k: v if isinstance(v, list) else [v] for k, v in data["weight_map"].items()}
         files = {}
         for name in sorted({n for names in weight_map.values() for n in names}):
@@ -239,7 +217,7 @@ def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
 
 
 def read(path: Path) -> Model:
-    members = _zip_members(path)
+    members = Probe(path).zip_members
     if members is None:
         raise FormatError("not a zip archive (.keras files are zip archives)", path)
     if "config.json" not in members:
@@ -319,7 +297,7 @@ class _Object:
     variables: dict[int, Weight] = field(default_factory=dict)
 
 
-def keras3_objects(model: Model) -> dict[str, _Object]:
+def keras3_objects(model: Model, warn: Callable[[str], None]) -> dict[str, _Object]:
     """Every object path of the Keras 3 weights tree with its variables by index."""
     objects: dict[str, _Object] = {"": _Object(model.name)}
     if model.config is None:
@@ -336,7 +314,7 @@ def keras3_objects(model: Model) -> dict[str, _Object]:
         name = layer_name(entry)
         weights = model.weights.get(name, [])
         objects.setdefault(path, _Object(name))
-        for relatives, weight in zip(_relative_paths(entry, weights, model.warnings.append),
+        for relatives, weight in zip(_relative_paths(entry, weights, warn),
                                      weights, strict=True):
             for relative in relatives.split("|"):
                 match = _VARS.match(f"{path}/{relative}")
@@ -375,23 +353,26 @@ def _write_objects(files: list[h5py.File], objects: dict[str, _Object],
             write_dataset(group, str(index), weight)
 
 
-def _check_target(model: Model) -> None:
+def _check_target(model: Model) -> list[str]:
+    """What a Keras 3 file of `model` cannot hold: refused, or said in the returned warnings."""
+    warnings = []
     if model.config is not None:
         check_dialect_semantics(model, "keras3")
-        model.warnings.extend(custom_layer_warnings(model.config))
+        warnings += custom_layer_warnings(model.config)
     if model.optimizer_weights or model.training_config:
-        model.warnings.append("the training config and optimizer weights are not written "
-                              "to Keras 3 files")
+        warnings.append("the training config and optimizer weights are not written to Keras 3 "
+                        "files")
+    return warnings
 
 
-def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
+def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     """A `.keras` archive as Keras 3 writes it."""
     if model.config is None:
         raise UnsupportedError("a .keras file needs an architecture; this input holds weights "
                                "only", path)
-    _check_target(model)
+    warnings = _check_target(model)
     config = to_keras3(model.config)
-    objects = keras3_objects(model)
+    objects = keras3_objects(model, warnings.append)
     version = model.metadata.keras_version or ""
     metadata = {"keras_version": version if version.startswith("3.") else KERAS3_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
@@ -407,7 +388,7 @@ def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
             archive.write(weights_file, WEIGHTS_MEMBER)
             for name, load in sorted(model.assets.items()):
                 archive.writestr(f"assets/{name}", load())
-    return [path]
+    return WriteResult([path], warnings)
 
 
 def _shard_plan(objects: dict[str, _Object], shard_size: int) -> list[list[str]]:
@@ -427,16 +408,15 @@ def _shard_plan(objects: dict[str, _Object], shard_size: int) -> list[list[str]]
 
 
 def write_weights(model: Model, path: Path, overwrite: bool = False,
-                  shard_size: int | None = None) -> list[Path]:
+                  shard_size: int | None = None) -> WriteResult:
     """Keras 3 `save_weights`: one `.weights.h5`, or with `shard_size` (or a `.json` path) a
     `.weights.json` map plus `<base>_00000.weights.h5` shards."""
-    if model.config is not None:
-        _check_target(model)
-    objects = keras3_objects(model)
+    warnings = _check_target(model) if model.config is not None else []
+    objects = keras3_objects(model, warnings.append)
     if shard_size is None and not path.name.endswith(".json"):
         with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
             _write_objects([f], objects, lambda _: 0)
-        return [path]
+        return WriteResult([path], warnings)
     if not path.name.endswith(".json"):
         path = path.with_suffix(".json")
     base = path.name[: -len(".weights.json")] if path.name.endswith(".weights.json") else (
@@ -456,4 +436,21 @@ def write_weights(model: Model, path: Path, overwrite: bool = False,
         (tmp / path.name).write_text(json.dumps(
             {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=4),
             encoding="utf-8")
-    return [path] + [path.parent / n for n in names]
+    return WriteResult([path] + [path.parent / n for n in names], warnings)
+
+
+def _native_in(runtime: str, keras_version: str | None, has_config: bool) -> bool:
+    """Keras 3 reads its own archives; tf_keras reads the .keras files tf_keras wrote."""
+    if runtime == "keras3":
+        return (keras_version or "3").startswith("3")
+    return runtime == "tf_keras" and (keras_version or "").startswith("2")
+
+
+FORMATS = (
+    Format(NAME, "Keras 3 archive (model.save('x.keras'); also tf_keras's)", detect,
+           extensions=(".keras",), read=read, write=write, weights_only=WEIGHTS_NAME,
+           runtime="keras", native_in=_native_in, aliases=("keras_keras",)),
+    Format(WEIGHTS_NAME, "Keras 3 weights (save_weights('x.weights.h5'), sharded "
+           "x.weights.json)", detect_weights, extensions=(".weights.h5", ".weights.json"),
+           read=read_weights, write=write_weights, holds="weights", keyed_by="path"),
+)

@@ -14,18 +14,19 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.formats import tf_checkpoint
+from modelport.formats import tensor_bundle, tf_checkpoint
 from modelport.formats.common import name_layer_weights
+from modelport.formats.record import FOLDER, Format, Probe
 from modelport.keras_config.dialects import to_canonical
-from modelport.keras_config.layouts import (
-    MODEL_CLASSES,
-    container_paths,
-    layer_layout,
-    layer_name,
-    layer_slots,
-)
+from modelport.keras_config.entries import MODEL_CLASSES, layer_name
+from modelport.keras_config.graph import container_paths
+from modelport.keras_config.layouts import layer_layout, layer_slots
 from modelport.model import Metadata, Model, Weight
 from modelport.protobuf import DecodeError, Message
+from modelport.summary import header_lines
+from modelport.summary import render as render_model
+from modelport.summary import summarise as summarise_model
+from modelport.text import shape_text, table_lines
 
 NAME = "tf_saved_model"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -42,12 +43,11 @@ def _saved_model_file(path: Path) -> Path:
     return path / SAVED_MODEL_FILE if path.is_dir() else path
 
 
-def detect(path: Path) -> bool:
+def detect(probe: Probe) -> bool:
     """A folder holding saved_model.pb, or the saved_model.pb file itself."""
-    path = Path(path)
-    if path.is_dir():
-        return (path / SAVED_MODEL_FILE).is_file()
-    return path.name == SAVED_MODEL_FILE and path.is_file()
+    if probe.is_dir:
+        return (probe.path / SAVED_MODEL_FILE).is_file()
+    return probe.name == SAVED_MODEL_FILE and probe.is_file
 
 
 # ------------------------------------------------------------------------------ the protobufs
@@ -117,7 +117,7 @@ def _shape(proto: Message | None) -> list[int | None] | None:
 
 
 def _dtype(enum: int) -> str:
-    return tf_checkpoint.DTYPE_NAMES.get(enum, f"dtype_{enum}")
+    return tensor_bundle.DTYPE_NAMES.get(enum, f"dtype_{enum}")
 
 
 def _tensor_specs(entries: list[Message]) -> list[TensorSpec]:
@@ -311,7 +311,7 @@ def read(path: Path) -> Model:
     return model
 
 
-def _variables_bundle(meta: MetaGraph) -> tf_checkpoint.Bundle:
+def _variables_bundle(meta: MetaGraph) -> tf_checkpoint.Checkpoint:
     prefix = meta.folder / "variables" / "variables"
     if not (meta.folder / "variables" / "variables.index").is_file():
         raise FormatError("the SavedModel has no variables/variables.index, yet its model has "
@@ -477,9 +477,77 @@ def _itemsize(dtype: str) -> int:
         return 2 if dtype == "bfloat16" else 0
 
 
-def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
-    """A SavedModel with a `serving_default` signature; needs TensorFlow and tf_keras (the
-    `tensorflow` extra), imported only here."""
-    from modelport.tensorflow.saved_model_export import write as export
+# ------------------------------------------------------------------------------------ inspect
 
-    return export(model, Path(path), overwrite=overwrite)
+def summarise(path: Path) -> dict[str, Any]:
+    """inspect's summary: the SavedModel's signatures, op histogram and variables (under
+    "saved_model"), with the Keras summary when it is a tf.keras SavedModel. Reads no
+    TensorFlow."""
+    details = describe(path)
+    summary = None
+    warnings = []
+    if details["keras_metadata"]:
+        try:
+            with read(path) as model:
+                summary = summarise_model(model, NAME, path)
+        except UnsupportedError as exc:
+            warnings.append(exc.message)
+    if summary is None:
+        summary = summarise_model(Model(config=None), NAME, path)
+        summary["warnings"] += warnings
+    summary["saved_model"] = details
+    return summary
+
+
+_TOP_OPS = 20  # op types listed in the text view; --json has them all
+
+
+def saved_model_lines(details: dict[str, Any]) -> list[str]:
+    """The SavedModel part of `render`: signatures, variables and the commonest ops."""
+    lines = [f"  saved model: tags {', '.join(details['tags']) or 'none'}, TensorFlow "
+             f"{details['tensorflow_version'] or '?'}, Keras metadata: "
+             f"{details['keras_metadata'] or 'none'}"]
+    rows = [("signature", "", "name", "dtype", "shape")]
+    for signature in details["signatures"]:
+        for kind in ("inputs", "outputs"):
+            rows += [(signature["name"], kind[:-1], t["name"], t["dtype"], shape_text(t["shape"]))
+                     for t in signature[kind]]
+    lines += table_lines(rows) if len(rows) > 1 else ["  signatures: none"]
+    lines.append("")
+    lines.append(f"  variables: {details['variable_count']} tensors, "
+                 f"{details['variable_bytes']:,} bytes")
+    ops = details["ops"]
+    lines.append(f"  ops:      {details['node_count']:,} nodes of {len(ops)} op types in the "
+                 f"graph and its {details['function_count']} functions")
+    lines += table_lines([("op", "count")] + [(op, f"{count:,}") for op, count
+                                              in list(ops.items())[:_TOP_OPS]], right=(1,))
+    if len(ops) > _TOP_OPS:
+        lines.append(f"  ... and {len(ops) - _TOP_OPS} more op types (--json lists them all)")
+    return lines
+
+
+def render(summary: dict[str, Any]) -> str:
+    """inspect's text view: the Keras model's (when there is one), then the SavedModel's own."""
+    details = saved_model_lines(summary["saved_model"])
+    if summary.get("model_class") is None:
+        return "\n".join(header_lines(summary) + details)
+    return render_model(summary) + "\n\n" + "\n".join(details)
+
+
+def _native_in(runtime: str, keras_version: str | None, has_config: bool) -> bool:
+    """TensorFlow runs any SavedModel's signature; tf_keras loads tf.keras SavedModels."""
+    return runtime == "tensorflow" or (runtime == "tf_keras" and has_config)
+
+
+FORMATS = (
+    Format(NAME, "TensorFlow SavedModel (saved_model.pb + variables/): tf.keras SavedModels "
+           "read without TensorFlow; written with the tensorflow extra", detect,
+           extensions=(FOLDER,), read=read,
+           write="modelport.tensorflow.saved_model_export:write", holds="model",
+           runtime="tensorflow", native_in=_native_in, summarise=summarise, render=render,
+           conversions={
+               "tfjs_graph_model": "modelport.tensorflow.graph_model:saved_model_to_graph_model"},
+           conversion_options={
+               "tfjs_graph_model": ("quantize", "shard_size", "metadata", "signature")},
+           graph=True),
+)

@@ -17,11 +17,13 @@ import numpy as np
 
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.fileio import atomic_file, atomic_folder, check_writable
-from modelport.formats import tfjs_graph
-from modelport.model import array_weight
-from modelport.quantize import QuantizationPlan, QuantizedWeight
+from modelport.formats import saved_model, tfjs_graph
+from modelport.formats.record import Probe, WriteResult
+from modelport.model import Model, array_weight
+from modelport.quantize import QuantizationPlan
 from modelport.tensorflow import graph_rewrite
 from modelport.tensorflow.loading import import_tensorflow
+from modelport.tensorflow.saved_model_export import write as export_saved_model
 
 DEFAULT_SIGNATURE = "serving_default"
 _OPS_FILE = Path(__file__).with_name("tfjs_ops.json")
@@ -43,17 +45,12 @@ def tfjs_supported_ops() -> frozenset[str]:
         return frozenset(json.load(handle)["ops"])
 
 
-def is_saved_model(path: Path) -> bool:
-    return path.is_dir() and ((path / "saved_model.pb").is_file()
-                              or (path / "saved_model.pbtxt").is_file())
-
-
 # ------------------------------------------------------------------ SavedModel -> graph model
 
 def _signature_function(tf: Any, src: Path, name: str) -> tuple[Any, Any]:
     """The ConcreteFunction of signature `name` of the SavedModel `src`, and the object that
     keeps its variables alive while it is used."""
-    if not is_saved_model(src):
+    if not saved_model.detect(Probe(src)):
         raise FormatError("not a SavedModel folder (no saved_model.pb)", src)
     try:
         from modelport.tensorflow.loading import load_saved_model  # with the TF1 fallback
@@ -156,11 +153,10 @@ def saved_model_to_graph_model(src: str | os.PathLike[str], dst: str | os.PathLi
                                overwrite: bool = False, signature: str = DEFAULT_SIGNATURE,
                                quantize: QuantizationPlan | None = None,
                                shard_size: int | None = None,
-                               metadata: dict[str, Any] | None = None,
-                               summary: list[QuantizedWeight] | None = None) -> list[Path]:
+                               metadata: dict[str, Any] | None = None) -> WriteResult:
     """Convert the SavedModel folder `src` (its `signature`) to a TF.js graph model in `dst`
     (folder, or a .json name). Every op is checked against TF.js before anything is written.
-    `summary` collects what quantizing each weight cost. Returns the files written."""
+    Returns the files written and what quantizing each weight cost."""
     src, dst = Path(src), Path(dst)
     json_path = dst if dst.suffix == ".json" else dst / "model.json"
     check_writable(json_path, overwrite)
@@ -194,59 +190,29 @@ def saved_model_to_graph_model(src: str | os.PathLike[str], dst: str | os.PathLi
     try:
         return tfjs_graph.write(dst, topology, weights, signature_def,
                                 generated_by=tf.__version__, overwrite=overwrite,
-                                shard_size=shard_size, quantize=quantize, metadata=metadata,
-                                summary=summary)
+                                shard_size=shard_size, quantize=quantize, metadata=metadata)
     except ModelportError as exc:
         raise exc.about(src) from None
 
 
-def _export_keras_saved_model(model: Any, directory: Path) -> None:
-    """A SavedModel of an in-memory modelport Model with a serving signature."""
-    try:
-        from modelport.tensorflow.saved_model_export import write as export_saved_model
-    except ImportError:
-        export_saved_model = None
-    if export_saved_model is not None:
-        export_saved_model(model, directory, True)
-        return
-    # Until the SavedModel exporter exists: through a .keras file and Keras 3 (which
-    # TensorFlow installs), whose `export` writes a SavedModel with a serving signature.
-    from modelport.formats import keras_v3
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    archive = directory.with_suffix(".keras")
-    keras_v3.write(model, archive, overwrite=True)
-    keras_model = keras.saving.load_model(str(archive), compile=False)
-    keras_model.export(str(directory), verbose=False)
-
-
-def keras_to_graph_model(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                         from_format: str | None = None, overwrite: bool = False,
-                         quantize: QuantizationPlan | None = None,
-                         shard_size: int | None = None, metadata: dict[str, Any] | None = None,
-                         summary: list[QuantizedWeight] | None = None) -> list[Path]:
+def write_graph_model(model: Model, path: Path, overwrite: bool = False,
+                      quantize: QuantizationPlan | None = None, shard_size: int | None = None,
+                      metadata: dict[str, Any] | None = None) -> WriteResult:
     """Any Keras model modelport reads -> a temporary SavedModel -> a TF.js graph model."""
-    from modelport import api
-
-    src, dst = Path(src), Path(dst)
-    check_writable(dst if dst.suffix == ".json" else dst / "model.json", overwrite)
+    path = Path(path)
+    check_writable(path if path.suffix == ".json" else path / "model.json", overwrite)
     _tensorflow()
-    with api.read(src, from_format) as model, tempfile.TemporaryDirectory(
-            prefix="modelport_graph_") as tmp:
-        if model.config is None:
-            raise UnsupportedError("a graph model needs an architecture; this input holds "
-                                   "weights only", src)
+    if model.config is None:
+        raise UnsupportedError("a graph model needs an architecture; this input holds weights "
+                               "only")
+    with tempfile.TemporaryDirectory(prefix="modelport_graph_") as tmp:
         saved = Path(tmp) / "saved_model"
-        try:
-            _export_keras_saved_model(model, saved)
-        except ModelportError as exc:
-            raise exc.about(src) from None
-        written = saved_model_to_graph_model(saved, dst, overwrite=overwrite,
-                                             quantize=quantize, shard_size=shard_size,
-                                             metadata=metadata, summary=summary)
-    return written
+        exported = export_saved_model(model, saved, True)
+        result = saved_model_to_graph_model(saved, path, overwrite=overwrite,
+                                            quantize=quantize, shard_size=shard_size,
+                                            metadata=metadata)
+    result.warnings[:0] = exported.warnings
+    return result
 
 
 # ------------------------------------------------------ graph model -> SavedModel / frozen pb
@@ -383,82 +349,22 @@ def _imported(src: Path, dst: Path, overwrite: bool) -> tuple[Any, Any, Any]:
 
 
 def graph_model_to_saved_model(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                               overwrite: bool = False) -> list[Path]:
+                               overwrite: bool = False) -> WriteResult:
     """Convert a TF.js graph model to a SavedModel folder whose `serving_default` signature
     has the graph model's input and output keys. Returns the files written."""
     src, dst = Path(src), Path(dst)
     tf, _, serving = _imported(src, dst, overwrite)
     with atomic_folder(dst, overwrite) as tmp:
         tf.saved_model.save(tf.Module(), str(tmp), signatures={DEFAULT_SIGNATURE: serving})
-    return sorted(p for p in dst.rglob("*") if p.is_file())
+    return WriteResult(sorted(p for p in dst.rglob("*") if p.is_file()))
 
 
 def graph_model_to_frozen_pb(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                             overwrite: bool = False) -> list[Path]:
+                             overwrite: bool = False) -> WriteResult:
     """Convert a TF.js graph model to a frozen GraphDef `.pb` (Consts inline; the signature's
     tensor names name its inputs and outputs). Returns the file written."""
     src, dst = Path(src), Path(dst)
     _, graph_def, _ = _imported(src, dst, overwrite)  # refuses graphs TF cannot run
     with atomic_file(dst, overwrite) as tmp:
         tmp.write_bytes(graph_def.SerializeToString())
-    return [dst]
-
-
-# ------------------------------------------------------------------------------- routing
-
-_GRAPH_OPTIONS = ("quantize", "shard_size", "metadata")
-
-
-def convert_graph(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                  from_format: str | None = None, to_format: str | None = None,
-                  overwrite: bool = False, weights_only: bool = False,
-                  signature: str | None = None, summary: list[QuantizedWeight] | None = None,
-                  **options: Any) -> list[Path] | None:
-    """Run `src` -> `dst` when it is a graph conversion (to a TF.js graph model, or from one to
-    a SavedModel or frozen .pb), which bypasses the in-memory Model; None when it is not one.
-    A graph model's output defaults to a SavedModel folder (a `.pb` name: frozen GraphDef)."""
-    from modelport.formats import saved_model
-    from modelport.registry import ALIASES
-
-    src, dst = Path(src), Path(dst)
-    source = ALIASES.get(from_format, from_format) if from_format else None
-    if source is None:
-        source = (saved_model.NAME if is_saved_model(src)
-                  else tfjs_graph.NAME if tfjs_graph.detect(src) else None)
-    target = ALIASES.get(to_format, to_format) if to_format else None
-    if target is None and source == tfjs_graph.NAME:
-        target = {".pb": tfjs_graph.FROZEN_NAME, "": saved_model.NAME}.get(dst.suffix.lower())
-        if target is None:
-            raise UnsupportedError(f"a TF.js graph model converts to {saved_model.NAME} (a "
-                                   f"folder) or {tfjs_graph.FROZEN_NAME} (.pb), not "
-                                   f"'{dst.name}'", src)
-    if target not in (tfjs_graph.NAME, tfjs_graph.FROZEN_NAME) and source != tfjs_graph.NAME:
-        return None
-    given = {key: value for key, value in options.items() if value is not None}
-    accepted = _GRAPH_OPTIONS if target == tfjs_graph.NAME else ()
-    refused = [key for key, value in given.items() if key not in accepted and value]
-    if weights_only:
-        refused.append("weights_only")
-    if signature is not None and source != saved_model.NAME:
-        refused.append("signature_name")
-    if refused:
-        flag = "--quantize-*" if refused[0] == "quantize" else "--" + refused[0].replace("_", "-")
-        raise UnsupportedError(f"{flag} does not apply to {target} output from {source or 'this'}"
-                               " input", src)
-    given = {key: value for key, value in given.items() if key in accepted}
-    if source == tfjs_graph.NAME:
-        if target == saved_model.NAME:
-            return graph_model_to_saved_model(src, dst, overwrite)
-        if target == tfjs_graph.FROZEN_NAME:
-            return graph_model_to_frozen_pb(src, dst, overwrite)
-        raise UnsupportedError(f"a TF.js graph model converts to {saved_model.NAME} (a "
-                               f"folder) or {tfjs_graph.FROZEN_NAME} (.pb), not {target}", src)
-    if target == tfjs_graph.FROZEN_NAME:
-        raise UnsupportedError(f"{tfjs_graph.FROZEN_NAME} output is written from TF.js graph "
-                               "models only", src)
-    if source == saved_model.NAME:
-        return saved_model_to_graph_model(src, dst, overwrite=overwrite,
-                                          signature=signature or DEFAULT_SIGNATURE,
-                                          summary=summary, **given)
-    return keras_to_graph_model(src, dst, from_format=from_format, overwrite=overwrite,
-                                summary=summary, **given)
+    return WriteResult([dst])

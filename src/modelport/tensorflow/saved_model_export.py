@@ -11,6 +11,7 @@ from typing import Any
 from modelport.errors import MissingExtraError, UnsupportedError
 from modelport.fileio import atomic_folder
 from modelport.formats import keras_h5
+from modelport.formats.record import WriteResult
 from modelport.model import Model
 from modelport.tensorflow.loading import DEFAULT_SIGNATURE, import_tensorflow
 
@@ -39,7 +40,7 @@ def _lambda_layers(value: Any) -> list[str]:
     return found
 
 
-def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
+def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     """Write `model` as a SavedModel folder at `path` (TF Serving layout: the folder itself;
     name a version folder like `models/name/1` yourself). The folder also holds tf_keras's
     keras_metadata.pb, so modelport and tf_keras read it back as Keras. Returns its files."""
@@ -59,7 +60,7 @@ def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
     try:
         h5_path = scratch / "model.h5"
         # The Keras 2 dialect is what tf_keras loads; nested models come out inlined.
-        keras_h5.write(model, h5_path, keras=2)
+        warnings = keras_h5.write(model, h5_path, keras=2).warnings
         try:
             keras_model = tf_keras.models.load_model(str(h5_path), compile=False)
         except Exception as exc:  # whatever tf_keras refuses, say it in one line
@@ -76,9 +77,9 @@ def write(model: Model, path: Path, overwrite: bool = False) -> list[Path]:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if model.training_config or model.optimizer_weights:
-        model.warnings.append("the training config and optimizer state are not written to the "
-                              "SavedModel")
-    return sorted(p for p in path.rglob("*") if p.is_file())
+        warnings.append("the training config and optimizer state are not written to the "
+                        "SavedModel")
+    return WriteResult(sorted(p for p in path.rglob("*") if p.is_file()), warnings)
 
 
 def _serving_function(tf: Any, keras_model: Any) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import inspect
-import json
 import os
 import sys
 from pathlib import Path
@@ -14,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from modelport import registry
 from modelport.errors import FormatError, ModelportError, UnsupportedError
+from modelport.formats.record import Format, Probe
 from modelport.keras_config.targets import BUILTIN_LAYERS, iter_layer_entries
 from modelport.model import Model
+from modelport.summary import model_outputs
 from modelport.verification import inputs as inputs_module
 from modelport.verification import runtimes
 from modelport.verification.compare import (
@@ -60,57 +62,28 @@ def load_custom_objects(path: PathLike) -> dict[str, Any]:
             and getattr(value, "__module__", None) == name}
 
 
-def _detect(path: Path, format_name: str | None) -> str:
-    from modelport.registry import detect_input, get_format
-
-    return get_format(format_name).name if format_name else detect_input(path).name
-
-
-def _open(path: Path, format_name: str) -> Model | None:
+def _open(path: Path, fmt: Format) -> Model | None:
     """The model as modelport reads it (config for input specs and checks, and the source of
     conversions for runtimes that cannot read the format); None when modelport cannot read
     it without a framework (graph models, SavedModels that are not Keras ones)."""
-    from modelport import api
-
     try:
-        return api.read(path, format_name)
+        return registry.read(path, fmt)
     except UnsupportedError:
-        if format_name in (runtimes.SAVED_MODEL, runtimes.GRAPH_MODEL):
+        if fmt.graph or fmt.holds == "graph":
             return None
         raise
 
 
-def _model_json(path: Path) -> Path:
-    return path / "model.json" if path.is_dir() else path
-
-
-def _quantization(path: Path, format_name: str) -> tuple[float, str]:
-    if format_name not in ("tfjs_layers_model", runtimes.GRAPH_MODEL):
+def _quantization(path: Path, fmt: Format) -> tuple[float, str]:
+    """The coarsest quantization step of a TF.js side's weights manifest."""
+    if fmt.runtime != "tfjs":
         return 0.0, ""
-    document = json.loads(_model_json(path).read_text(encoding="utf-8"))
-    return quantization_step(document.get("weightsManifest") or [])
-
-
-def _graph_specs(path: Path) -> list[InputSpec]:
-    """Input specs from a graph model's signature (model.json or, in old files, its
-    userDefinedMetadata)."""
-    document = json.loads(_model_json(path).read_text(encoding="utf-8"))
-    signature = document.get("signature") or (document.get("userDefinedMetadata") or {}).get(
-        "signature") or {}
-    specs = []
-    for key, tensor in (signature.get("inputs") or {}).items():
-        dims = (tensor.get("tensorShape") or {}).get("dim")
-        shape = None if dims is None else tuple(
-            None if int(d.get("size", -1)) < 0 else int(d["size"]) for d in dims)
-        dtype = str(tensor.get("dtype", "DT_FLOAT")).removeprefix("DT_").lower()
-        specs.append(InputSpec(key, shape, {"float": "float32", "double": "float64"}.get(
-            dtype, dtype)))
-    return specs
+    document = Probe(path).json
+    manifest = document.get("weightsManifest") if isinstance(document, dict) else None
+    return quantization_step(manifest or [])
 
 
 def _output_names(model: Model | None) -> list[str]:
-    from modelport.inspection import model_outputs
-
     if model is None or model.config is None:
         return []
     outputs = model_outputs(model)
@@ -203,37 +176,37 @@ def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None 
     path_a, path_b = Path(a), Path(b)
     with contextlib.ExitStack() as stack:
         sides = []
-        for label, path, fmt, runtime in (("A", path_a, format_a, runtime_a),
+        for label, path, given_format, runtime in (("A", path_a, format_a, runtime_a),
                                           ("B", path_b, format_b, runtime_b)):
             try:
-                name = _detect(path, fmt)
-                model = _open(path, name)
+                source = registry.source_format(path, given_format)
+                model = _open(path, source)
             except ModelportError as exc:
                 raise exc.about(path) from None
             if model is not None:
                 stack.enter_context(model)
             keras_version = model.metadata.keras_version if model is not None else None
             try:
-                chosen = runtime or runtimes.default_runtime(name, keras_version)
+                chosen = runtime or runtimes.default_runtime(source, keras_version)
             except ModelportError as exc:
                 raise exc.about(path) from None
             # A SavedModel's signature is a traced graph: it needs no Python class and runs
             # no Lambda bytecode.
-            if not (chosen == "tensorflow" and name == runtimes.SAVED_MODEL):
+            if not (chosen == "tensorflow" and source.runtime == "tensorflow"):
                 _check_model_code(model, chosen, label, path, objects, allow_lambda)
-            sides.append((label, path, name, model, chosen))
+            sides.append((label, path, source, model, chosen))
         workdir = Path(stack.enter_context(runtimes.make_workdir()))
         loaded = []
-        for label, path, name, model, chosen in sides:
+        for label, path, source, model, chosen in sides:
             where = workdir / label
             where.mkdir()
             if chosen in ("keras3", "tf_keras"):
-                handle = runtimes.load_keras(chosen, path, name, model, _output_names(model),
+                handle = runtimes.load_keras(chosen, path, source, model, _output_names(model),
                                              objects, allow_lambda, where)
             elif chosen == "tensorflow":
-                handle = runtimes.load_tensorflow(path, name, model, where)
+                handle = runtimes.load_tensorflow(path, source, model, where)
             else:
-                handle = runtimes.load_tfjs(path, name, model, where)
+                handle = runtimes.load_tfjs(path, source, model, where)
             loaded.append(handle)
 
         specs = _input_specs(sides, loaded)
@@ -244,11 +217,11 @@ def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None 
 
         steps = []
         side_records = []
-        for (label, path, name, _, chosen), handle in zip(sides, loaded, strict=True):
-            step, dtypes = _quantization(path, name)
+        for (label, path, source, _, chosen), handle in zip(sides, loaded, strict=True):
+            step, dtypes = _quantization(path, source)
             if step:
                 steps.append((label, step, dtypes))
-            side_records.append(Side(label, str(path), name, chosen, handle.version,
+            side_records.append(Side(label, str(path), source.name, chosen, handle.version,
                                      handle.via, dtypes))
         base = Tolerance(DEFAULT_ATOL if atol is None else atol,
                          DEFAULT_RTOL if rtol is None else rtol)
@@ -272,7 +245,7 @@ def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None 
 
 
 def _run(handle: runtimes.Loaded, named: list[tuple[str, np.ndarray]],
-         side: tuple[str, Path, str, Model | None, str]) -> tuple[list[str], list[np.ndarray]]:
+         side: tuple[str, Path, Format, Model | None, str]) -> tuple[list[str], list[np.ndarray]]:
     label, path, _, _, runtime = side
     try:
         return handle.run(named)
@@ -285,18 +258,18 @@ def _run(handle: runtimes.Loaded, named: list[tuple[str, np.ndarray]],
                              path) from exc
 
 
-def _input_specs(sides: list[tuple[str, Path, str, Model | None, str]],
+def _input_specs(sides: list[tuple[str, Path, Format, Model | None, str]],
                  loaded: list[runtimes.Loaded]) -> list[InputSpec]:
     """A's input specs from its config, else B's, else what a runtime or a graph model's
     signature says."""
     for _, _, _, model, _ in sides:
         if model is not None and model.config is not None:
             return inputs_module.specs_from_model(model)
-    for (_, path, name, _, _), handle in zip(sides, loaded, strict=True):
+    for (_, path, fmt, _, _), handle in zip(sides, loaded, strict=True):
         if handle.input_specs:
             return list(handle.input_specs)
-        if name == runtimes.GRAPH_MODEL:
-            return _graph_specs(path)
+        if fmt.input_specs is not None:
+            return [InputSpec(*spec) for spec in fmt.call("input_specs", path)]
     raise UnsupportedError("neither model says what its inputs are; pass --inputs data.npz",
                            sides[0][1])
 

@@ -12,6 +12,7 @@ import numpy as np
 from modelport.errors import FormatError, UnsupportedError
 from modelport.keras_config.graph import node_refs
 from modelport.model import Model
+from modelport.summary import model_inputs
 
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_SEED = 0
@@ -73,8 +74,6 @@ def _consumers(model_cfg: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 def specs_from_model(model: Model) -> list[InputSpec]:
     """Input specs from a model's config (no framework needed)."""
-    from modelport.inspection import model_inputs
-
     if model.config is None:
         return []
     cfg = model.config.get("config", {})

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from modelport import registry
 from modelport.errors import MissingExtraError, ModelportError, UnsupportedError
+from modelport.formats.record import Format, Probe
 from modelport.model import Model
+from modelport.verification.inputs import InputSpec
 
 RUNTIMES = ("keras3", "tf_keras", "tensorflow", "tfjs")
-SAVED_MODEL = "tf_saved_model"
-GRAPH_MODEL = "tfjs_graph_model"
-KERAS_FORMATS = ("keras_h5", "keras_v3")
 
 Run = Callable[[list[tuple[str, np.ndarray]]], tuple[list[str], list[np.ndarray]]]
 
@@ -69,23 +69,28 @@ def _keras3_version() -> str | None:
     return found if found.split(".")[0].isdigit() and int(found.split(".")[0]) >= 3 else None
 
 
-def default_runtime(format_name: str, keras_version: str | None) -> str:
+def native(fmt: Format, runtime: str, model: Model | None) -> bool:
+    """Whether `runtime`'s own loader reads a file of `fmt` (else it gets a converted copy)."""
+    keras_version = model.metadata.keras_version if model is not None else None
+    has_config = model is not None and model.config is not None
+    return fmt.native_in is not None and fmt.native_in(runtime, keras_version, has_config)
+
+
+def default_runtime(fmt: Format, keras_version: str | None) -> str:
     """The runtime a file of this format is meant for: TF.js files -> tfjs, SavedModels ->
     tensorflow, Keras files -> the Keras that wrote them (the other one if that one is not
     installed)."""
-    if format_name in ("tfjs_layers_model", GRAPH_MODEL):
-        return "tfjs"
-    if format_name == SAVED_MODEL:
-        return "tensorflow"
-    if format_name in KERAS_FORMATS:
+    if fmt.runtime == "keras":
         wrote = "keras3" if (keras_version or "").startswith("3") else "tf_keras"
         other = "tf_keras" if wrote == "keras3" else "keras3"
         return wrote if available(wrote) or not available(other) else other
-    if format_name == "tf_frozen_graph":
-        raise UnsupportedError("verify does not run frozen GraphDefs (.pb): verify the "
-                               "SavedModel or graph model it came from")
+    if fmt.runtime is not None:
+        return fmt.runtime
+    if fmt.holds == "graph":
+        raise UnsupportedError(f"verify does not run {fmt.name} files: verify the SavedModel "
+                               "or graph model it came from")
     raise UnsupportedError(f"verify needs a full model (architecture and weights); a "
-                           f"{format_name} file has none - convert it with --architecture "
+                           f"{fmt.name} file has none - convert it with --architecture "
                            "first")
 
 
@@ -173,30 +178,26 @@ def _keras_runner(model: Any, to_numpy: Callable[[Any], np.ndarray], names: list
 
 
 def _converted(model: Model, suffix: str, keras: int | None, workdir: Path) -> Path:
-    from modelport import api
-
     target = workdir / f"model{suffix}"
     options = {"keras": keras} if keras is not None else {}
-    api.write(model, target, **options)
+    registry.write(model, target, **options)
     return target
 
 
-def load_keras(runtime: str, path: Path, format_name: str, model: Model | None,
+def load_keras(runtime: str, path: Path, fmt: Format, model: Model | None,
                output_names: list[str], custom_objects: dict[str, Any],
                allow_lambda: bool, workdir: Path) -> Loaded:
     """Load with Keras 3 or tf_keras: its own loader for the files it reads, else a file
     modelport converts the model to (.keras for Keras 3, Keras 2 .h5 for tf_keras)."""
     via = ""
-    keras_version = model.metadata.keras_version if model is not None else None
     if runtime == "keras3":
         keras = _import("keras", runtime)
         version = f"Keras {keras.__version__} ({keras.backend.backend()} backend)"
         # Keras 3 reads Keras 2 .h5 files only partly (an LSTM's time_major stops it): those
         # it gets translated by modelport, as it gets every format it cannot read.
-        native = format_name in KERAS_FORMATS and (keras_version or "3").startswith("3")
-        if not native:
+        if not native(fmt, runtime, model):
             if model is None or model.config is None:
-                raise UnsupportedError(f"keras3 cannot run a {format_name} file", path)
+                raise UnsupportedError(f"keras3 cannot run a {fmt.name} file", path)
             path = _converted(model, ".keras", None, workdir)
             via = "given to Keras 3 as a .keras file written by modelport"
         kwargs = {"safe_mode": False} if allow_lambda else {}
@@ -211,12 +212,9 @@ def load_keras(runtime: str, path: Path, format_name: str, model: Model | None,
                       via)
     tf_keras = _import("tf_keras", runtime)
     version = f"tf_keras {tf_keras.__version__}"
-    native = (format_name == "keras_h5" and not (keras_version or "").startswith("3")) or (
-        format_name == "keras_v3" and (keras_version or "").startswith("2")) or (
-        format_name == SAVED_MODEL and model is not None and model.config is not None)
-    if not native:
+    if not native(fmt, runtime, model):
         if model is None or model.config is None:
-            raise UnsupportedError(f"tf_keras cannot run a {format_name} file", path)
+            raise UnsupportedError(f"tf_keras cannot run a {fmt.name} file", path)
         path = _converted(model, ".h5", 2, workdir)
         via = "given to tf_keras as a Keras 2 .h5 written by modelport"
     try:
@@ -238,19 +236,17 @@ def _natural_key(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def load_tensorflow(path: Path, format_name: str, model: Model | None, workdir: Path,
+def load_tensorflow(path: Path, fmt: Format, model: Model | None, workdir: Path,
                     signature: str = "serving_default") -> Loaded:
     """Run a SavedModel's serving signature with TensorFlow (other formats are written as a
     SavedModel by modelport first)."""
     tf = _import("tensorflow", "tensorflow")
     via = ""
-    if format_name != SAVED_MODEL:
+    if not native(fmt, "tensorflow", model):
         if model is None or model.config is None:
-            raise UnsupportedError(f"tensorflow cannot run a {format_name} file", path)
-        from modelport import api
-
+            raise UnsupportedError(f"tensorflow cannot run a {fmt.name} file", path)
         target = workdir / "saved_model"
-        api.write(model, target, "tf_saved_model")
+        registry.write(model, target, registry.format_for_runtime("tensorflow"))
         path, via = target, "given to TensorFlow as a SavedModel written by modelport"
     from modelport.tensorflow.loading import load_saved_model
 
@@ -276,8 +272,6 @@ def load_tensorflow(path: Path, format_name: str, model: Model | None, workdir: 
         order = sorted(result, key=_natural_key)
         return order, [np.asarray(result[k].numpy()) for k in order]
 
-    from modelport.verification.inputs import InputSpec
-
     input_specs = [InputSpec(k, tuple(specs[k].shape.as_list()) if specs[k].shape.rank
                              is not None else None, specs[k].dtype.name) for k in keys]
     return Loaded(run, f"TensorFlow {tf.__version__}", via, input_specs)
@@ -287,27 +281,25 @@ def load_tensorflow(path: Path, format_name: str, model: Model | None, workdir: 
 # TF.js on Node
 
 
-def load_tfjs(path: Path, format_name: str, model: Model | None, workdir: Path) -> Loaded:
+def load_tfjs(path: Path, fmt: Format, model: Model | None, workdir: Path) -> Loaded:
     """Run with the pure-JS @tensorflow/tfjs on Node (Keras files are written as a TF.js
     layers model by modelport first)."""
     from modelport.verification import node
 
     via = ""
-    if format_name == SAVED_MODEL and (model is None or model.config is None):
-        from modelport.tensorflow.graph_model import saved_model_to_graph_model
-
+    graph_route = [name for name in fmt.conversions
+                   if registry.get_format(name).runtime == "tfjs"]
+    if graph_route and (model is None or model.config is None):
         target = workdir / "graph"
-        saved_model_to_graph_model(path, target)
-        path, via = target / "model.json", "given to TF.js as a graph model written by modelport"
-    elif format_name not in ("tfjs_layers_model", GRAPH_MODEL):
+        registry.convert(path, target, from_format=fmt.name, to_format=graph_route[0])
+        path, via = target, "given to TF.js as a graph model written by modelport"
+    elif not native(fmt, "tfjs", model):
         if model is None or model.config is None:
-            raise UnsupportedError(f"TF.js cannot run a {format_name} file", path)
-        from modelport import api
-
+            raise UnsupportedError(f"TF.js cannot run a {fmt.name} file", path)
         target = workdir / "tfjs"
-        api.write(model, target, "tfjs_layers_model")
-        path, via = target / "model.json", "given to TF.js as a layers model written by modelport"
-    model_json = path / "model.json" if path.is_dir() else path
+        registry.write(model, target, registry.format_for_runtime("tfjs"))
+        path, via = target, "given to TF.js as a layers model written by modelport"
+    model_json = Probe(path).json_path or path
 
     def run(inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray]]:
         try:
