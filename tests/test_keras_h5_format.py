@@ -134,3 +134,47 @@ def test_weights_only_output_loads_with_load_weights(library, zoo_cache, tmp_pat
         weight.assign(np.zeros(tuple(weight.shape), "float32"))
     fresh.load_weights(out)
     assert_outputs_close(predict(fresh, case.inputs), case.outputs, what=library)
+
+
+def _keras22_sequential(path):
+    """Keras <= 2.2: a Sequential's model_config is a bare list of layers, and a GRU config
+    has no reset_after (the argument came later; those files compute reset_after=False)."""
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        entries = config["config"]["layers"]
+        layers = [entry for entry in entries if entry["class_name"] != "InputLayer"]
+        layers[0]["config"]["batch_input_shape"] = entries[0]["config"]["batch_input_shape"]
+        for entry in layers:
+            entry["config"].pop("reset_after", None)
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": layers})
+        f.attrs["keras_version"] = "2.1.6"
+
+
+def test_keras22_sequential_with_old_gru(load_and_predict, run_tfjs, tmp_path):
+    """Every route of a Keras 2.1-style file computes what the model did: the list-form
+    config is read, and the GRU keeps reset_after=False (tf_keras 2.21 would read the missing
+    key as True and refuse the weights)."""
+    import tf_keras
+
+    from harness import predict
+
+    tf_keras.utils.set_random_seed(3)
+    model = tf_keras.Sequential([
+        tf_keras.Input((5, 3)), tf_keras.layers.GRU(4, reset_after=False, name="gru"),
+        tf_keras.layers.Dense(2, name="head")])
+    x = np.random.default_rng(4).standard_normal((6, 5, 3)).astype("float32")
+    expected = predict(model, [x])
+    old = tmp_path / "old.h5"
+    model.save(old)
+    _keras22_sequential(old)
+    with h5py.File(old) as f:
+        assert isinstance(json.loads(f.attrs["model_config"])["config"], list)
+    summary = modelport.inspect(old)
+    assert summary["model_class"] == "Sequential" and summary["inputs"][0]["shape"] == [
+        None, 5, 3]
+    modelport.convert(old, tmp_path / "new.h5")
+    for consumer in ("tf_keras", "keras3"):
+        assert_outputs_close(load_and_predict(consumer, tmp_path / "new.h5", [x]), expected,
+                             what=consumer)
+    modelport.convert(old, tmp_path / "web")
+    assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", [x]), expected, what="TF.js")

@@ -392,7 +392,33 @@ def to_canonical(model_config: dict[str, Any], warn: Callable[[str], None] | Non
         return _keras3_model(model_config, warn)
     if model_config.get("class_name") == "Model":
         model_config["class_name"] = "Functional"
+    _explicit_old_keras2_forms(model_config)
     return model_config
+
+
+# Arguments a later Keras 2 added with a default that differs from what files written before it
+# computed: absent from an old config, they must be set to the old behaviour, or tf_keras and
+# modelport read the new default (GRU's reset_after appeared in Keras 2.1.3 defaulting to False;
+# tf.keras 2 made True the default).
+_ADDED_LATER = {"GRU": {"reset_after": False}, "GRUCell": {"reset_after": False}}
+
+
+def _explicit_old_keras2_forms(value: Any) -> None:
+    """Keras <= 2.2 forms spelled as later Keras 2 spells them, in place: a Sequential's config
+    as a bare list of layers (nested ones too), and arguments added later with another
+    default."""
+    if isinstance(value, dict):
+        cfg = value.get("config")
+        if value.get("class_name") == "Sequential" and isinstance(cfg, list):
+            value["config"] = cfg = {"name": value.get("name") or "sequential", "layers": cfg}
+        if isinstance(cfg, dict):
+            for key, old in _ADDED_LATER.get(str(value.get("class_name")), {}).items():
+                cfg.setdefault(key, old)
+        for item in value.values():
+            _explicit_old_keras2_forms(item)
+    elif isinstance(value, list):
+        for item in value:
+            _explicit_old_keras2_forms(item)
 
 
 def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, Any]:
