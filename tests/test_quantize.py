@@ -446,6 +446,33 @@ def test_weight_matching_two_dtypes_is_refused(mlp, tmp_path):
     assert not web.exists() and sorted(tmp_path.iterdir()) == []
 
 
+def test_float16_overflow_is_refused_naming_the_weight(tmp_path, run_tfjs):
+    """A BatchNormalization moving_variance of 430400 (as a real model has) would be stored as
+    float16 infinity: refused with the weight named and nothing written; quantizing it with
+    uint16 instead runs in TF.js within the format's bound."""
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(3, name="d"),
+                                 tf_keras.layers.BatchNormalization(name="bn")])
+    zoo.seed_weights(model, 9)
+    bn = model.get_layer("bn")
+    bn.moving_variance.assign(np.array([430400.0, 2.0, 70000.0], "float32"))
+    source = tmp_path / "bn.h5"
+    model.save(source)
+    web = tmp_path / "web"
+    proc = run_cli("convert", "--quantize-float16", source, web)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "'bn/moving_variance'" in proc.stderr and "430400" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not web.exists()
+    proc = run_cli("convert", "--quantize-float16", "*/kernel,*/bias,*/gamma,*/beta",
+                   "--quantize-uint16", "*/moving_*", source, web)
+    assert proc.returncode == 0, proc.stderr
+    x = np.random.default_rng(1).standard_normal((4, 3)).astype("float32")
+    expected = model(x, training=False).numpy()
+    (got,) = run_tfjs(web / "model.json", [x])
+    np.testing.assert_allclose(got, expected, rtol=2e-2, atol=2e-2)
+
+
 def test_two_flags_without_patterns_are_refused(mlp, tmp_path):
     web = tmp_path / "web"
     proc = run_cli("convert", "--quantize-float16", "--quantize-uint16", mlp.path, web)

@@ -73,9 +73,22 @@ def plan_from_flags(flags: Mapping[str, str | bool | None]) -> QuantizationPlan 
     return QuantizationPlan(rules) if rules else None
 
 
-def quantize(values: np.ndarray, dtype: str) -> tuple[np.ndarray, dict[str, object]]:
-    """The stored array and the manifest's `quantization` entry for float32 `values`."""
+FLOAT16_MAX = 65504.0  # the largest finite float16
+
+
+def quantize(values: np.ndarray, dtype: str, name: str = "") -> tuple[np.ndarray,
+                                                                     dict[str, object]]:
+    """The stored array and the manifest's `quantization` entry for float32 `values` (weight
+    `name`, for the message when float16 cannot hold them)."""
     if dtype == "float16":
+        finite = np.asarray(values)[np.isfinite(values)]
+        largest = float(np.max(np.abs(finite))) if finite.size else 0.0
+        if largest > FLOAT16_MAX:
+            raise UnsupportedError(
+                f"weight '{name}' has values up to {largest:g}, beyond float16's "
+                f"+-{FLOAT16_MAX:g}: float16 would store them as infinity. Leave it out of "
+                "--quantize-float16's patterns (e.g. '*/kernel'), or quantize it with "
+                "--quantize-uint16")
         return values.astype(_STORAGE["float16"]), {"dtype": "float16",
                                                     "original_dtype": "float32"}
     qmax = _QMAX[dtype]

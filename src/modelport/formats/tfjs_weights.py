@@ -286,7 +286,7 @@ def write_weight_group(entries: list[ManifestEntry], directory: Path,
                                     "dtype": dtype}
             quantized = plan.dtype_for(weight.name, dtype) if plan else None
             if quantized:
-                stored, spec["quantization"] = quantize(array, quantized)
+                stored, spec["quantization"] = quantize(array, quantized, weight.name)
                 writer.write(_encode(stored, quantized))
                 if summary is not None:
                     summary.append(summarise(array, stored, spec["quantization"], weight.name))
