@@ -326,3 +326,31 @@ def test_missing_tensorflow_is_one_line(graph_models, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("modelport: error: TensorFlow is not installed: pip "
                                    "install 'modelport[tensorflow]'")
+
+
+def test_tfjs_converter_0x_folder_is_named_and_refused(tmp_path, capsys):
+    """tfjs-converter 0.x wrote tensorflowjs_model.pb (a binary GraphDef) beside a bare weights
+    manifest: not a weights file to convert, but a graph model modelport names and refuses."""
+    import tensorflow as tf
+
+    from modelport.model import array_weight
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+    def double(x):
+        return x * 2.0
+
+    folder = tmp_path / "web_model"
+    folder.mkdir()
+    graph_def = double.get_concrete_function().graph.as_graph_def()
+    (folder / "tensorflowjs_model.pb").write_bytes(graph_def.SerializeToString())
+    weights = modelport.Model(config=None, weights={"c": [array_weight(
+        "c/w", np.ones((2, 2), "float32"))]})
+    modelport.write(weights, folder, "tfjs_weights")
+    assert (folder / "weights_manifest.json").is_file()
+    for given in (folder, folder / "weights_manifest.json", folder / "tensorflowjs_model.pb"):
+        assert detect_input(given).name == "tfjs_graph_model_0x"
+        for command in (["inspect", str(given)], ["convert", str(given), str(tmp_path / "o.h5")]):
+            assert main(command) == 2
+            err = capsys.readouterr().err
+            assert "tfjs-converter 0.x" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.h5").exists()

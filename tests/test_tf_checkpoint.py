@@ -512,6 +512,35 @@ def test_tf1_partitioned_variables_and_moved_directory(tmp_path):
     assert np.array_equal(moved.read("w"), [1, -2])
 
 
+def test_tf1_saver_checkpoint_is_inspected_and_refused(tmp_path, capsys):
+    """A TF1 Saver checkpoint names variables, not Keras layers: inspect lists them as
+    tf.train.list_variables does; converting it is refused in one line, nothing written."""
+    import modelport
+    from modelport.cli import main
+
+    tf1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.get_variable("dense/kernel", [3, 2])
+        tf1.get_variable("dense/bias", [2])
+        tf1.get_variable("step", initializer=tf.constant(7, dtype=tf.int64))
+        saver = tf1.train.Saver()
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            saver.save(session, str(tmp_path / "ckpt" / "model.ckpt"))
+    for given in (tmp_path / "ckpt", tmp_path / "ckpt" / "model.ckpt",
+                  tmp_path / "ckpt" / "model.ckpt.index"):
+        summary = modelport.inspect(given)
+        listed = [(w["name"], w["shape"]) for layer in summary["layers"]
+                  for w in layer["weights"]]
+        assert listed == [(n, s) for n, s in tf.train.list_variables(str(tmp_path / "ckpt"))]
+        assert any("TF1 Saver" in w for w in summary["warnings"])
+        assert main(["convert", str(given), str(tmp_path / "out.h5")]) == 2
+        err = capsys.readouterr().err
+        assert "TF1 Saver" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "out.h5").exists()
+
+
 def test_saved_model_variables(tmp_path):
     module = tf.Module()
     module.dense = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3))

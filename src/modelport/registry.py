@@ -21,10 +21,10 @@ PLUGINS = (
     "keras_h5",
     "keras_v3",
     "keras_json",
+    "tfjs_graph",  # before tfjs_weights: a tfjs-converter 0.x folder holds a weights manifest
     "tfjs_weights",
     "tf_checkpoint",
     "saved_model",
-    "tfjs_graph",
 )
 
 _FORMATS: dict[str, Format] = {}

@@ -13,12 +13,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelport.errors import FormatError, UnsupportedError
 from modelport.formats.record import Format, Probe
 from modelport.formats.tensor_bundle import Bundle, index_file, is_table, prefix_of
 from modelport.model import Metadata, Model, Weight
 from modelport.protobuf import DecodeError, Message
+from modelport.summary import summarise as summarise_model
 
 # --------------------------------------------------------------------------------------------
 # The trackable object graph, saved as a tensor of the bundle.
@@ -244,8 +246,31 @@ def read(path: Path) -> Model:
     return model
 
 
+def summarise(path: Path) -> dict[str, Any]:
+    """inspect's summary: a Keras model's checkpoint as `read` groups it; any other (a TF1
+    Saver's, or a tf.train.Checkpoint of something that is no Keras model) as its variables,
+    in the order and with the names tf.train.list_variables gives."""
+    bundle = open_bundle(path)
+    nodes = bundle.object_graph()
+    if nodes is not None and _model_node(nodes) is not None:
+        with read(path) as model:
+            return summarise_model(model, NAME, path)
+    listing = Model(config=None, metadata=Metadata(source_format=NAME))
+    for key, entry in bundle.entries.items():
+        if key == OBJECT_GRAPH_KEY:
+            continue
+        dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
+        listing.weights.setdefault(key.split("/")[0], []).append(
+            Weight(key, entry.shape, dtype, functools.partial(bundle.read, key)))
+    found = summarise_model(listing, NAME, path)
+    kind = "name-based (TF1 Saver)" if nodes is None else "object-based, of no Keras model,"
+    found["warnings"].append(f"a {kind} checkpoint: its variables are listed; it converts to "
+                             "no Keras format, as it names no Keras layers")
+    return found
+
+
 FORMATS = (
     Format(NAME, "TF checkpoint (ckpt.index + ckpt.data-*; tf_keras save_weights('ckpt'), "
            "tf.train.Checkpoint), read without TensorFlow", detect, extensions=(".index",),
-           read=read, holds="weights", keyed_by="position"),
+           read=read, holds="weights", keyed_by="position", summarise=summarise),
 )

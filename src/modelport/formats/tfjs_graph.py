@@ -16,6 +16,7 @@ from modelport.formats.common import read_json
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult
 from modelport.formats.tfjs_weights import (
     DEFAULT_SHARD_SIZE,
+    MANIFEST_FILE,
     json_kind,
     model_json_path,
     read_manifest,
@@ -229,6 +230,26 @@ def signature_inputs(path: Path) -> list[tuple[str, tuple[int | None, ...] | Non
     return specs
 
 
+# tfjs-converter 0.x wrote the GraphDef as a binary protobuf beside a bare weights manifest;
+# 1.0 replaced both with model.json.
+LEGACY_NAME = "tfjs_graph_model_0x"
+LEGACY_GRAPH_FILE = "tensorflowjs_model.pb"
+
+
+def detect_legacy(probe: Probe) -> bool:
+    if probe.is_dir:
+        return (probe.path / LEGACY_GRAPH_FILE).is_file()
+    return probe.is_file and (probe.name == LEGACY_GRAPH_FILE or (
+        probe.name == MANIFEST_FILE and (probe.path.parent / LEGACY_GRAPH_FILE).is_file()))
+
+
+def read_legacy(path: Path) -> Model:
+    raise UnsupportedError(f"a graph model of tfjs-converter 0.x ({LEGACY_GRAPH_FILE} + "
+                           f"{MANIFEST_FILE}), which modelport does not read: convert the "
+                           "model it came from (SavedModel or frozen graph) again with "
+                           "--to tfjs_graph_model", path)
+
+
 _TENSORFLOW = "modelport.tensorflow.graph_model"
 
 
@@ -247,4 +268,7 @@ FORMATS = (
            input_specs=signature_inputs),
     Format(FROZEN_NAME, "TensorFlow frozen GraphDef (.pb), from TF.js graph models "
            "(tensorflow extra)", detect_frozen, extensions=(".pb",), holds="graph", graph=True),
+    Format(LEGACY_NAME, f"TF.js graph model of tfjs-converter 0.x ({LEGACY_GRAPH_FILE} + "
+           f"{MANIFEST_FILE}): recognised, not read", detect_legacy, read=read_legacy,
+           holds="graph", graph=True),
 )
