@@ -66,6 +66,42 @@ def test_shards_decoded_by_tfjs(shard_size, tmp_path, node_tfjs):
         assert theirs[weight.name].shape == original.shape
 
 
+@pytest.mark.parametrize("strings", [[b"\xd0\xb0\xd0\xb1"], [b"ab", b"cd", b"ef"],
+                                     [b"", b"", b""], b"scalar"])
+def test_string_weights_of_one_length_round_trip(strings, tmp_path, node_tfjs):
+    """Strings all of one length (a single string, a scalar, all empty) come back as bytes
+    with the weight's shape; tfjs-core decodes the same."""
+    import tfjs
+
+    array = np.empty((), dtype=object) if isinstance(strings, bytes) else np.empty(
+        len(strings), dtype=object)
+    if isinstance(strings, bytes):
+        array[()] = strings
+    else:
+        array[:] = strings
+    source = modelport.Model(config=None, weights={"t": [array_weight("t/vocab", array)]})
+    modelport.write(source, tmp_path / "web", "tfjs_weights")
+    with modelport.read(tmp_path / "web") as back:
+        (weight,) = back.all_weights()
+        values = weight.read()
+        assert values.shape == array.shape and values.dtype == object
+        assert [type(v) for v in values.reshape(-1)] == [bytes] * array.size
+        assert list(values.reshape(-1)) == list(array.reshape(-1))
+    theirs = tfjs.decode_weights(tmp_path / "web" / "weights_manifest.json")
+    assert list(np.asarray(theirs["t/vocab"]).reshape(-1)) == list(array.reshape(-1))
+
+
+def test_duplicate_and_missing_weights_are_refused(tmp_path):
+    one = np.ones(2, "float32")
+    twice = modelport.Model(config=None, weights={
+        "a": [array_weight("a/w", one)], "b": [array_weight("a/w", one)]})
+    with pytest.raises(modelport.UnsupportedError, match="two weights are named 'a/w'"):
+        modelport.write(twice, tmp_path / "dup", "tfjs_weights")
+    with pytest.raises(modelport.UnsupportedError, match="holds no weights"):
+        modelport.write(modelport.Model(config=None), tmp_path / "none", "tfjs_weights")
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def _variant(src_dir, dst_dir, change):
     shutil.copytree(src_dir, dst_dir)
     document = json.loads((dst_dir / "model.json").read_text())

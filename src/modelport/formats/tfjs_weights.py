@@ -128,14 +128,16 @@ def _string_bytes(stream: _ShardedBytes, offset: int, count: int) -> int:
     return position - offset
 
 
-def _decode_strings(raw: bytes, count: int) -> np.ndarray:
-    values, position = [], 0
-    for _ in range(count):
+def _decode_strings(raw: bytes | bytearray, count: int) -> np.ndarray:
+    # Filled element by element: np.array of equal-length byte strings would make a 2-D array.
+    values = np.empty(count, dtype=object)
+    position = 0
+    for index in range(count):
         (length,) = struct.unpack_from("<I", raw, position)
         position += 4
-        values.append(raw[position:position + length])
+        values[index] = bytes(raw[position:position + length])
         position += length
-    return np.array(values, dtype=object)
+    return values
 
 
 def _weight_loader(stream: _ShardedBytes, offset: int, length: int, spec: dict[str, Any],
@@ -215,7 +217,8 @@ def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
     if dtype == "string":
         parts = []
         for item in array.reshape(-1):
-            raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+            raw = bytes(item) if isinstance(item, (bytes, bytearray, memoryview)) else (
+                str(item).encode("utf-8"))
             parts.append(struct.pack("<I", len(raw)) + raw)
         return b"".join(parts)
     return memoryview(np.ascontiguousarray(array)).cast("B")
@@ -341,6 +344,12 @@ def write_manifest(path: Path, groups: list[list[ManifestEntry]], *, default_nam
         directory, json_name = path, default_name
     if shard_size <= 0:
         raise UnsupportedError("--shard-size must be a positive number of bytes")
+    seen: set[str] = set()
+    for weight, _ in (entry for group in groups for entry in group):
+        if weight.name in seen:
+            raise UnsupportedError(f"two weights are named '{weight.name}': TF.js finds "
+                                   "weights by name, so one manifest cannot hold both", path)
+        seen.add(weight.name)
     totals = [sum(_byte_length(w, plan) for w, _ in group) for group in groups]
     names = [n for i, total in enumerate(totals) for n in shard_names(total, shard_size, i + 1)]
     summary: list[QuantizedWeight] = []
@@ -384,6 +393,9 @@ def write(model: Model, path: Path, overwrite: bool = False,
     shards: the weights alone, without optimizer weights, as `tf.io.loadWeights` reads them.
     Returns the files written and what quantizing each weight cost."""
     groups = weight_groups(model, split_weights_by_layer, with_optimizer=False)
+    if not any(groups):
+        raise UnsupportedError("the input holds no weights: a weights manifest lists at least "
+                               "one", path)
     written = write_manifest(path, groups, default_name=MANIFEST_FILE, overwrite=overwrite,
                              shard_size=shard_size, plan=quantize)
     return WriteResult(written.files, quantization=written.quantization)
