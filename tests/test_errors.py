@@ -137,6 +137,20 @@ def test_existing_tfjs_output_is_not_overwritten(web_model, zoo_cache):
     assert _snapshot(web_model) == before
 
 
+def test_a_file_where_a_folder_output_goes_is_blamed(zoo_cache, tmp_path):
+    """`convert model.h5 afile` with afile an existing file: the error names the output, not
+    the input, with or without --overwrite, and the file is untouched."""
+    case = zoo_cache.get("tf_keras", "mlp")
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"precious")
+    for extra in ((), ("--overwrite",)):
+        proc = run_cli("convert", case.path, afile, *extra)
+        line = assert_one_line_error(proc, f"{afile}: is a file")
+        assert str(case.path) not in line
+        assert afile.read_bytes() == b"precious"
+        assert_nothing_left(tmp_path, "afile")
+
+
 def test_outputs_get_the_usual_permissions(web_model, tmp_path):
     """Written under a temporary name (mkstemp: owner-only), an output still ends up with what
     the umask gives any new file."""
