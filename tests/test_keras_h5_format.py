@@ -104,7 +104,7 @@ def test_training_config_and_optimizer_weights_carried(tmp_path):
     model.fit(x, x[:, :3], epochs=2, verbose=0)
     src = tmp_path / "trained.h5"
     model.save(src)
-    modelport.convert(src, tmp_path / "web")
+    modelport.convert(src, tmp_path / "web", include_optimizer=True)
     modelport.convert(tmp_path / "web", tmp_path / "back.h5")
     for path in (tmp_path / "web", tmp_path / "back.h5"):
         with modelport.read(path) as copy, modelport.read(src) as original:
@@ -178,3 +178,32 @@ def test_keras22_sequential_with_old_gru(load_and_predict, run_tfjs, tmp_path):
                              what=consumer)
     modelport.convert(old, tmp_path / "web")
     assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", [x]), expected, what="TF.js")
+
+
+def test_tfjs_output_leaves_the_optimizer_out_by_default(run_tfjs, tmp_path):
+    """A trained model's TF.js shards hold its own weights only (TF.js's model.save without
+    includeOptimizer): the browser downloads no Adam slots; --include-optimizer keeps them."""
+    import tf_keras
+
+    from harness import predict
+
+    tf_keras.utils.set_random_seed(2)
+    model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(8, name="d"),
+                                 tf_keras.layers.Dense(3, name="out")])
+    model.compile(tf_keras.optimizers.Adam(), "mse")
+    x = np.random.default_rng(0).standard_normal((16, 4)).astype("float32")
+    model.fit(x, x[:, :3], epochs=1, verbose=0)
+    model.save(tmp_path / "trained.h5")
+    model_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
+    for flags, optimizer in (([], False), (["--include-optimizer"], True)):
+        web = tmp_path / f"web{len(flags)}"
+        from modelport.cli import main
+
+        assert main(["convert", str(tmp_path / "trained.h5"), str(web), *flags]) == 0
+        shards = sum(p.stat().st_size for p in web.glob("*.bin"))
+        groups = json.loads((web / "model.json").read_text())["weightsManifest"]
+        tagged = [w for g in groups for w in g["weights"] if w.get("group") == "optimizer"]
+        assert (shards > model_bytes and tagged) if optimizer else (
+            shards == model_bytes and not tagged), (flags, shards, model_bytes)
+        assert_outputs_close(run_tfjs(web / "model.json", [x]), predict(model, [x]),
+                             what=f"TF.js {flags}")

@@ -263,7 +263,8 @@ def quantized_zoo(zoo_cache, node_tfjs, tmp_path_factory) -> dict[tuple, Quantiz
         saved = zoo_cache.get(library, name)
         for mode in MODES:
             web = root / library / name / mode
-            code, out, err = cli_in_process("convert", f"--quantize-{mode}", saved.path, web)
+            code, out, err = cli_in_process("convert", f"--quantize-{mode}", saved.path, web,
+                                            "--include-optimizer")
             cases[library, name, mode] = QuantizedCase(library, name, mode, saved, web, code,
                                                        out, err)
     done = [c for c in cases.values() if c.code == 0]
@@ -380,7 +381,7 @@ def _summary_rows(stdout: str) -> tuple[dict[str, list[str]], str]:
 def test_patterns_select_dtypes_and_summary(mlp, tmp_path):
     web = tmp_path / "web"
     proc = run_cli("convert", "--quantize-float16", "dense*/kernel", "--quantize-uint8",
-                   mlp.path, web)
+                   mlp.path, web, "--include-optimizer")
     assert proc.returncode == 0, proc.stderr
     specs = specs_of(web)
     kinds = {s["name"]: s.get("quantization", {}).get("dtype", s["dtype"]) for s in specs}
@@ -426,7 +427,8 @@ def test_patterns_select_dtypes_and_summary(mlp, tmp_path):
 
 
 def test_int32_weights_are_never_quantized(mlp, tmp_path):
-    proc = run_cli("convert", "--quantize-uint8", "iteration,*", mlp.path, tmp_path / "web")
+    proc = run_cli("convert", "--quantize-uint8", "iteration,*", mlp.path, tmp_path / "web",
+                   "--include-optimizer")
     assert proc.returncode == 0, proc.stderr
     (iteration,) = [s for s in specs_of(tmp_path / "web") if s["name"] == "iteration"]
     assert iteration["dtype"] == "int32" and "quantization" not in iteration
@@ -485,7 +487,7 @@ def test_two_flags_without_patterns_are_refused(mlp, tmp_path):
 def test_false_means_false(mlp, tmp_path):
     web = tmp_path / "web"
     proc = run_cli("convert", "--quantize-uint8=False", "--split_weights_by_layer=False",
-                   mlp.path, web)
+                   mlp.path, web, "--include-optimizer")
     assert proc.returncode == 0, proc.stderr
     (group,) = manifest(web)
     assert all("quantization" not in s for s in group["weights"])
@@ -498,7 +500,7 @@ def test_incumbent_spellings(mlp, tmp_path):
     web = tmp_path / "web"
     proc = run_cli("convert", "--input_format", "keras", "--output_format",
                    "tfjs_layers_model", "--quantize_uint16", "--weight_shard_size_bytes", "64",
-                   mlp.path, web, "--split_weights_by_layer")
+                   mlp.path, web, "--split_weights_by_layer", "--include_optimizer")
     assert proc.returncode == 0, proc.stderr
     groups = manifest(web)
     assert len(groups) == 4  # three Dense layers and the optimizer
@@ -513,7 +515,7 @@ def test_split_flag_before_the_paths(mlp, tmp_path):
     """tensorflowjs_converter's --split_weights_by_layer is a plain switch, written before
     the paths; its optional BOOL must not swallow the input path."""
     web = tmp_path / "web"
-    proc = run_cli("convert", "--split_weights_by_layer", mlp.path, web)
+    proc = run_cli("convert", "--include-optimizer", "--split_weights_by_layer", mlp.path, web)
     assert proc.returncode == 0, proc.stderr
     assert len(manifest(web)) == 4
 
@@ -560,7 +562,7 @@ def layouts(zoo_cache, node_tfjs, tmp_path_factory) -> dict[tuple, LayoutCase]:
     cases = {}
     for lib, name, size, split, quant in LAYOUTS:
         web = root / f"{lib}-{name}-{size}-{split}-{quant}"
-        flags = [*QUANT_FLAGS[quant], "--shard-size", str(size)]
+        flags = [*QUANT_FLAGS[quant], "--shard-size", str(size), "--include-optimizer"]
         if split:  # after the paths: see test_split_flag_before_the_paths
             flags.append("--split-weights-by-layer")
         code, _, err = cli_in_process("convert", zoo_cache.get(lib, name).path, web, *flags)

@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     tfjs.add_argument("--split-weights-by-layer", "--split_weights_by_layer", nargs="?",
                       const=True, default=None, type=_boolean, metavar="BOOL",
                       help="one weight group (and shard files) per layer")
+    tfjs.add_argument("--include-optimizer", "--include_optimizer", action="store_true",
+                      default=None,
+                      help="also write the optimizer's weights (TF.js's includeOptimizer; "
+                           "default: the model's weights only, as TF.js's model.save)")
     tfjs.add_argument("--metadata", action="append", default=None, metavar="KEY:FILE.json",
                       help="put FILE.json's content under KEY in userDefinedMetadata "
                            "(repeatable; KEY:FILE,KEY2:FILE2 also works)")
@@ -173,6 +177,8 @@ def _tfjs_options(args: argparse.Namespace) -> dict[str, object]:
         options["quantize"] = plan
     if args.split_weights_by_layer:
         options["split_weights_by_layer"] = True
+    if args.include_optimizer:
+        options["include_optimizer"] = True
     if args.metadata:
         options["metadata"] = _metadata(args.metadata)
     return options

@@ -177,15 +177,17 @@ def check_target(model: Model) -> None:
 
 def write(model: Model, path: Path, overwrite: bool = False,
           shard_size: int = DEFAULT_SHARD_SIZE, quantize: QuantizationPlan | None = None,
-          split_weights_by_layer: bool = False,
-          metadata: dict[str, Any] | None = None) -> WriteResult:
+          split_weights_by_layer: bool = False, metadata: dict[str, Any] | None = None,
+          include_optimizer: bool = False) -> WriteResult:
     """Write `model.json` and `group*-shard*.bin` into the folder `path` (or beside `path`
-    when it names a .json file). `metadata` entries go into `userDefinedMetadata`. Returns
-    the files written and what quantizing each weight cost."""
+    when it names a .json file). `metadata` entries go into `userDefinedMetadata`. The
+    optimizer's weights are left out unless `include_optimizer`, as TF.js's own model.save
+    does: a browser downloads the model's weights only. Returns the files written and what
+    quantizing each weight cost."""
     check_target(model)
     assert model.config is not None
     written = write_manifest(
-        path, weight_groups(model, split_weights_by_layer, with_optimizer=True),
+        path, weight_groups(model, split_weights_by_layer, with_optimizer=include_optimizer),
         default_name="model.json", document=lambda manifest: _model_json(model, manifest, metadata),
         overwrite=overwrite, shard_size=shard_size, plan=quantize)
     return WriteResult(written.files, quantization=written.quantization)
