@@ -496,3 +496,23 @@ def test_graph_models_verify(zoo_cache, tfjs_runtime, tmp_path, name, capsys):
                          quantize=_plan("uint8"))
     result = modelport.verify(saved, quantized)
     assert result.passed and "uint8" in result.tolerance.widened_because, result.render()
+
+
+def test_open_dimensions_too_small_suggest_inputs(tmp_path, capsys):
+    """Five poolings shrink a generated 16x16 input to nothing: the runtime's failure comes
+    with the size verify guessed and the way out (--inputs); with --inputs it passes."""
+    import tf_keras
+
+    layers = [tf_keras.Input((None, None, 3))]
+    for _ in range(5):
+        layers += [tf_keras.layers.Conv2D(2, 3, padding="same"), tf_keras.layers.MaxPool2D()]
+    model = tf_keras.Sequential([*layers, tf_keras.layers.GlobalAveragePooling2D()])
+    zoo.seed_weights(model, 1)
+    model.save(tmp_path / "deep.h5")
+    modelport.convert(tmp_path / "deep.h5", tmp_path / "deep.keras")
+    args = ["verify", str(tmp_path / "deep.h5"), str(tmp_path / "deep.keras")]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "open dimensions 16" in err and "--inputs" in err, err
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((2, 64, 64, 3), "float32"))
+    assert cli.main([*args, "--inputs", str(tmp_path / "x.npy")]) == 0, capsys.readouterr()

@@ -212,8 +212,9 @@ def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None 
         specs = _input_specs(sides, loaded)
         arrays, sources = _inputs(inputs, specs, batch_size, seed)
         named = list(zip([s.name for s in specs], arrays, strict=True))
-        names_a, outs_a = _run(loaded[0], named, sides[0])
-        names_b, outs_b = _run(loaded[1], named, sides[1])
+        hint = _open_dims_hint(specs) if inputs is None else ""
+        names_a, outs_a = _run(loaded[0], named, sides[0], hint)
+        names_b, outs_b = _run(loaded[1], named, sides[1], hint)
 
         steps = []
         side_records = []
@@ -244,8 +245,17 @@ def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None 
                             notes)
 
 
+def _open_dims_hint(specs: list[InputSpec]) -> str:
+    """What to say when a model fails on generated inputs whose open dimensions were guessed."""
+    if not any(s.shape is None or None in s.shape[1:] for s in specs):
+        return ""
+    return (f" (the generated inputs give open dimensions {inputs_module.UNKNOWN_DIM}; if the "
+            "model needs other sizes, pass --inputs data.npz)")
+
+
 def _run(handle: runtimes.Loaded, named: list[tuple[str, np.ndarray]],
-         side: tuple[str, Path, Format, Model | None, str]) -> tuple[list[str], list[np.ndarray]]:
+         side: tuple[str, Path, Format, Model | None, str], hint: str = ""
+         ) -> tuple[list[str], list[np.ndarray]]:
     label, path, _, _, runtime = side
     try:
         return handle.run(named)
@@ -254,7 +264,7 @@ def _run(handle: runtimes.Loaded, named: list[tuple[str, np.ndarray]],
     except Exception as exc:  # noqa: BLE001 - runtimes raise their own types for bad models
         text = str(exc).strip()
         first = text.splitlines()[0][:400] if text else type(exc).__name__
-        raise ModelportError(f"{runtime} could not run {label} on the inputs: {first}",
+        raise ModelportError(f"{runtime} could not run {label} on the inputs: {first}{hint}",
                              path) from exc
 
 
