@@ -145,7 +145,7 @@ def test_a_file_where_a_folder_output_goes_is_blamed(zoo_cache, tmp_path):
     afile.write_bytes(b"precious")
     for extra in ((), ("--overwrite",)):
         proc = run_cli("convert", case.path, afile, *extra)
-        line = assert_one_line_error(proc, f"{afile}: is a file")
+        line = assert_one_line_error(proc, f"{afile}: already exists as a file")
         assert str(case.path) not in line
         assert afile.read_bytes() == b"precious"
         assert_nothing_left(tmp_path, "afile")

@@ -44,14 +44,6 @@ WEIGHTS_ONLY_FOLDER = ("issue 16: weights-only .h5 -> folder writes weights_mani
                        "not model.json with modelTopology null")
 WEIGHTS_ONLY_METADATA = ("issue 16: weights-only .h5 -> folder writes weights_manifest.json "
                          "and refuses --metadata")
-OPTIMIZER_IN_TFJS = ("issue 16: TF.js output carries the optimizer's weights (adam's 4-byte "
-                     "'iteration'); the incumbent writes model weights only")
-OUTPUT_IS_A_FILE = ("issue 16: an output path that is an existing file is reported as the "
-                    "input being unreadable (FileExistsError blamed on SRC)")
-SAME_LENGTH_STRINGS = ("issue 16: a string weight whose strings all have one length crashes "
-                       "on reading (_decode_strings builds a 2-D array of bytearrays)")
-DUPLICATE_NAMES = "issue 16: duplicate weight names are written without complaint"
-EMPTY_GROUPS = "issue 16: an empty weight list writes a manifest instead of refusing"
 INT32_QUANTIZED = ("issue 16: int32 weights are never quantized (note: the incumbent's own "
                    "write_weights skips non-float32 too; only its quantize_weights does ints)")
 NESTED_SAVED_MODEL = ("issue 16: keras_saved_model is unknown; and modelport refuses this "
@@ -456,7 +448,6 @@ def _assert_refused_output_file(run: Run, output: Path) -> None:
     assert output.read_text() in ("\n", "hello")  # untouched
 
 
-@xfail(OUTPUT_IS_A_FILE)
 def test_output_dir_is_an_existing_file(dense1, tmp_path):
     """converter_test.py::ConvertH5WeightsTest::testOutpuDirAsAnExistingFileLeadsToValueError"""
     output = tmp_path / "foo_model"
@@ -615,7 +606,6 @@ def _tfjs_to_tfjs(simple_tfjs, output: Path, *extra: str | Path) -> Run:
                    "tfjs_layers_model", *extra, simple_tfjs["json"], output)
 
 
-@xfail(OPTIMIZER_IN_TFJS)
 def test_tfjs_layers_model_resharded(simple_tfjs, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfjsLayersModelToShardedWeights"""
     shard = int(simple_tfjs["bytes"] * 0.3)  # 4 shards
@@ -624,7 +614,6 @@ def test_tfjs_layers_model_resharded(simple_tfjs, tmp_path):
     _assert_four_shards(tmp_path / "sharded_model", simple_tfjs["bytes"])
 
 
-@xfail(OPTIMIZER_IN_TFJS)
 def test_tfjs_layers_model_shard_size_above_total(simple_tfjs, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfjsLayersModelWithShardSizeGreaterThanTotalWeightSize"""
     shard = int(simple_tfjs["bytes"] * 2)  # 1 shard
@@ -635,7 +624,6 @@ def test_tfjs_layers_model_shard_size_above_total(simple_tfjs, tmp_path):
     assert sum(os.path.getsize(f) for f in files) == simple_tfjs["bytes"]
 
 
-@xfail(OUTPUT_IS_A_FILE)
 def test_tfjs_layers_model_to_existing_file(simple_tfjs, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testTfjsLayer2TfjsLayersConversionWithExistingFilePathFails"""
     output = tmp_path / "sharded_model"
@@ -653,13 +641,11 @@ def _assert_quantized_single_shard(simple_tfjs, tmp_path: Path, dtype: str, divi
     assert os.path.getsize(files[0]) == simple_tfjs["bytes"] / divisor
 
 
-@xfail(OPTIMIZER_IN_TFJS)
 def test_tfjs_layers_model_uint16(simple_tfjs, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfjsLayersModelWithUint16Quantization"""
     _assert_quantized_single_shard(simple_tfjs, tmp_path, "uint16", 2)
 
 
-@xfail(OPTIMIZER_IN_TFJS)
 def test_tfjs_layers_model_uint8(simple_tfjs, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfjsLayersModelWithUint8Quantization"""
     _assert_quantized_single_shard(simple_tfjs, tmp_path, "uint8", 4)
@@ -874,7 +860,6 @@ def test_read_one_group_string(tmp_path):
     np.testing.assert_array_equal(data, np.array([[b"test", b"a"], [b"b", b"c"]], "object"))
 
 
-@xfail(SAME_LENGTH_STRINGS)
 def test_read_cyrillic_string_unicode_and_encoded(tmp_path):
     """read_weights_test.py::ReadWeightsTest::testReadCyrillicStringUnicodeAndEncoded"""
     write_manifest([[("weight1", np.array(["здраво"], "object")),
@@ -887,7 +872,6 @@ def test_read_cyrillic_string_unicode_and_encoded(tmp_path):
     np.testing.assert_array_equal(read[2][1], np.array(["здраво".encode()]))
 
 
-@xfail(SAME_LENGTH_STRINGS)
 def test_read_east_asian_string_unicode_and_encoded(tmp_path):
     """read_weights_test.py::ReadWeightsTest::testReadEastAsianStringUnicodeAndEncoded"""
     text = "语言处理"
@@ -910,7 +894,6 @@ def test_read_one_group_string_with_shards(tmp_path):
     np.testing.assert_array_equal(data, np.array([b"test", b"a", b"c"], "object"))
 
 
-@xfail(SAME_LENGTH_STRINGS)
 def test_read_one_group_empty_strings(tmp_path):
     """read_weights_test.py::ReadWeightsTest::testReadOneGroupEmptyStrings"""
     write_manifest([[("weight1", np.array(["", ""], "object")),
@@ -997,7 +980,6 @@ def test_read_bool_weights(tmp_path):
     np.testing.assert_array_equal(data, np.array([True, False, True], "bool"))
 
 
-@xfail(SAME_LENGTH_STRINGS)
 def test_read_string_scalar(tmp_path):
     """read_weights_test.py::ReadWeightsTest::testReadStringScalar"""
     write_manifest([[("weight1", np.array(b"abc", "object"))]], tmp_path)
@@ -1181,14 +1163,12 @@ def test_write_2_groups_4_weights_sharded_packed(tmp_path):
                                       np.array(values, dtype))
 
 
-@xfail(EMPTY_GROUPS)
 def test_write_empty_groups_raises(tmp_path):
     """write_weights_test.py::TestWriteWeights::test_empty_groups_throws"""
     with pytest.raises(modelport.ModelportError):
         write_manifest([], tmp_path)
 
 
-@xfail(DUPLICATE_NAMES)
 def test_write_duplicate_weight_name_raises(tmp_path):
     """write_weights_test.py::TestWriteWeights::test_duplicate_weight_name_throws"""
     with pytest.raises(modelport.ModelportError):

@@ -51,8 +51,8 @@ def atomic_files(directory: Path, names: list[str], overwrite: bool = False
     """Yield a temporary folder beside `directory`; on success the files `names` written in it
     are moved into `directory` (created if needed), on error nothing is left behind."""
     if directory.exists() and not directory.is_dir():
-        raise OutputExistsError("is a file, and this output is a folder of files: name a "
-                                "folder (or remove the file)", directory)
+        raise OutputExistsError("already exists as a file, and this output is a folder of "
+                                "files: name a folder (or remove the file)", directory)
     for name in names:
         check_writable(directory / name, overwrite)
     parent = directory.parent
