@@ -461,8 +461,10 @@ def machine_facts(cache: Path) -> list[tuple[str, str]]:
     probe = subprocess.run(modelport("--version"), capture_output=True, text=True, env=ENV)
     where = subprocess.run([sys.executable, "-c", "import modelport; print(modelport.__file__)"],
                            capture_output=True, text=True, env=ENV).stdout.strip()
+    # The last commit that changed the measured sources (not the bench's own commits).
     commit = subprocess.run(["git", "-C", str(Path(where).parent), "log", "-1",
-                             "--format=%h %s"], capture_output=True, text=True).stdout.strip()
+                             "--format=%h (%cs)", "--", "."],
+                            capture_output=True, text=True).stdout.strip()
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -475,7 +477,7 @@ def machine_facts(cache: Path) -> list[tuple[str, str]]:
         ("OS", platform.platform()),
         ("Python", f"{platform.python_version()} ({sys.executable})"),
         ("modelport", f"{probe.stdout.strip() or probe.stderr.strip()} from {where}"
-                      + (f", commit {commit}" if commit else "")),
+                      + (f", sources last changed in commit {commit}" if commit else "")),
         ("packages", ", ".join(f"{p} {version(p)}" for p in
                                ("numpy", "h5py", "tensorflow-cpu", "tf_keras", "keras",
                                 "tensorflowjs"))),
