@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-zoo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,17 @@ test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json $(CHROMIUM)
 	$(BIN)/ruff check src tests bench examples scripts
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# bench/perf.py: modelport against cp/dd on 10 MB-3 GB models it builds (cached under
+# $$MODELPORT_BENCH_DIR or ~/.cache/modelport-bench); writes docs/performance.md.
+# BENCH_ARGS=--quick for a development run. bench-zoo: the older zoo-model measurements.
+BENCH_ARGS ?=
+
 bench: $(VENV)/.test
+	$(BIN)/python bench/perf.py $(BENCH_ARGS)
+
+bench-zoo: $(VENV)/.test
 	$(BIN)/python bench/convert_speed.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) demo_out $(NODE_DIR)/node_modules
