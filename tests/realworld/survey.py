@@ -88,15 +88,16 @@ def _verify(a: Path, b: Path) -> dict:
     try:
         data = json.loads(res["stdout"])
     except (json.JSONDecodeError, TypeError):
-        return {"verify": "error", "line": res["line"], "rc": res["rc"], "seconds": res["seconds"]}
+        return {"verify": "error", "verify_line": res["line"], "verify_rc": res["rc"],
+                "verify_seconds": res["seconds"]}
     errs = [o.get("max_abs_error") for o in data.get("outputs", [])]
     errs = [e for e in errs if isinstance(e, (int, float))]
     problems = [o.get("problem") for o in data.get("outputs", []) if o.get("problem")]
-    return {"verify": "ok" if data.get("passed") else "differs", "rc": res["rc"],
+    return {"verify": "ok" if data.get("passed") else "differs", "verify_rc": res["rc"],
             "max_abs_error": max(errs) if errs else None, "problems": problems,
             "runtimes": f"{data['a']['runtime']} vs {data['b']['runtime']}",
             "widened": data.get("tolerance", {}).get("widened_because", ""),
-            "seconds": res["seconds"]}
+            "verify_seconds": res["seconds"]}
 
 
 def survey(entry_id: str, out: Path, work: Path) -> None:
@@ -179,3 +180,42 @@ def survey_assembled(entry_id: str, arch_dir: Path, out: Path, work: Path) -> No
             print(entry_id, row["route"], row["rc"], row.get("verify", ""),
                   row.get("max_abs_error", ""), row.get("verify_line", row["line"])[:200],
                   flush=True)
+
+
+def _cell(row: dict) -> str:
+    if "verify" in row:
+        return _verified(row)
+    if row["rc"] is None:
+        return f"FAIL: {row['line']}"
+    if row["rc"] != 0:
+        kind = "FAIL (traceback)" if row.get("traceback") else "refused"
+        return f"{kind}: {_short(row['line'])}"
+    return "ok (converted; no verify for this route)" if row["route"] != "inspect" else "ok"
+
+
+def _verified(row: dict) -> str:
+    if row["verify"] == "ok":
+        err = row.get("max_abs_error")
+        return f"ok, max abs error {err:.3g} ({row.get('runtimes', '')})" if err is not None \
+            else "ok"
+    if row["verify"] == "differs":
+        return (f"converted, verify DIFFERS: max abs error {row.get('max_abs_error')} "
+                f"({row.get('runtimes', '')}) {'; '.join(row.get('problems') or [])}")
+    return f"converted, verify error: {_short(row.get('verify_line') or row['line'])}"
+
+
+def _short(line: str, limit: int = 260) -> str:
+    line = line.replace("|", "\\|").replace("modelport: error: ", "")
+    for prefix in ("/root/.cache/modelport/corpus/", "/tmp/"):
+        line = line.replace(prefix, "…/")
+    return line if len(line) <= limit else line[:limit] + " …"
+
+
+def render(paths: list[Path]) -> str:
+    """A markdown table (entry, route, result) of survey JSON lines, in corpus order."""
+    order = {eid: i for i, eid in enumerate(fetch.entries())}
+    rows = [json.loads(ln) for p in paths for ln in p.read_text().splitlines() if ln.strip()]
+    rows.sort(key=lambda r: order.get(r["id"], 999))
+    out = ["| entry | route | result |", "|---|---|---|"]
+    out += [f"| {r['id']} | {r['route']} | {_cell(r)} |" for r in rows]
+    return "\n".join(out) + "\n"
