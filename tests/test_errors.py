@@ -163,3 +163,25 @@ def test_outputs_get_the_usual_permissions(web_model, tmp_path):
     assert (tmp_path / "m.h5").stat().st_mode & 0o777 == 0o644
     for path in (tmp_path / "web2").iterdir():
         assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_closed_stdout_ends_quietly(web_model):
+    """`modelport inspect x | head -1`: stdout's reader is gone before modelport writes; it
+    ends without a word on stderr (no 'cannot be read (BrokenPipeError)', no traceback)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "modelport", "inspect", str(web_model)],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+
+
+def test_debug_before_the_command_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    for args in (("--debug", "inspect", bad), ("inspect", bad, "--debug")):
+        proc = run_cli(*args)
+        assert proc.returncode != 0 and "Traceback" in proc.stderr, (args, proc.stderr)
+    assert_one_line_error(run_cli("inspect", bad), "not valid JSON")

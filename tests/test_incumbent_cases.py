@@ -1351,9 +1351,6 @@ def test_map_layer_exactly_one_fallthrough(tmp_path):
 # argument parser and output-format defaults (converter.py get_arg_parser and
 # _standardize_input_output_formats), which a user's build script relies on.
 
-CLI_DEFAULTS = ("issue 16: with the incumbent's --input_format spelling and no "
-                "--output_format, the output format does not follow the incumbent's table")
-CLI_FLAG = "issue 16: tensorflowjs_converter flag not recognised by modelport convert"
 
 
 def _assert_recognised(run: Run, flag: str, output: Path) -> None:
@@ -1367,7 +1364,6 @@ def _assert_recognised(run: Run, flag: str, output: Path) -> None:
         assert run.code == 2 and flag in run.err, run.err
 
 
-@xfail(CLI_DEFAULTS)
 def test_cli_default_output_for_tf_saved_model_is_graph_model(simple_saved_model, tmp_path):
     """converter.py::_standardize_input_output_formats: tf_saved_model -> tfjs_graph_model
     (here a tf.keras SavedModel, which modelport writes as a layers model by default)"""
@@ -1375,7 +1371,6 @@ def test_cli_default_output_for_tf_saved_model_is_graph_model(simple_saved_model
     assert model_json(tmp_path / "web")["format"] == "graph-model"
 
 
-@xfail(CLI_DEFAULTS)
 def test_cli_default_output_for_tfjs_layers_model_is_keras(simple_tfjs, tmp_path):
     """converter.py::_standardize_input_output_formats: tfjs_layers_model -> keras (an HDF5
     file at the output path, whatever its name)"""
@@ -1388,22 +1383,20 @@ def test_cli_default_output_for_tfjs_layers_model_is_keras(simple_tfjs, tmp_path
 
 
 _GRAPH_FLAGS = [
-    ("--signature_name", ["--signature_name=serving_default"], False),
-    ("--saved_model_tags", ["--saved_model_tags=serve"], True),
-    ("--saved_model_tags", ["--signature_name=serving_default", "--saved_model_tags=serve"],
-     True),
-    ("--skip_op_check", ["--skip_op_check"], True),
-    ("--strip_debug_ops", ["--strip_debug_ops=True"], True),
-    ("--control_flow_v2", ["--control_flow_v2=True"], True),
-    ("--use_structured_outputs_names", ["--use_structured_outputs_names=True"], True),
-    ("--experiments", ["--experiments=True"], True),
-    ("--quantization_bytes", ["--quantization_bytes=2"], True),
+    ("--signature_name", ["--signature_name=serving_default"]),
+    ("--saved_model_tags", ["--saved_model_tags=serve"]),
+    ("--saved_model_tags", ["--signature_name=serving_default", "--saved_model_tags=serve"]),
+    ("--skip_op_check", ["--skip_op_check"]),
+    ("--strip_debug_ops", ["--strip_debug_ops=True"]),
+    ("--control_flow_v2", ["--control_flow_v2=True"]),
+    ("--use_structured_outputs_names", ["--use_structured_outputs_names=True"]),
+    ("--experiments", ["--experiments=True"]),
+    ("--quantization_bytes", ["--quantization_bytes=2"]),
 ]
 
 
 @pytest.mark.parametrize("flag,args", [
-    pytest.param(flag, args, marks=[xfail(CLI_FLAG)] if missing else [], id=" ".join(args))
-    for flag, args, missing in _GRAPH_FLAGS])
+    pytest.param(flag, args, id=" ".join(args)) for flag, args in _GRAPH_FLAGS])
 def test_cli_graph_model_flag_recognised(times_three, tmp_path, flag, args):
     """converter.py::get_arg_parser: the flags of a tf_saved_model -> tfjs_graph_model run"""
     output = tmp_path / "web"
@@ -1415,7 +1408,6 @@ def test_cli_graph_model_flag_recognised(times_three, tmp_path, flag, args):
         assert weights and all(w["quantization"]["dtype"] == "uint16" for w in weights)
 
 
-@xfail(CLI_FLAG)
 def test_cli_tf_frozen_model_refused_by_name(times_three, tmp_path):
     """converter.py::get_arg_parser: --input_format tf_frozen_model --output_node_names
     (modelport reads no frozen GraphDef: refused naming the format, not as unknown)"""
@@ -1427,7 +1419,6 @@ def test_cli_tf_frozen_model_refused_by_name(times_three, tmp_path):
     _assert_recognised(run, "tf_frozen_model", tmp_path / "web")
 
 
-@xfail(CLI_FLAG)
 def test_cli_tf_hub_refused_by_name(tmp_path):
     """converter.py::get_arg_parser: --input_format tf_hub (a hub download at run time, which
     modelport does not do: refused naming the format and why, nothing fetched)"""
@@ -1440,7 +1431,6 @@ def test_cli_tf_hub_refused_by_name(tmp_path):
     assert not (tmp_path / "web").exists()
 
 
-@xfail(CLI_FLAG)
 @pytest.mark.parametrize("flag", ["-v", "--version"])
 def test_cli_version_after_convert(flag):
     """converter.py::get_arg_parser: -v / --version (the incumbent prints its versions)"""

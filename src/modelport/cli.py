@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from modelport.errors import ModelportError
 from modelport.fileio import check_writable
 from modelport.formats.record import WriteResult
 from modelport.quantize import QUANTIZED_DTYPES, plan_from_flags, render_summary
+from modelport.registry import get_format, incumbent_default_output
 from modelport.verification.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from modelport.verification.inputs import DEFAULT_BATCH_SIZE, DEFAULT_SEED
 from modelport.verification.runtimes import RUNTIMES
@@ -30,11 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert a model file to another format")
     convert.add_argument("src", help="input model file or folder")
     convert.add_argument("dst", help="output file, or folder for a TF.js model")
-    convert.add_argument("--from", "--input_format", dest="from_format", metavar="FORMAT",
+    convert.add_argument("--from", dest="from_format", metavar="FORMAT",
                          help="input format (default: detected from the content)")
-    convert.add_argument("--to", "--output_format", dest="to_format", metavar="FORMAT",
+    convert.add_argument("--to", dest="to_format", metavar="FORMAT",
                          help="output format (default: from the output's extension; a folder "
                               "means tfjs_layers_model)")
+    convert.add_argument("-v", "--version", action="version", version=f"modelport {__version__}")
+    _add_incumbent_flags(convert)
     convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     convert.add_argument("--signature-name", "--signature_name", dest="signature_name",
                          metavar="NAME", default=None,
@@ -89,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                                "same inputs and compare the outputs (exit 1 when they differ; "
                                "`modelport verify` has every option)")
     _add_code_flags(checking)
-    convert.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    convert.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
 
     verify = commands.add_parser(
         "verify", help="run two models in real runtimes on the same inputs and compare them",
@@ -121,18 +126,87 @@ def _parser() -> argparse.ArgumentParser:
                              "of each output's error distribution (needs matplotlib)")
     verify.add_argument("--overwrite", action="store_true", help="replace an existing report")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    verify.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    verify.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
 
     inspect = commands.add_parser("inspect", help="describe a model file")
     inspect.add_argument("path", help="model file or folder")
     inspect.add_argument("--from", dest="from_format", metavar="FORMAT",
                          help="input format (default: detected from the content)")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    inspect.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
 
     formats = commands.add_parser("formats", help="list the formats modelport reads and writes")
-    formats.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    formats.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
     return parser
+
+
+# tensorflowjs_converter 4.22's flags that modelport has no use for: accepted, and why.
+_ACCEPTED_INCUMBENT_FLAGS = {
+    "--strip_debug_ops": "debug ops are always stripped",
+    "--control_flow_v2": "control flow is always written in the form TF.js runs (lowered)",
+    "--experiments": "modelport has no experimental conversions",
+}
+# ... and the ones for features modelport lacks: refused by name, with the reason.
+_REFUSED_INCUMBENT_FLAGS = {
+    "--skip_op_check": "modelport checks every op against TF.js before writing, so that a graph "
+                       "model it writes runs; an op TF.js lacks is named instead",
+    "--use_structured_outputs_names": "graph models are written with the signature's output "
+                                      "keys; structured output names are not supported",
+    "--output_node_names": "it applies to frozen GraphDef input, which modelport does not read",
+}
+
+
+def _add_incumbent_flags(convert: argparse.ArgumentParser) -> None:
+    """tensorflowjs_converter's spellings and flags, with its meaning (README: 'Porting a
+    tensorflowjs_converter script')."""
+    group = convert.add_argument_group(
+        "tensorflowjs_converter's flags", "accepted with its meaning; with --input_format and "
+        "no --output_format, the output format follows its defaults")
+    group.add_argument("--input_format", dest="incumbent_input", metavar="FORMAT",
+                       help="input format, by tensorflowjs_converter's names too")
+    group.add_argument("--output_format", dest="incumbent_output", metavar="FORMAT",
+                       help="output format, by tensorflowjs_converter's names too")
+    group.add_argument("--saved_model_tags", metavar="TAGS", default=None,
+                       help="SavedModel tag set to load (only 'serve' is read)")
+    group.add_argument("--quantization_bytes", type=int, choices=(1, 2), default=None,
+                       help="deprecated: 1 means --quantize_uint8, 2 --quantize_uint16")
+    for flag, reason in _ACCEPTED_INCUMBENT_FLAGS.items():
+        group.add_argument(flag, nargs="?", const=True, default=None, metavar="BOOL",
+                           help=f"accepted; {reason}")
+    for flag in _REFUSED_INCUMBENT_FLAGS:
+        group.add_argument(flag, nargs="?", const=True, default=None, metavar="VALUE",
+                           help="refused: " + _REFUSED_INCUMBENT_FLAGS[flag])
+
+
+def _incumbent_options(args: argparse.Namespace) -> None:
+    """Fold tensorflowjs_converter's flags into modelport's, refusing the ones it lacks (a
+    format name it lacks first: that is what the user needs to hear)."""
+    for name in (args.incumbent_input, args.incumbent_output):
+        if name is not None:
+            get_format(name)
+    for flag, reason in _REFUSED_INCUMBENT_FLAGS.items():
+        if getattr(args, flag.lstrip("-")) not in (None, False, "False", "false"):
+            raise ModelportError(f"{flag} is not supported: {reason}")
+    if args.saved_model_tags is not None and {
+            t.strip() for t in args.saved_model_tags.split(",")} != {"serve"}:
+        raise ModelportError(f"--saved_model_tags {args.saved_model_tags}: modelport loads "
+                             "SavedModels by their 'serve' tag set only")
+    for given, own, flag in ((args.incumbent_input, args.from_format, "--input_format"),
+                             (args.incumbent_output, args.to_format, "--output_format")):
+        if given is not None and own is not None and given != own:
+            raise ModelportError(f"{flag} {given} contradicts --{flag[2:].split('_')[0]} {own}")
+    args.from_format = args.from_format or args.incumbent_input
+    if args.to_format is None and args.incumbent_output is not None:
+        args.to_format = args.incumbent_output
+    elif args.to_format is None and args.incumbent_input is not None:
+        args.to_format = incumbent_default_output(args.incumbent_input)
+    if args.quantization_bytes is not None:
+        dtype = {1: "uint8", 2: "uint16"}[args.quantization_bytes]
+        if not getattr(args, f"quantize_{dtype}"):
+            setattr(args, f"quantize_{dtype}", True)
 
 
 def _add_code_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -209,6 +283,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "verify":
         return _verify(args)
+    _incumbent_options(args)
     options = {}
     if args.shard_size is not None:
         if args.shard_size <= 0:
@@ -307,6 +382,7 @@ def _untangle_paths(argv: list[str]) -> list[str]:
     existing file or folder takes no value: quantize every weight, split."""
     flags = {f"--quantize{sep}{dtype}" for dtype in QUANTIZED_DTYPES for sep in "-_"}
     flags |= {"--split-weights-by-layer", "--split_weights_by_layer"}
+    flags |= {*_ACCEPTED_INCUMBENT_FLAGS, *_REFUSED_INCUMBENT_FLAGS}
     out = list(argv)
     for index, token in enumerate(out[:-1]):
         if token in flags and Path(out[index + 1]).exists():
@@ -323,13 +399,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"modelport: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except BrokenPipeError:
+        # The reader of stdout went away (`modelport inspect x | head -1`): end quietly, and
+        # keep Python from reporting the failed flush at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("modelport: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except OSError as exc:
         if args.debug:
             raise
         where = getattr(args, "src", None) or getattr(args, "path", None)
         print(f"modelport: error: {where}: cannot be read ({type(exc).__name__}: {exc}); run "
               "with --debug for details", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the last defence: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"modelport: internal error ({type(exc).__name__}: {exc}); this is a bug in "
+              "modelport: please report it with the output of the same command with --debug",
+              file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

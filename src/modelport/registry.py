@@ -47,9 +47,34 @@ def get_format(name: str | Format) -> Format:
         return name
     known = formats()
     canonical = _ALIASES.get(name, name)
+    if name in _INCUMBENT_ONLY:
+        raise UnsupportedError(f"format {name} is not supported: {_INCUMBENT_ONLY[name]}")
     if canonical not in known:
         raise UnsupportedError(f"unknown format '{name}'; known formats: {', '.join(known)}")
     return known[canonical]
+
+
+# tensorflowjs_converter's format names modelport has no format for: refused by name.
+_INCUMBENT_ONLY = {
+    "tf_frozen_model": "modelport reads no frozen GraphDef (.pb); convert the SavedModel it "
+                       "was frozen from (--input_format tf_saved_model)",
+    "tf_hub": "a TF Hub module would be downloaded at run time, which modelport never does; "
+              "download the SavedModel and convert its folder",
+}
+# tensorflowjs_converter's output format for each input format when none is given.
+_INCUMBENT_DEFAULT_OUTPUT = {
+    "keras_h5": "tfjs_layers_model",
+    "keras_saved_model": "tfjs_layers_model",
+    "tf_saved_model": "tfjs_graph_model",
+    "tfjs_layers_model": "keras_h5",
+}
+
+
+def incumbent_default_output(input_name: str) -> str | None:
+    """The output format tensorflowjs_converter picks for --input_format `input_name`."""
+    get_format(input_name)  # an unknown or refused name says so
+    name = input_name if input_name in _INCUMBENT_DEFAULT_OUTPUT else canonical_name(input_name)
+    return _INCUMBENT_DEFAULT_OUTPUT.get(name)
 
 
 def canonical_name(name: str) -> str:

@@ -549,5 +549,5 @@ FORMATS = (
                "tfjs_graph_model": "modelport.tensorflow.graph_model:saved_model_to_graph_model"},
            conversion_options={
                "tfjs_graph_model": ("quantize", "shard_size", "metadata", "signature")},
-           graph=True),
+           graph=True, aliases=("keras_saved_model",)),
 )
