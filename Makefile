@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: demo test lint bench bench-zoo clean
+.PHONY: demo test lint bench bench-zoo dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,5 +55,10 @@ bench-zoo: $(VENV)/.test
 	$(BIN)/python bench/convert_speed.py
 	$(BIN)/python bench/memory.py
 
+# The wheel users install (`pip install dist/modelport-*.whl`); tests are not part of it.
+dist: $(BIN)/python
+	rm -rf dist build
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) demo_out $(NODE_DIR)/node_modules
+	rm -rf $(VENV) demo_out dist build $(NODE_DIR)/node_modules

@@ -126,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                              "of each output's error distribution (needs matplotlib)")
     verify.add_argument("--overwrite", action="store_true", help="replace an existing report")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verify.add_argument("-v", "--version", action="version",
+                        version=f"modelport {__version__}")
     verify.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS)
 
@@ -134,10 +136,14 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--from", dest="from_format", metavar="FORMAT",
                          help="input format (default: detected from the content)")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    inspect.add_argument("-v", "--version", action="version",
+                        version=f"modelport {__version__}")
     inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
 
     formats = commands.add_parser("formats", help="list the formats modelport reads and writes")
+    formats.add_argument("-v", "--version", action="version",
+                        version=f"modelport {__version__}")
     formats.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
     return parser
