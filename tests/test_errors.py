@@ -185,3 +185,15 @@ def test_debug_before_the_command_shows_the_traceback(tmp_path):
         proc = run_cli(*args)
         assert proc.returncode != 0 and "Traceback" in proc.stderr, (args, proc.stderr)
     assert_one_line_error(run_cli("inspect", bad), "not valid JSON")
+
+
+def test_python_callers_are_told_the_keyword(zoo_cache, tmp_path):
+    """The same refusal names the flag on the command line and the keyword in Python."""
+    case = zoo_cache.get("tf_keras", "mlp")
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"precious")
+    with pytest.raises(modelport.OutputExistsError) as raised:
+        modelport.convert(case.path, out)
+    assert "overwrite=True" in str(raised.value) and "--overwrite" not in str(raised.value)
+    assert_one_line_error(run_cli("convert", case.path, out), "pass --overwrite")
+    assert out.read_bytes() == b"precious"

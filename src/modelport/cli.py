@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from modelport import errors
 from modelport._version import __version__
 from modelport.errors import ModelportError
 from modelport.fileio import check_writable
@@ -397,6 +398,7 @@ def _untangle_paths(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    errors.SPELL_FOR_CLI = True
     args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
     try:
         return _run(args)

@@ -34,8 +34,17 @@ class UnsupportedError(ModelportError):
     """The model uses something the target format or runtime cannot represent."""
 
 
+# Set by the command line: messages then name its flags (--overwrite); a Python caller reads
+# the keyword arguments instead (overwrite=True).
+SPELL_FOR_CLI = False
+
+
 class OutputExistsError(ModelportError):
-    """The output exists and --overwrite was not given."""
+    """The output exists and --overwrite (overwrite=True) was not given."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if SPELL_FOR_CLI else text.replace("pass --overwrite", "pass overwrite=True")
 
 
 class MissingExtraError(ModelportError):
