@@ -197,3 +197,15 @@ def test_python_callers_are_told_the_keyword(zoo_cache, tmp_path):
     assert "overwrite=True" in str(raised.value) and "--overwrite" not in str(raised.value)
     assert_one_line_error(run_cli("convert", case.path, out), "pass --overwrite")
     assert out.read_bytes() == b"precious"
+
+
+def test_keyword_spelling_survives_a_command_line_call(zoo_cache, tmp_path):
+    """cli.main in the same process does not leave Python callers with its spelling."""
+    from modelport.cli import main
+
+    case = zoo_cache.get("tf_keras", "mlp")
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"x")
+    assert main(["convert", str(case.path), str(out)]) == 2
+    with pytest.raises(modelport.OutputExistsError, match="overwrite=True"):
+        modelport.convert(case.path, out)

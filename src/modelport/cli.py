@@ -398,7 +398,14 @@ def _untangle_paths(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    errors.SPELL_FOR_CLI = True
+    before, errors.SPELL_FOR_CLI = errors.SPELL_FOR_CLI, True
+    try:
+        return _main(argv)
+    finally:
+        errors.SPELL_FOR_CLI = before
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
     try:
         return _run(args)
