@@ -195,3 +195,18 @@ def test_bundled_example_runs_in_tfjs_and_keras(run_tfjs, load_and_predict, tmp_
     for consumer in ("keras3", "tf_keras"):
         assert_outputs_close(load_and_predict(consumer, tmp_path / "digits.h5", [sample["x"]]),
                              [sample["probabilities"]], what=consumer)
+
+
+def test_inspect_json_carries_its_schema(capsys):
+    """--json output says what it is and which schema version, before the summary itself."""
+    from pathlib import Path
+
+    from modelport.cli import main
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "digits"
+    assert main(["inspect", str(example), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert list(document)[:3] == ["schema", "schema_version", "modelport_version"]
+    assert document["schema"] == "modelport.inspect" and document["schema_version"] == 1
+    assert document["modelport_version"] == modelport.__version__
+    assert document["format"] == "tfjs_layers_model" and document["layers"]

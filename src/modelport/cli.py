@@ -286,7 +286,7 @@ def _run(args: argparse.Namespace) -> int:
 
         summary = api.inspect(args.path, args.from_format)
         _warn(summary["warnings"])
-        print(json.dumps(summary, indent=2) if args.json else render(summary))
+        print(_json_document("inspect", summary) if args.json else render(summary))
         return 0
     if args.command == "verify":
         return _verify(args)
@@ -326,6 +326,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# The --json documents' schema: its version changes when a key is removed or changes meaning
+# (README: "JSON output").
+JSON_SCHEMA_VERSION = 1
+
+
+def _json_document(command: str, body: dict[str, object]) -> str:
+    return json.dumps({"schema": f"modelport.{command}", "schema_version": JSON_SCHEMA_VERSION,
+                       "modelport_version": __version__, **body}, indent=2)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from modelport import api
 
@@ -338,7 +348,7 @@ def _verify(args: argparse.Namespace) -> int:
                         runtime_b=args.runtime_b, batch_size=args.batch_size, seed=args.seed,
                         atol=args.atol, rtol=args.rtol, custom_objects=args.custom_objects,
                         allow_lambda=args.allow_lambda)
-    print(json.dumps(result.as_dict(), indent=2) if args.json else result.render())
+    print(_json_document("verify", result.as_dict()) if args.json else result.render())
     if args.report:
         from modelport.verification.report import write_report
 
