@@ -19,7 +19,7 @@ LAYERS = [
     ("cli", "__main__", "__init__"),
     ("api",),
     ("conversion",),
-    ("inspection", "assemble", "verification", "tensorflow"),
+    ("inspection", "assemble", "verification", "tensorflow", "keras_objects"),
     ("registry",),
     ("formats",),
     ("summary",),

@@ -17,7 +17,7 @@ import modelport
 
 import tfjs
 import zoo
-from harness import LIBRARIES, assert_outputs_close
+from harness import LIBRARIES, assert_outputs_close, keras_module
 
 ZOO_CASES = [pytest.param(lib, name, id=f"{lib}-{name}") for lib in LIBRARIES for name in zoo.ZOO]
 TFJS_CASES = [
@@ -107,3 +107,19 @@ def test_tfjs_native_to_h5(name, consumer, tfjs_models, load_and_predict, tmp_pa
     assert out.is_file()
     outputs = load_and_predict(consumer, out, inputs)
     assert_outputs_close(outputs, expected, what=f"{consumer} on tfjs-native {name}")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_in_memory_keras_models(library, zoo_cache, run_tfjs, tmp_path):
+    """convert / write / verify take a keras.Model or tf_keras Model as it is in memory
+    (saved by its own library first): the outputs compute what the model does."""
+    case = zoo_cache.get(library, "cnn")
+    model = keras_module(library).models.load_model(case.path, compile=False)
+    modelport.convert(model, tmp_path / "web")
+    assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", case.inputs), case.outputs,
+                         what="TF.js")
+    written = modelport.write(model, tmp_path / "copy.h5")
+    assert list(written) == [tmp_path / "copy.h5"]
+    result = modelport.verify(model, tmp_path / "copy.h5")
+    assert result.passed, result.render()
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("web", "copy.h5")]

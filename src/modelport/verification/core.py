@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport import registry
+from modelport import keras_objects, registry
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.formats.record import Format, Probe
 from modelport.keras_config.targets import BUILTIN_LAYERS, iter_layer_entries
@@ -151,7 +151,8 @@ def _missing(name: str, a: np.ndarray | None, b: np.ndarray | None,
                             problem="only in A" if b is None else "only in B")
 
 
-def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None = None, *,
+def verify(a: PathLike | Any, b: PathLike | Any,
+           inputs: PathLike | list[np.ndarray] | None = None, *,
            runtime_a: str | None = None, runtime_b: str | None = None,
            format_a: str | None = None, format_b: str | None = None,
            batch_size: int = inputs_module.DEFAULT_BATCH_SIZE,
@@ -159,7 +160,8 @@ def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None 
            rtol: float | None = None,
            custom_objects: PathLike | dict[str, Any] | None = None,
            allow_lambda: bool = False) -> VerifyResult:
-    """Run models `a` and `b` in real runtimes on the same inputs and compare every output,
+    """Run models `a` and `b` (files, or in-memory Keras 3 / tf_keras models, saved by their
+    library first) in real runtimes on the same inputs and compare every output,
     A being the reference. `inputs`: an .npz/.npy path or arrays in model-input order
     (default: generated from A's input specs with `seed`). Runtimes default to each format's
     own (TF.js files -> tfjs, SavedModels -> tensorflow, Keras files -> the Keras that wrote
@@ -173,8 +175,9 @@ def verify(a: PathLike, b: PathLike, inputs: PathLike | list[np.ndarray] | None 
                                  f"{', '.join(runtimes.RUNTIMES)}")
     objects = (load_custom_objects(custom_objects) if isinstance(custom_objects, (str, Path))
                else dict(custom_objects or {}))
-    path_a, path_b = Path(a), Path(b)
     with contextlib.ExitStack() as stack:
+        path_a = stack.enter_context(keras_objects.saved(a))
+        path_b = stack.enter_context(keras_objects.saved(b))
         sides = []
         for label, path, given_format, runtime in (("A", path_a, format_a, runtime_a),
                                           ("B", path_b, format_b, runtime_b)):
