@@ -24,7 +24,7 @@ LAYERS = [
     ("formats",),
     ("summary",),
     ("keras_config",),
-    ("model", "errors", "fileio", "text", "quantize", "protobuf", "_version"),
+    ("model", "errors", "fileio", "text", "quantize", "protobuf", "progress", "_version"),
 ]
 
 

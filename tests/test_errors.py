@@ -209,3 +209,45 @@ def test_keyword_spelling_survives_a_command_line_call(zoo_cache, tmp_path):
     assert main(["convert", str(case.path), str(out)]) == 2
     with pytest.raises(modelport.OutputExistsError, match="overwrite=True"):
         modelport.convert(case.path, out)
+
+
+def _big_weights_file(path: Path) -> Path:
+    """A save_weights .h5 of 40 MB (over the size progress is shown for)."""
+    from modelport.model import array_weight
+
+    weights = modelport.Model(config=None, weights={"d": [array_weight(
+        "d/kernel", np.zeros((1000, 10_000), "float32"))]})
+    modelport.write(weights, path, "keras_weights_h5")
+    return path
+
+
+def _stderr_on_a_terminal(*args: str | Path) -> tuple[int, str]:
+    import pty
+
+    main_fd, terminal = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "modelport", *map(str, args)],
+                              stdout=subprocess.PIPE, stderr=terminal, timeout=120)
+    finally:
+        os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_only_on_a_terminal_and_not_with_quiet(tmp_path):
+    big = _big_weights_file(tmp_path / "big.h5")
+    code, shown = _stderr_on_a_terminal("convert", big, tmp_path / "a")
+    assert code == 0 and "writing a" in shown and "B/s" in shown, shown
+    code, quiet = _stderr_on_a_terminal("--quiet", "convert", big, tmp_path / "b")
+    assert code == 0 and "writing" not in quiet, quiet
+    proc = run_cli("convert", big, tmp_path / "c")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

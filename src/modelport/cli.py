@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelport import errors
+from modelport import errors, progress
 from modelport._version import __version__
 from modelport.errors import ModelportError
 from modelport.fileio import check_writable
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
                     "formats, without TensorFlow.")
     parser.add_argument("--version", action="version", version=f"modelport {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress on stderr (shown only on a terminal, for long work)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convert = commands.add_parser("convert", help="convert a model file to another format")
@@ -94,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                                "same inputs and compare the outputs (exit 1 when they differ; "
                                "`modelport verify` has every option)")
     _add_code_flags(checking)
+    convert.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
     convert.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
 
@@ -129,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify.add_argument("-v", "--version", action="version",
                         version=f"modelport {__version__}")
+    verify.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
     verify.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS)
 
@@ -139,12 +145,16 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     inspect.add_argument("-v", "--version", action="version",
                         version=f"modelport {__version__}")
+    inspect.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
     inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
 
     formats = commands.add_parser("formats", help="list the formats modelport reads and writes")
     formats.add_argument("-v", "--version", action="version",
                         version=f"modelport {__version__}")
+    formats.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
     formats.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=argparse.SUPPRESS)
     return parser
@@ -408,15 +418,17 @@ def _untangle_paths(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    before, errors.SPELL_FOR_CLI = errors.SPELL_FOR_CLI, True
+    before = errors.SPELL_FOR_CLI, progress.WANTED
+    errors.SPELL_FOR_CLI = True
     try:
         return _main(argv)
     finally:
-        errors.SPELL_FOR_CLI = before
+        errors.SPELL_FOR_CLI, progress.WANTED = before
 
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
+    progress.WANTED = not args.quiet
     try:
         return _run(args)
     except ModelportError as exc:

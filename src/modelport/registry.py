@@ -6,9 +6,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from modelport import progress
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult, resolve
 from modelport.model import Model
@@ -212,9 +214,23 @@ def write(model: Model, path: PathLike, format: str | Format | None = None,
     for key in given:
         if key not in accepted:
             raise UnsupportedError(f"{_flag(key)} does not apply to {fmt.name} output", path)
-    result = fmt.call("write", model, path, overwrite=overwrite, **given)
+    bar = progress.bytes_bar(sum(w.nbytes for w in model.all_weights()), f"writing {path.name}")
+    if bar is None:
+        result = fmt.call("write", model, path, overwrite=overwrite, **given)
+    else:
+        try:
+            result = fmt.call("write", _counted(model, bar), path, overwrite=overwrite, **given)
+        finally:
+            bar.close()
     result.warnings[:0] = model.warnings
     return result
+
+
+def _counted(model: Model, bar: Any) -> Model:
+    """`model` with each weight's read counted on the progress bar."""
+    weights = {layer: [replace(w, load=progress.counting(w.load, w.nbytes, bar)) for w in group]
+               for layer, group in model.weights.items()}
+    return replace(model, weights=weights)
 
 
 # ----------------------------------------------------------------------------------- convert

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport import keras_objects, registry
+from modelport import keras_objects, progress, registry
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.formats.record import Format, Probe
 from modelport.keras_config.targets import BUILTIN_LAYERS, iter_layer_entries
@@ -201,6 +201,7 @@ def verify(a: PathLike | Any, b: PathLike | Any,
         workdir = Path(stack.enter_context(runtimes.make_workdir()))
         loaded = []
         for label, path, source, model, chosen in sides:
+            progress.stage(f"loading {label} ({path.name}) in {chosen}")
             where = workdir / label
             where.mkdir()
             if chosen in ("keras3", "tf_keras"):
@@ -216,7 +217,9 @@ def verify(a: PathLike | Any, b: PathLike | Any,
         arrays, sources = _inputs(inputs, specs, batch_size, seed)
         named = list(zip([s.name for s in specs], arrays, strict=True))
         hint = _open_dims_hint(specs) if inputs is None else ""
+        progress.stage(f"running A in {sides[0][4]}")
         names_a, outs_a = _run(loaded[0], named, sides[0], hint)
+        progress.stage(f"running B in {sides[1][4]}")
         names_b, outs_b = _run(loaded[1], named, sides[1], hint)
 
         steps = []
