@@ -33,6 +33,23 @@ _FORMATS: dict[str, Format] = {}
 _ALIASES: dict[str, str] = {}
 
 
+# tensorflowjs_converter's format names modelport has no format for: refused by name.
+_INCUMBENT_ONLY = {
+    "tf_frozen_model": "modelport reads no frozen GraphDef (.pb); convert the SavedModel it "
+                       "was frozen from (--input_format tf_saved_model)",
+    "tf_hub": "a TF Hub module would be downloaded at run time, which modelport never does; "
+              "download the SavedModel and convert its folder",
+}
+# tensorflowjs_converter's output format for each input format when none is given.
+_INCUMBENT_DEFAULT_OUTPUT = {
+    "keras_h5": "tfjs_layers_model",
+    "keras_saved_model": "tfjs_layers_model",
+    "tf_saved_model": "tfjs_graph_model",
+    "tfjs_layers_model": "keras_h5",
+}
+
+
+
 def formats() -> dict[str, Format]:
     """Every format by name, in detection order (the plug-ins are imported on first use)."""
     if not _FORMATS:
@@ -54,22 +71,6 @@ def get_format(name: str | Format) -> Format:
     if canonical not in known:
         raise UnsupportedError(f"unknown format '{name}'; known formats: {', '.join(known)}")
     return known[canonical]
-
-
-# tensorflowjs_converter's format names modelport has no format for: refused by name.
-_INCUMBENT_ONLY = {
-    "tf_frozen_model": "modelport reads no frozen GraphDef (.pb); convert the SavedModel it "
-                       "was frozen from (--input_format tf_saved_model)",
-    "tf_hub": "a TF Hub module would be downloaded at run time, which modelport never does; "
-              "download the SavedModel and convert its folder",
-}
-# tensorflowjs_converter's output format for each input format when none is given.
-_INCUMBENT_DEFAULT_OUTPUT = {
-    "keras_h5": "tfjs_layers_model",
-    "keras_saved_model": "tfjs_layers_model",
-    "tf_saved_model": "tfjs_graph_model",
-    "tfjs_layers_model": "keras_h5",
-}
 
 
 def incumbent_default_output(input_name: str) -> str | None:
