@@ -49,7 +49,6 @@ _INCUMBENT_DEFAULT_OUTPUT = {
 }
 
 
-
 def formats() -> dict[str, Format]:
     """Every format by name, in detection order (the plug-ins are imported on first use)."""
     if not _FORMATS:
