@@ -40,7 +40,6 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", dest="to_format", metavar="FORMAT",
                          help="output format (default: from the output's extension; a folder "
                               "means tfjs_layers_model)")
-    convert.add_argument("-v", "--version", action="version", version=f"modelport {__version__}")
     _add_incumbent_flags(convert)
     convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     convert.add_argument("--signature-name", "--signature_name", dest="signature_name",
@@ -96,10 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                                "same inputs and compare the outputs (exit 1 when they differ; "
                                "`modelport verify` has every option)")
     _add_code_flags(checking)
-    convert.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                         help=argparse.SUPPRESS)
-    convert.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                         help=argparse.SUPPRESS)
+    _add_common_flags(convert)
 
     verify = commands.add_parser(
         "verify", help="run two models in real runtimes on the same inputs and compare them",
@@ -131,33 +127,28 @@ def _parser() -> argparse.ArgumentParser:
                              "of each output's error distribution (needs matplotlib)")
     verify.add_argument("--overwrite", action="store_true", help="replace an existing report")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    verify.add_argument("-v", "--version", action="version",
-                        version=f"modelport {__version__}")
-    verify.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
-    verify.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
+    _add_common_flags(verify)
 
     inspect = commands.add_parser("inspect", help="describe a model file")
     inspect.add_argument("path", help="model file or folder")
     inspect.add_argument("--from", dest="from_format", metavar="FORMAT",
                          help="input format (default: detected from the content)")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    inspect.add_argument("-v", "--version", action="version",
-                        version=f"modelport {__version__}")
-    inspect.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                         help=argparse.SUPPRESS)
-    inspect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                         help=argparse.SUPPRESS)
+    _add_common_flags(inspect)
 
     formats = commands.add_parser("formats", help="list the formats modelport reads and writes")
-    formats.add_argument("-v", "--version", action="version",
-                        version=f"modelport {__version__}")
-    formats.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                         help=argparse.SUPPRESS)
-    formats.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                         help=argparse.SUPPRESS)
+    _add_common_flags(formats)
     return parser
+
+
+def _add_common_flags(command: argparse.ArgumentParser) -> None:
+    """-v/--version, -q/--quiet and --debug after the command too (SUPPRESS: given here, they
+    override the top-level ones; not given, they leave them alone)."""
+    command.add_argument("-v", "--version", action="version", version=f"modelport {__version__}")
+    command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
 
 
 # tensorflowjs_converter 4.22's flags that modelport has no use for: accepted, and why.
