@@ -168,6 +168,11 @@ def test_corrupted_tfjs_weight_fails_naming_the_output(zoo_cache, tfjs_runtime, 
     assert rows[outputs[1]].rstrip().endswith("FAIL"), out
     assert rows[outputs[0]].rstrip().endswith("pass"), out
     assert f"FAIL: 1 of 2 output(s) differ: {outputs[1]}" in out
+    # Where they part: the corrupted layer itself, found with every layer's output exposed.
+    assert f"first layer whose outputs differ: '{outputs[1]}'" in out, out
+    code = cli.main(["verify", str(_source(case)), str(web), "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1 and document["first_diverging_layer"]["name"] == outputs[1]
 
 
 def test_corrupted_h5_weight_fails(zoo_cache, tmp_path, capsys):
@@ -185,6 +190,8 @@ def test_corrupted_h5_weight_fails(zoo_cache, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1, out
     assert "FAIL" in out and out.strip().endswith(f"differ: {case_output(case)}"), out
+    # The corrupted convolution, not the layers after it that inherit its error.
+    assert f"first layer whose outputs differ: '{kernel.split('/')[0]}'" in out, out
 
 
 def case_output(case: harness.SavedZooModel) -> str:

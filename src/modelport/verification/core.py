@@ -247,8 +247,34 @@ def verify(a: PathLike | Any, b: PathLike | Any,
                        else _missing(n, x, y, tolerance) for n, x, y in pairs]
         infos = [InputInfo(s.name, tuple(x.shape), str(x.dtype), src)
                  for s, x, src in zip(specs, arrays, sources, strict=True)]
-        return VerifyResult(side_records[0], side_records[1], infos, comparisons, tolerance,
-                            notes)
+        result = VerifyResult(side_records[0], side_records[1], infos, comparisons, tolerance,
+                              notes)
+        if not result.passed:
+            result.divergence = _first_divergence(loaded, named, tolerance)
+        return result
+
+
+def _first_divergence(loaded: list[runtimes.Loaded], named: list[tuple[str, np.ndarray]],
+                      tolerance: Tolerance) -> OutputComparison | None:
+    """The first layer, in A's order, whose outputs differ beyond the tolerance, both sides
+    run with every layer's output exposed (layers models only; None otherwise)."""
+    if any(handle.run_layers is None for handle in loaded):
+        return None
+    progress.stage("finding the first layer whose outputs differ")
+    try:
+        names_a, layers_a = loaded[0].run_layers(named)  # type: ignore[misc]
+        names_b, layers_b = loaded[1].run_layers(named)  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - a side that cannot expose its layers just says nothing
+        return None
+    by_name = dict(zip(names_b, layers_b, strict=True))
+    for name, a in zip(names_a, layers_a, strict=True):
+        b = by_name.get(name)
+        if b is None or np.shape(a) != np.shape(b):
+            continue
+        found = compare(name, a, b, tolerance)
+        if not found.passed:
+            return found
+    return None
 
 
 def _open_dims_hint(specs: list[InputSpec]) -> str:

@@ -101,10 +101,11 @@ def _encode_input(array: np.ndarray) -> tuple[str, np.ndarray]:
     raise ModelportError(f"TF.js takes float32 and int32 inputs, not {array.dtype}")
 
 
-def run(model_json: Path, inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str],
-                                                                        list[np.ndarray], str]:
+def run(model_json: Path, inputs: list[tuple[str, np.ndarray]], layers: bool = False
+        ) -> tuple[list[str], list[np.ndarray], str]:
     """Run the TF.js model `model_json` on named inputs (in model-input order). Returns the
-    output names, the outputs and the tfjs version. TfjsRunError carries TF.js's message."""
+    output names, the outputs and the tfjs version (with `layers`, of a layers model: every
+    layer's output by layer name). TfjsRunError carries TF.js's message."""
     directory = ensure_runtime()
     node = _tool("node")
     with tempfile.TemporaryDirectory(prefix="modelport_tfjs_") as tmp:
@@ -118,7 +119,7 @@ def run(model_json: Path, inputs: list[tuple[str, np.ndarray]]) -> tuple[list[st
                           "file": str(file)})
         job = work / "job.json"
         job.write_text(json.dumps({"model": str(Path(model_json).resolve()), "inputs": specs,
-                                   "outdir": str(work)}))
+                                   "outdir": str(work), "layers": layers}))
         env = dict(os.environ, NODE_PATH=str(directory / "node_modules"))
         proc = subprocess.run([node, str(RUNNER), str(job)], cwd=directory, env=env,
                               capture_output=True, text=True, timeout=RUN_TIMEOUT)

@@ -93,6 +93,8 @@ def render_report(result: VerifyResult) -> str:
         "<body>",
         f'<h1 class="verdict {css_class}">modelport verify: {verdict}</h1>',
         f'<p class="verdict {css_class}">{_esc(result.verdict())}</p>',
+        *([f'<p class="divergence">{_esc(result.divergence_line())}</p>']
+          if result.divergence_line() else []),
         "<h2>Models</h2>",
         _sides_table([result.a, result.b]),
         "<h2>Inputs</h2>",

@@ -45,6 +45,9 @@ class VerifyResult:
     outputs: list[OutputComparison]
     tolerance: Tolerance
     notes: list[str] = field(default_factory=list)
+    # When outputs differ and both sides could run layer by layer: the first layer (in A's
+    # order) whose outputs differ, with its comparison.
+    divergence: OutputComparison | None = None
 
     @property
     def passed(self) -> bool:
@@ -82,8 +85,18 @@ class VerifyResult:
         lines.append("")
         lines.append(self.table())
         lines.append("")
+        if self.divergence_line():
+            lines.append(self.divergence_line())
         lines.append(self.verdict())
         return "\n".join(lines)
+
+    def divergence_line(self) -> str:
+        """Where the two models part: the first layer whose outputs differ ('' when unknown)."""
+        found = self.divergence
+        if found is None:
+            return ""
+        return (f"first layer whose outputs differ: '{found.name}' (max abs err "
+                f"{_number(found.max_abs_error)}, max rel err {_number(found.max_rel_error)})")
 
     def verdict(self) -> str:
         """The last line: PASS or FAIL and which outputs differ."""
@@ -103,6 +116,8 @@ class VerifyResult:
                           "widened_because": self.tolerance.widened_because},
             "outputs": [o.as_dict() for o in self.outputs],
             "notes": list(self.notes),
+            "first_diverging_layer": None if self.divergence is None else
+            self.divergence.as_dict(),
         }
 
 

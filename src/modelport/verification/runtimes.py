@@ -40,6 +40,8 @@ class Loaded:
     via: str = ""
     # What the runtime itself says the inputs are (TensorFlow signatures), when known.
     input_specs: list[Any] | None = None
+    # Every layer's output by layer name, in the model's layer order, for a layers model.
+    run_layers: Run | None = None
 
 
 def _installed(module: str) -> bool:
@@ -177,6 +179,33 @@ def _keras_runner(model: Any, to_numpy: Callable[[Any], np.ndarray], names: list
     return run
 
 
+def _keras_layers_runner(model: Any, keras: Any, to_numpy: Callable[[Any], np.ndarray]
+                         ) -> Run:
+    """Every layer's output (layers with one output tensor, called once) by layer name."""
+    def run(inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray]]:
+        names, tensors = [], []
+        for layer in model.layers:
+            if type(layer).__name__ == "InputLayer":
+                continue
+            try:
+                output = layer.output
+            except (AttributeError, ValueError, RuntimeError):
+                continue  # called more than once, or never: no single output to compare
+            if isinstance(output, (list, tuple, dict)):
+                continue
+            names.append(layer.name)
+            tensors.append(output)
+        if not tensors:
+            return [], []
+        probe = keras.Model(inputs=model.inputs, outputs=tensors)
+        values = probe([array for _, array in inputs] if len(inputs) > 1 else inputs[0][1],
+                       training=False)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        return names, [np.asarray(to_numpy(v)) for v in values]
+
+    return run
+
+
 def _converted(model: Model, suffix: str, keras: int | None, workdir: Path) -> Path:
     target = workdir / f"model{suffix}"
     options = {"keras": keras} if keras is not None else {}
@@ -209,7 +238,8 @@ def load_keras(runtime: str, path: Path, fmt: Format, model: Model | None,
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for bad files
             raise _keras_load_error(exc, runtime, path) from None
         return Loaded(_keras_runner(loaded, keras.ops.convert_to_numpy, output_names), version,
-                      via)
+                      via, run_layers=_keras_layers_runner(loaded, keras,
+                                                           keras.ops.convert_to_numpy))
     tf_keras = _import("tf_keras", runtime)
     version = f"tf_keras {tf_keras.__version__}"
     if not native(fmt, runtime, model):
@@ -224,8 +254,11 @@ def load_keras(runtime: str, path: Path, fmt: Format, model: Model | None,
                                                 custom_objects=custom_objects)
     except Exception as exc:  # noqa: BLE001
         raise _keras_load_error(exc, runtime, path) from None
-    return Loaded(_keras_runner(loaded, lambda t: t.numpy() if hasattr(t, "numpy") else t,
-                                output_names), version, via)
+    def to_numpy(tensor: Any) -> np.ndarray:
+        return tensor.numpy() if hasattr(tensor, "numpy") else tensor
+
+    return Loaded(_keras_runner(loaded, to_numpy, output_names), version, via,
+                  run_layers=_keras_layers_runner(loaded, tf_keras, to_numpy))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +347,16 @@ def load_tfjs(path: Path, fmt: Format, model: Model | None, workdir: Path) -> Lo
                                  model_json) from None
         return names, outputs
 
-    return Loaded(run, f"TF.js {node.TFJS_VERSION} (pure JS) on Node", via)
+    def run_layers(inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray]]:
+        names, outputs, _ = node.run(model_json, inputs, layers=True)
+        return names, outputs
+
+    layers_model = Probe(model_json).json
+    is_layers = isinstance(layers_model, dict) and layers_model.get("format") != "graph-model" \
+        and isinstance(layers_model.get("modelTopology"), dict) and \
+        "node" not in layers_model["modelTopology"]
+    return Loaded(run, f"TF.js {node.TFJS_VERSION} (pure JS) on Node", via,
+                  run_layers=run_layers if is_layers else None)
 
 
 def make_workdir() -> tempfile.TemporaryDirectory[str]:

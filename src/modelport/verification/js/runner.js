@@ -5,7 +5,8 @@
 //
 // usage: node runner.js JOB_JSON
 // JOB_JSON: {"model": "/abs/model.json", "inputs": [{"name", "dtype", "shape", "file"}],
-//            "outdir": "/abs/dir"}
+//            "outdir": "/abs/dir", "layers": false}
+//   with "layers" true, a layers model's outputs are every layer's, named by layer.
 //   each input file holds the raw little-endian values (float32 or int32; bool as int32).
 // writes OUTDIR/outputs.json: {"kind": "layers"|"graph", "tfjs": VERSION,
 //   "outputs": [{"name", "dtype", "shape", "file"}]} with raw files beside it.
@@ -68,7 +69,27 @@ function writeOutputs(outdir, names, tensors) {
   });
 }
 
-async function runLayers(artifacts, inputs) {
+// Every layer's output (layers with one output tensor, called once), named by layer: where a
+// corrupted or mistranslated model parts from the original.
+function everyLayer(model) {
+  const names = [];
+  const outputs = [];
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    let output;
+    try {
+      output = layer.output;
+    } catch (err) {
+      continue;
+    }
+    if (Array.isArray(output)) continue;
+    names.push(layer.name);
+    outputs.push(output);
+  }
+  return {names, probe: tf.model({inputs: model.inputs, outputs})};
+}
+
+async function runLayers(artifacts, inputs, layers) {
   let model;
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
@@ -77,6 +98,11 @@ async function runLayers(artifacts, inputs) {
   }
   try {
     const xs = inputs.map(readInput);
+    if (layers) {
+      const {names, probe} = everyLayer(model);
+      const out = probe.predict(xs.length === 1 ? xs[0] : xs);
+      return {names, tensors: Array.isArray(out) ? out : [out]};
+    }
     const out = model.predict(xs.length === 1 ? xs[0] : xs);
     const list = Array.isArray(out) ? out : [out];
     return {names: model.outputNames || list.map((_, i) => `output_${i}`), tensors: list};
@@ -124,7 +150,7 @@ async function main() {
   }
   const graph = isGraph(artifacts);
   const {names, tensors} = graph ?
-      await runGraph(artifacts, job.inputs) : await runLayers(artifacts, job.inputs);
+      await runGraph(artifacts, job.inputs) : await runLayers(artifacts, job.inputs, job.layers);
   const outputs = writeOutputs(job.outdir, names, tensors);
   fs.writeFileSync(path.join(job.outdir, 'outputs.json'), JSON.stringify(
       {kind: graph ? 'graph' : 'layers', tfjs: tf.version.tfjs, outputs}));
