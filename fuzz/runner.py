@@ -539,7 +539,22 @@ def run_cases(cases, work_root: Path, limits: Limits, jobs: int,
               on_result: Callable[[CaseResult], None]) -> None:
     """Run `cases` (an iterator) `jobs` at a time, calling on_result for each."""
     running: dict[int, Running] = {}
-    cases = iter(cases)
+    try:
+        _schedule(iter(cases), running, work_root, limits, jobs, on_result)
+    finally:
+        # Interrupted (Ctrl-C) or failed: no child may outlive the campaign (one blocked on a
+        # FIFO never would end by itself).
+        for child in running.values():
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+                os.waitpid(child.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            os.close(child.fd)
+
+
+def _schedule(cases, running: dict, work_root: Path, limits: Limits, jobs: int,
+              on_result: Callable[[CaseResult], None]) -> None:
     exhausted = False
     while running or not exhausted:
         while not exhausted and len(running) < jobs:
