@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per operation")
     parser.add_argument("--report", type=Path, help="write the markdown report here")
     parser.add_argument("--no-shrink", action="store_true")
+    parser.add_argument("--no-reproducers", action="store_true",
+                        help="count only: no shrinking, no reproducer folders")
     args = parser.parse_args(argv)
 
     formats = args.formats.split(",") if args.formats else None
@@ -347,9 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tally, wall = run_campaign(args.seed, seed_list, limits, args.jobs, count, args.seconds,
                                log=out / "results.jsonl")
-    if not args.no_shrink:
+    if not (args.no_shrink or args.no_reproducers):
         shrink(tally, args.seed, seed_list, limits, args.jobs)
-    save_reproducers(tally, args.seed, seed_list, limits, args.jobs, out, formats)
+    if not args.no_reproducers:
+        save_reproducers(tally, args.seed, seed_list, limits, args.jobs, out, formats)
     if args.report:
         write_report(args.report, tally, args.seed, wall, seed_list, limits, args.jobs, formats,
                      out)

@@ -330,6 +330,10 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     sys.meta_path.insert(0, _Blocker())
     crash_log = open(case_dir / "faults.txt", "w")  # noqa: SIM115 - lives until _exit
+    # The readers' warnings stay with the case, not in the campaign's output.
+    stderr = os.open(case_dir / "stderr.txt", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.dup2(stderr, 2)
+    os.dup2(stderr, 1)
     faulthandler.enable(crash_log)
     # The parent sends SIGUSR1 just before killing a hung child: the traceback says where.
     faulthandler.register(signal.SIGUSR1, file=crash_log, all_threads=True)
@@ -376,7 +380,8 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
                               frame=_innermost(_tb_frames(exc)))
         audit.active = False
         result.seconds = round(time.monotonic() - started, 3)
-        canary_reads = watch.drain({"in", "out", "tmp", "work", "outside", "faults.txt"})
+        canary_reads = watch.drain({"in", "out", "tmp", "work", "outside", "faults.txt",
+                                    "stderr.txt"})
         reads = audit.reads + [f"{p} (inotify)" for p in canary_reads]
         flags = []
         if (case_dir / "marker").exists():
@@ -526,7 +531,12 @@ class Running:
                                frame=_fault_frame(self.case_dir))
             results.append(res)
         elif not self.mutations and len(results) == 0:
-            results.append(OpResult("prepare", "skipped", message="harness: child died early"))
+            try:
+                said = (self.case_dir / "stderr.txt").read_text(errors="replace")[-300:]
+            except OSError:
+                said = ""
+            results.append(OpResult("prepare", "skipped",
+                                    message="harness: child died early: " + said))
         for res in results:
             res.signature = signature(res, self.case, self.mutations)
         if (self.case_dir / "marker").exists() and results:
