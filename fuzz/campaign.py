@@ -282,11 +282,12 @@ def _code_version() -> str:
 
     src = Path(modelport.__file__).resolve().parent
     try:
-        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+        # the last commit that touched the sources under test (not the harness's own commits)
+        rev = subprocess.run(["git", "-C", str(src), "log", "-1", "--format=%h", "--", "."],
                              capture_output=True, text=True, timeout=10).stdout.strip()
     except OSError:
         rev = "?"
-    return f"modelport from {src} (git {rev or '?'})"
+    return f"modelport from {_shown(src)} (sources as of git {rev or '?'})"
 
 
 def run_one(run_seed: int, number: int, steps: list[int] | None, seed_list: list[dict],

@@ -30,9 +30,9 @@ from fuzz import mutators
 
 # The worst class of an operation wins when several apply.
 SEVERITY = ["code_executed", "outside_write", "modified", "crash", "memory", "hang", "escaped",
-            "outside_read", "leftover", "refused", "ok", "skipped"]
+            "outside_read", "slip_propagated", "leftover", "refused", "ok", "skipped"]
 BAD = {"code_executed", "outside_write", "modified", "crash", "memory", "hang", "escaped",
-       "outside_read", "leftover"}
+       "outside_read", "slip_propagated", "leftover"}
 OPERATIONS = ("inspect", "to_h5", "to_tfjs", "to_keras", "assemble")
 BLOCKED_IMPORTS = ("tensorflow", "keras", "tf_keras", "jax", "torch")
 
@@ -262,6 +262,20 @@ def tree_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def _slip_names(archive: Path) -> list[str]:
+    """Member names of a written .keras that would land outside the folder it is extracted
+    to (a `..` part, an absolute path or a drive/backslash form)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return []
+    return [n for n in names if n.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", n)
+            or re.match(r"^[A-Za-z]:", n)]
+
+
 def _listing(folder: Path) -> list[str]:
     if not folder.exists():
         return []
@@ -394,6 +408,10 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
             in_hash = now
         if result.cls == "ok" and reads:
             flags.append(("outside_read", reads[:5]))
+        if result.cls == "ok" and op == "to_keras":
+            slips = _slip_names(out / "m.keras")
+            if slips:
+                flags.append(("slip_propagated", slips[:5]))
         if result.cls == "refused" and _listing(out):
             flags.append(("leftover", _listing(out)[:5]))
         for cls, details in flags:
@@ -442,6 +460,8 @@ def signature(result: OpResult, case: Case, mutations: list[str]) -> str:
         where = result.details[0].split(" at ", 1)[1] if " at " in result.details[0] else "-"
         family = _family(mutations)
         return f"{result.cls} {case.seed['format']} {family} {where}"
+    if result.cls == "slip_propagated":
+        return f"slip_propagated {case.seed['format']} {result.op} {_family(mutations)}"
     if result.cls == "leftover":
         return f"leftover {result.op} {result.exc_type} {result.frame}"
     if result.cls in ("modified", "code_executed"):
@@ -450,7 +470,7 @@ def signature(result: OpResult, case: Case, mutations: list[str]) -> str:
 
 
 ESCAPES = ("fs-symlink", "json-path", "h5-external-link", "text-state-path", "zip-slip",
-           "zip-absolute")
+           "zip-absolute", "zip-inner")
 
 
 def _family(mutations: list[str]) -> str:

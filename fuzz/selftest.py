@@ -77,6 +77,13 @@ def _run_code(in_dir: Path, out: Path) -> None:
     open(os.environ["MODELPORT_FUZZ_MARKER"], "w").close()
 
 
+def _slip(in_dir: Path, out: Path) -> None:
+    # A .keras written with a member name climbing out of wherever it is extracted.
+    with zipfile.ZipFile(out / "m.keras", "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("assets/../../x", "payload")
+
+
 def _manifest_outside(in_dir: Path, out: Path) -> None:
     import modelport
 
@@ -103,6 +110,7 @@ CASES: dict[str, tuple[Callable, str, str]] = {
     "outside_read_c": (_read_canary_in_c, "outside_read", "outside_read"),
     "outside_write": (_write_outside, "outside_write", "outside_write"),
     "code_executed": (_run_code, "code_executed", "code_executed"),
+    "to_keras": (_slip, "slip_propagated", "slip_propagated"),
     # Real modelport readers: what today's readers do with these inputs (see run_checks).
     "manifest_outside": (_manifest_outside, "outside_read", "outside_read"),
     "corrupt_keras": (_corrupt_keras, "escaped", "escaped BadZipFile formats/keras_v3.py"),

@@ -49,7 +49,7 @@ def test_harness_classifies_hand_made_cases():
     rows = {row["case"]: row for row in map(json.loads, proc.stdout.splitlines())}
     assert set(rows) >= {"ok", "refused", "escaped", "hang", "memory", "crash", "leftover",
                          "modified", "outside_read", "outside_read_c", "outside_write",
-                         "code_executed"} | REAL_READER_CASES
+                         "code_executed", "to_keras"} | REAL_READER_CASES
     for name, row in rows.items():
         if name in REAL_READER_CASES and row["class"] == "refused":
             continue  # a fixed reader refuses these; a broken one must be classified as below
