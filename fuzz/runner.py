@@ -55,7 +55,7 @@ class Case:
     seed: dict
     tag: str
     steps: list[int]
-    pass_format: bool
+    pass_format: bool  # the format is named (not detected); assembly then skips mismatches
     ops: tuple[str, ...]
     custom_ops: dict[str, Callable] | None = None  # the self-test's hand-made operations
     keep: Path | None = None  # copy the case folder here when it is done (reproducers)
@@ -356,7 +356,8 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
     tempfile.tempdir = str(case_dir / "tmp")
     in_dir, done = prepare(case, case_dir)
     os.chdir(case_dir / "work")
-    send({"mutations": done})
+    in_hash = tree_hash(in_dir)
+    send({"mutations": done, "hash": in_hash})
     from modelport.errors import ModelportError
 
     out_root = case_dir / "out"
@@ -366,7 +367,6 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
     sys.addaudithook(audit)
     outside = case_dir / "outside"
     watch = _Watch([case_dir] + [Path(r) for r, _d, _f in os.walk(outside)])
-    in_hash = tree_hash(in_dir)
     for i, op in enumerate(case.ops):
         out = out_root / op
         out.mkdir()
@@ -421,7 +421,7 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
         if audit.spawned:
             result.details += ["spawned: " + s for s in audit.spawned[:3]]
             audit.spawned.clear()
-        send({"result": result.__dict__})
+        send({"result": result.__dict__, "hash": in_hash})
     crash_log.flush()
     os._exit(0)
 
@@ -504,6 +504,7 @@ class Running:
         self.deadline = time.monotonic() + 60  # copying and mutating the seed
         self.killed = False
         self.warned = False
+        self.in_hash = ""
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
@@ -512,11 +513,13 @@ class Running:
             msg = json.loads(line)
             if "mutations" in msg:
                 self.mutations = msg["mutations"]
+                self.in_hash = msg["hash"]
             elif "start" in msg:
                 self.current = msg["start"]
                 self.deadline = time.monotonic() + self.limits.op_seconds
             elif "result" in msg:
                 self.results.append(OpResult(**msg["result"]))
+                self.in_hash = msg["hash"]
                 self.current = None
                 self.deadline = time.monotonic() + 60
 
@@ -549,6 +552,10 @@ class Running:
             else:
                 res = OpResult(op, "crash", exc_type=f"exit{os.WEXITSTATUS(status)}",
                                frame=_fault_frame(self.case_dir))
+            # The child cannot compare the input after an operation it did not survive.
+            if self.in_hash and tree_hash(self.case_dir / "in") != self.in_hash:
+                res.cls = "modified"
+                res.details.append("input changed")
             results.append(res)
         elif not self.mutations and len(results) == 0:
             try:

@@ -57,6 +57,11 @@ def _modify(in_dir: Path, out: Path) -> None:
         fh.write(" ")
 
 
+def _modify_then_hang(in_dir: Path, out: Path) -> None:
+    _modify(in_dir, out)
+    time.sleep(600)
+
+
 def _read_canary(in_dir: Path, out: Path) -> None:
     (in_dir / ".." / "canary.bin").read_bytes()
 
@@ -106,6 +111,7 @@ CASES: dict[str, tuple[Callable, str, str]] = {
     "crash": (_crash, "crash", "crash SIGABRT"),
     "leftover": (_leftover, "leftover", "leftover"),
     "modified": (_modify, "modified", "modified"),
+    "modified_hang": (_modify_then_hang, "modified", "modified"),
     "outside_read": (_read_canary, "outside_read", "outside_read"),
     "outside_read_c": (_read_canary_in_c, "outside_read", "outside_read"),
     "outside_write": (_write_outside, "outside_write", "outside_write"),
