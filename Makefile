@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: demo test lint bench bench-zoo dist clean
+.PHONY: demo test lint bench bench-zoo dist fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
 test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json $(CHROMIUM)
-	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/ruff check src tests bench examples scripts fuzz
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # bench/perf.py: modelport against cp/dd on 10 MB-3 GB models it builds (cached under
@@ -59,6 +59,13 @@ bench-zoo: $(VENV)/.test
 dist: $(BIN)/python
 	rm -rf dist build
 	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+
+# The fuzz campaign (fuzz/): FUZZ_ARGS bounds it (--cases N or --seconds S) and seeds it; the
+# report goes to docs/robustness.md, one reproducer per signature to fuzz/.findings.
+FUZZ_ARGS ?= --cases 100000 --seed 0
+
+fuzz: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json
+	$(BIN)/python -m fuzz $(FUZZ_ARGS) --report docs/robustness.md
 
 clean:
 	rm -rf $(VENV) demo_out dist build $(NODE_DIR)/node_modules
