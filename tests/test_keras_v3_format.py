@@ -213,3 +213,53 @@ def test_keras_option_is_refused_where_it_does_not_apply(zoo_cache, tmp_path):
         modelport.convert(case.path, tmp_path / "a.json", to_format="keras_json")
         modelport.convert(tmp_path / "a.json", tmp_path / "x.h5")
     assert not (tmp_path / "web").exists() and not (tmp_path / "x.h5").exists()
+
+
+def _rewritten(source, target, extra=(), damage=None):
+    """A copy of a real .keras archive with members added (name, bytes, compression)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info.filename))
+        for name, data, method in extra:
+            dst.writestr(zipfile.ZipInfo(name), data, compress_type=method)
+    if damage is not None:
+        raw = bytearray(target.read_bytes())
+        damage(raw)
+        target.write_bytes(bytes(raw))
+    return target
+
+
+@pytest.mark.parametrize("case_name, expected", [
+    ("slip", "leads outside the archive"),
+    ("absolute", "leads outside the archive"),
+    ("bomb", "zip bomb"),
+    ("bzip2", "compression method"),
+    ("flipped", "damaged .keras archive"),
+])
+def test_hostile_keras_archives_are_refused(zoo_cache, tmp_path, case_name, expected):
+    """Names leading outside the archive, a member inflating 1000x, an unsupported method, a
+    damaged member: one FormatError/UnsupportedError naming the file, nothing written (the
+    real archive itself converts)."""
+    import zipfile
+
+    source = zoo_cache.get("keras3", "mlp").keras_path
+    modelport.convert(source, tmp_path / "fine.h5")
+    extra = {
+        "slip": [("assets/../../evil.txt", b"x", zipfile.ZIP_STORED)],
+        "absolute": [("/etc/evil.txt", b"x", zipfile.ZIP_STORED)],
+        "bomb": [("assets/zeros.bin", bytes(20 << 20), zipfile.ZIP_DEFLATED)],
+        "bzip2": [("assets/b.txt", b"abc" * 100, zipfile.ZIP_BZIP2)],
+    }.get(case_name, [])
+
+    def flip(raw):
+        at = raw.find(b'"class_name"')  # inside config.json's stored bytes
+        raw[at + 3] ^= 0xFF
+
+    hostile = _rewritten(source, tmp_path / "hostile.keras", extra,
+                         flip if case_name == "flipped" else None)
+    with pytest.raises(modelport.ModelportError, match=expected) as raised:
+        modelport.convert(hostile, tmp_path / "out.h5")
+    assert str(hostile) in str(raised.value)
+    assert not (tmp_path / "out.h5").exists()

@@ -25,6 +25,10 @@ def read_json(path: Path, probe: Probe | None = None) -> Any:
         raise FormatError("file not found", path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"not valid JSON ({exc})", path) from None
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to be a model", path) from None
+    except IsADirectoryError:
+        raise FormatError("is a folder, not a JSON file", path) from None
 
 
 def name_layer_weights(entry: dict[str, Any], weights: list[Weight], keras3_source: bool

@@ -11,9 +11,10 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import h5py
@@ -207,6 +208,47 @@ def _tree_weights(tree: _Tree) -> dict[str, list[Weight]]:
     return groups
 
 
+# What a .keras archive may hold before it is refused as hostile rather than read: Keras writes
+# three members plus assets, deflated or stored, never encrypted, never with '..' in a name.
+MAX_MEMBERS = 10_000
+MAX_RATIO = 100  # a deflated member over 1 MiB this many times its compressed size: a bomb
+_DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError)
+
+
+def _safe_name(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not name.startswith(("/", "\\")) and ".." not in parts and (
+        "\\" not in name) and ":" not in parts[0]
+
+
+def _checked_members(archive: zipfile.ZipFile, path: Path) -> list[str]:
+    """The member names, each checked before anything is extracted: count, names that would
+    lead outside the archive, compression method, encryption, and size against the bytes the
+    archive really holds (a zip bomb declares little and inflates to much)."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise FormatError(f"archive has {len(infos)} members (a .keras file has a few; over "
+                          f"{MAX_MEMBERS} is refused)", path)
+    for info in infos:
+        if not _safe_name(info.filename):
+            raise FormatError(f"member name '{info.filename}' leads outside the archive", path)
+        if info.flag_bits & 0x1:
+            raise UnsupportedError(f"member '{info.filename}' is encrypted", path)
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise UnsupportedError(f"member '{info.filename}' uses compression method "
+                                   f"{info.compress_type}; Keras writes stored or deflated "
+                                   "members", path)
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise FormatError(f"member '{info.filename}' is stored but declares "
+                              f"{info.file_size} bytes in {info.compress_size}", path)
+        if info.file_size > (1 << 20) and info.file_size > MAX_RATIO * max(info.compress_size,
+                                                                           1):
+            raise FormatError(f"member '{info.filename}' inflates {info.compress_size} bytes "
+                              f"to {info.file_size} (over {MAX_RATIO}x): refused as a zip "
+                              "bomb", path)
+    return [info.filename for info in infos]
+
+
 def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
     """Stream one archive member to a temporary file that lives as long as the model."""
     tmp = Path(model.keep_open(tempfile.TemporaryDirectory(prefix="modelport-keras-")))
@@ -217,15 +259,17 @@ def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
 
 
 def read(path: Path) -> Model:
-    members = Probe(path).zip_members
-    if members is None:
-        raise FormatError("not a zip archive (.keras files are zip archives)", path)
-    if "config.json" not in members:
-        raise FormatError("archive has no config.json: not a .keras model", path)
     model = Model(config=None)
     try:
         with zipfile.ZipFile(path) as archive:
+            members = _checked_members(archive, path)
+            if "config.json" not in members:
+                raise FormatError("archive has no config.json: not a .keras model", path)
             _read_archive(model, archive, members, path)
+    except _DAMAGED as exc:
+        model.close()
+        raise FormatError(f"damaged .keras archive ({type(exc).__name__}: {exc})",
+                          path) from None
     except BaseException:
         model.close()
         raise
@@ -271,8 +315,12 @@ def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], pa
 
 def _member_loader(path: Path, member: str) -> Callable[[], bytes]:
     def load() -> bytes:
-        with zipfile.ZipFile(path) as archive:
-            return archive.read(member)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return archive.read(member)
+        except _DAMAGED as exc:
+            raise FormatError(f"damaged .keras archive member '{member}' "
+                              f"({type(exc).__name__}: {exc})", path) from None
 
     return load
 
@@ -387,6 +435,9 @@ def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
             archive.writestr("config.json", json.dumps(config))
             archive.write(weights_file, WEIGHTS_MEMBER)
             for name, load in sorted(model.assets.items()):
+                if not _safe_name(f"assets/{name}"):
+                    raise UnsupportedError(f"asset name '{name}' would lead outside the "
+                                           "archive", path)
                 archive.writestr(f"assets/{name}", load())
     return WriteResult([path], warnings)
 
