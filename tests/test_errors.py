@@ -16,6 +16,8 @@ import pytest
 
 import modelport
 
+from harness import assert_outputs_close
+
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -251,3 +253,19 @@ def test_progress_only_on_a_terminal_and_not_with_quiet(tmp_path):
     assert code == 0 and "writing" not in quiet, quiet
     proc = run_cli("convert", big, tmp_path / "c")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_overwrite_replaces_a_folder_output_as_a_whole(zoo_cache, tmp_path, run_tfjs):
+    """--overwrite of a TF.js folder leaves no shard of the previous, larger model beside the
+    new one; the new model runs."""
+    big, small = zoo_cache.get("tf_keras", "cnn"), zoo_cache.get("tf_keras", "mlp")
+    web = tmp_path / "web"
+    assert run_cli("convert", big.path, web, "--shard-size", "64").returncode == 0
+    before = {p.name for p in web.iterdir()}
+    proc = run_cli("convert", small.path, web, "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    after = {p.name for p in web.iterdir()}
+    assert after == {"model.json", "group1-shard1of1.bin"} and len(before) > len(after)
+    assert_outputs_close(run_tfjs(web / "model.json", small.inputs), small.outputs,
+                         what="TF.js")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["web"]

@@ -46,10 +46,17 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = False) -> Iterat
 
 
 @contextlib.contextmanager
-def atomic_files(directory: Path, names: list[str], overwrite: bool = False
-                 ) -> Iterator[Path]:
+def atomic_files(directory: Path, names: list[str], overwrite: bool = False,
+                 whole: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `directory`; on success the files `names` written in it
-    are moved into `directory` (created if needed), on error nothing is left behind."""
+    are moved into `directory` (created if needed), on error nothing is left behind. `whole`:
+    the folder is the output itself, so overwriting replaces it as a whole (written beside,
+    swapped, the old one removed): no file of a previous model survives, and two writers of
+    one output never mix their files."""
+    if whole and overwrite and directory.is_dir():
+        with atomic_folder(directory, overwrite=True) as tmp:
+            yield tmp
+        return
     if directory.exists() and not directory.is_dir():
         raise OutputExistsError("already exists as a file, and this output is a folder of "
                                 "files: name a folder (or remove the file)", directory)

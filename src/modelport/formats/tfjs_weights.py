@@ -353,7 +353,8 @@ def write_manifest(path: Path, groups: list[list[ManifestEntry]], *, default_nam
     totals = [sum(_byte_length(w, plan) for w, _ in group) for group in groups]
     names = [n for i, total in enumerate(totals) for n in shard_names(total, shard_size, i + 1)]
     summary: list[QuantizedWeight] = []
-    with atomic_files(directory, [json_name, *names], overwrite) as tmp:
+    with atomic_files(directory, [json_name, *names], overwrite,
+                      whole=path.suffix != ".json") as tmp:
         manifest = [write_weight_group(group, tmp, shard_size, i + 1, total, plan, summary)
                     for i, (group, total) in enumerate(zip(groups, totals, strict=True))]
         with open(tmp / json_name, "w", encoding="utf-8") as handle:
