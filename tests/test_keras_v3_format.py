@@ -263,3 +263,27 @@ def test_hostile_keras_archives_are_refused(zoo_cache, tmp_path, case_name, expe
         modelport.convert(hostile, tmp_path / "out.h5")
     assert str(hostile) in str(raised.value)
     assert not (tmp_path / "out.h5").exists()
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+def test_weight_map_cannot_lead_outside_its_folder(zoo_cache, tmp_path, kind):
+    """A sharded .weights.json naming '../x', an absolute path, or a shard that is a link to a
+    file elsewhere: refused naming the path; nothing outside is read."""
+    case = zoo_cache.get("keras3", "cnn")
+    folder = tmp_path / "model"
+    written = modelport.convert(case.path, folder / "cnn.weights.json", shard_size=1000)
+    shards = [p.name for p in written[1:]]
+    outside = tmp_path / "elsewhere.weights.h5"
+    outside.write_bytes((folder / shards[0]).read_bytes())
+    document = json.loads((folder / "cnn.weights.json").read_text())
+    if kind == "symlink":
+        (folder / shards[0]).unlink()
+        (folder / shards[0]).symlink_to(outside)
+    else:
+        name = "../elsewhere.weights.h5" if kind == "dotdot" else str(outside)
+        document["weight_map"] = {k: [name if v == [shards[0]] else v[0]]
+                                  for k, v in document["weight_map"].items()}
+        (folder / "cnn.weights.json").write_text(json.dumps(document))
+    with pytest.raises(modelport.FormatError, match="outside the model's folder"):
+        modelport.convert(folder / "cnn.weights.json", tmp_path / "out.weights.h5")
+    assert not (tmp_path / "out.weights.h5").exists()

@@ -11,7 +11,21 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelport.errors import OutputExistsError
+from modelport.errors import FormatError, OutputExistsError
+
+
+def inside(folder: Path, name: object, source: Path) -> Path:
+    """The file `name` (as a model file spells it) in `folder`, refused when it would lead
+    outside: an absolute path, '..', or a link that resolves elsewhere. `source` is the file
+    that names it, for the message."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise FormatError(f"file name {name!r} is not a file name", source)
+    candidate = folder / name
+    if Path(name).is_absolute() or ".." in Path(name).parts or not (
+            candidate.resolve().is_relative_to(folder.resolve())):
+        raise FormatError(f"names '{name}', which is outside the model's folder {folder}; "
+                          "files a model names must be inside it", source)
+    return candidate
 
 
 def check_writable(path: Path, overwrite: bool) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import h5py
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_file, atomic_files
+from modelport.fileio import atomic_file, atomic_files, inside
 from modelport.formats.common import read_json
 from modelport.formats.keras_h5 import dataset_weight, write_dataset
 from modelport.formats.record import Format, Probe, WriteResult
@@ -128,9 +128,11 @@ def _open_tree(path: Path, model: Model) -> _Tree:
     data = read_json(path) if path.name.lower().endswith(".json") else None
     if _is_sharded_map(data):
         weight_map = {k: v if isinstance(v, list) else [v] for k, v in data["weight_map"].items()}
+        if not all(isinstance(n, str) for names in weight_map.values() for n in names):
+            raise FormatError("the weight map's values are not shard file names", path)
         files = {}
         for name in sorted({n for names in weight_map.values() for n in names}):
-            shard = path.with_name(name)
+            shard = inside(path.parent, name, path)
             if not shard.is_file():
                 raise FormatError(f"shard '{name}' listed in the weight map is missing", path)
             files[name] = model.keep_open(h5py.File(shard, "r"))
