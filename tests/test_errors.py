@@ -269,3 +269,23 @@ def test_overwrite_replaces_a_folder_output_as_a_whole(zoo_cache, tmp_path, run_
     assert_outputs_close(run_tfjs(web / "model.json", small.inputs), small.outputs,
                          what="TF.js")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["web"]
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+def test_manifest_paths_stay_inside_the_model_folder(web_model, tmp_path, kind):
+    """A model.json naming '../x.bin', an absolute path, or a shard linking outside: refused
+    naming the path, nothing written (the canary outside is never read)."""
+    document = json.loads((web_model / "model.json").read_text())
+    first = document["weightsManifest"][0]["paths"][0]
+    canary = tmp_path / "canary.bin"
+    canary.write_bytes((web_model / first).read_bytes())
+    if kind == "symlink":
+        (web_model / first).unlink()
+        (web_model / first).symlink_to(canary)
+    else:
+        document["weightsManifest"][0]["paths"][0] = (
+            "../canary.bin" if kind == "dotdot" else str(canary))
+        (web_model / "model.json").write_text(json.dumps(document))
+    proc = run_cli("convert", web_model, tmp_path / "out.h5")
+    assert_one_line_error(proc, "outside the model's folder")
+    assert not (tmp_path / "out.h5").exists()

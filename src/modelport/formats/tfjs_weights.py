@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_files
+from modelport.fileio import atomic_files, inside
 from modelport.formats.common import read_json
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult
 from modelport.model import Metadata, Model, Weight
@@ -160,15 +160,25 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
                   ) -> list[ManifestEntry]:
     """Every weight of a manifest (with its `group` tag), byte ranges checked against shards."""
     weights: list[ManifestEntry] = []
+    if not isinstance(manifest, list) or not all(isinstance(g, dict) for g in manifest):
+        raise FormatError("weightsManifest is not a list of weight groups", source)
     for group in manifest:
-        stream = _ShardedBytes([base / p for p in group.get("paths", [])], source)
+        paths = group.get("paths", [])
+        specs = group.get("weights", [])
+        if not isinstance(paths, list) or not isinstance(specs, list):
+            raise FormatError("a weight group's paths and weights must be lists", source)
+        stream = _ShardedBytes([inside(base, p, source) for p in paths], source)
         offset = 0
-        for spec in group.get("weights", []):
+        for spec in specs:
             try:
                 name, dtype, shape = spec["name"], spec["dtype"], tuple(spec["shape"])
             except (KeyError, TypeError):
                 raise FormatError(f"malformed weight entry {spec!r} in the manifest",
                                   source) from None
+            if not isinstance(name, str) or not isinstance(dtype, str) or not all(
+                    isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+                raise FormatError(f"weight entry {name!r} has a malformed name, dtype or "
+                                  f"shape {list(shape)!r}", source)
             count = math.prod(shape)
             quant = spec.get("quantization")
             if dtype == "string":
