@@ -354,3 +354,126 @@ def test_tfjs_converter_0x_folder_is_named_and_refused(tmp_path, capsys):
             err = capsys.readouterr().err
             assert "tfjs-converter 0.x" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o.h5").exists()
+
+
+# ------------------------------------------- graph models as older converters wrote them
+# modelport's own graph models, altered the way tensorflowjs_converter 1.x-3.x and others wrote
+# theirs (the real files: tests/realworld/SURVEY.md groups 2-5), back to SavedModels.
+
+def _older(model_dir: Path, dst: Path, change) -> Path:
+    """A copy of the graph model `model_dir` in `dst` whose model.json `change(data)` alters."""
+    import shutil
+
+    shutil.copytree(model_dir, dst)
+    data = json.loads((dst / "model.json").read_text())
+    change(data)
+    (dst / "model.json").write_text(json.dumps(data))
+    return dst
+
+
+def _serve(model_dir: Path, out: Path):
+    import tensorflow as tf
+
+    graph_model.graph_model_to_saved_model(model_dir, out)
+    return tf.saved_model.load(str(out)).signatures["serving_default"]
+
+
+@pytest.mark.parametrize(("name", "attr"), [("cnn", "TArgs"), ("activations", "T")])
+def test_fused_ops_without_type_attrs_convert(graph_models, tmp_path, name, attr):
+    """tensorflowjs_converter <= 3.x wrote _FusedConv2D without TArgs and TF.js-only Prelu
+    without T (TF.js needs neither; tf.import_graph_def refuses such nodes). Any type attr
+    the OpDef declares for inputs is inferred from the input dtypes: with T stripped from
+    every op (activations: _FusedMatMul with Prelu and Elu expanded, Maximum, Softmax...)."""
+    import tensorflow as tf
+
+    model_dir, case = graph_models("tf_keras", name)
+
+    def strip(data):
+        for node in data["modelTopology"]["node"]:
+            if node["op"] not in ("Const", "Placeholder"):
+                node.get("attr", {}).pop(attr, None)
+
+    assert {"_FusedConv2D", "_FusedMatMul"} & {n["op"] for n in _nodes(model_dir)}
+    assert any(attr in n.get("attr", {}) for n in _nodes(model_dir)
+               if n["op"] not in ("Const", "Placeholder"))  # something to strip
+    old = _older(model_dir, tmp_path / "old", strip)
+    serving = _serve(old, tmp_path / "saved")
+    signature = json.loads((old / "model.json").read_text())["signature"]
+    feeds = {key: tf.constant(x) for key, x in zip(in_model_order(signature["inputs"]),
+                                                    case.inputs, strict=True)}
+    result = serving(**feeds)
+    harness.assert_outputs_close([result[k].numpy() for k in in_model_order(result)],
+                                 case.outputs, atol=ATOL, what=f"{name} without TArgs")
+
+
+def test_signature_keys_that_are_tensor_names_convert(graph_models, tmp_path):
+    """Converters keyed signatures by tensor name (`age_pred/Softmax:0`, `input:0`): the
+    output key stays as it is, the input key becomes the closest Python name."""
+    import tensorflow as tf
+
+    model_dir, case = graph_models("tf_keras", "mlp")
+
+    def rename(data):
+        signature = data["signature"]
+        (output,) = signature["outputs"].values()
+        (input_,) = signature["inputs"].values()
+        signature["outputs"] = {"out/Softmax:0": output}
+        signature["inputs"] = {"input:0": input_}
+
+    old = _older(model_dir, tmp_path / "old", rename)
+    serving = _serve(old, tmp_path / "saved")
+    assert list(serving.structured_input_signature[1]) == ["input_0"]
+    result = serving(input_0=tf.constant(case.inputs[0]))
+    assert list(result) == ["out/Softmax:0"]
+    harness.assert_outputs_close([result["out/Softmax:0"].numpy()], case.outputs, atol=ATOL,
+                                 what="mlp with tensor-name keys")
+    assert graph_model.input_keys(["input:0", "input_0", "1x", "class", "ok"]) == [
+        "input_0", "input_0_1", "input_1x", "input_class", "ok"]
+
+
+def test_control_inputs_from_fed_placeholders_are_dropped(graph_models, tmp_path):
+    """tfjs-converter 1.3 / 1.5 left `^input` control edges from the input Placeholder on
+    ReadVariableOp / PReLU nodes; the Placeholder is replaced by the signature's argument."""
+    import tensorflow as tf
+
+    model_dir, case = graph_models("tf_keras", "cnn")
+
+    def add_control_edges(data):
+        nodes = data["modelTopology"]["node"]
+        placeholder = next(n["name"] for n in nodes if n["op"] == "Placeholder")
+        users = [n for n in nodes if n["op"] not in ("Const", "Placeholder")]
+        for node in users[:3]:
+            node["input"] = node.get("input", []) + [f"^{placeholder}"]
+
+    old = _older(model_dir, tmp_path / "old", add_control_edges)
+    serving = _serve(old, tmp_path / "saved")
+    (key,) = serving.structured_input_signature[1]
+    result = serving(**{key: tf.constant(case.inputs[0])})
+    harness.assert_outputs_close(list(result.values()), case.outputs, atol=ATOL,
+                                 what="cnn with control edges from its input")
+
+
+def test_graph_model_without_signature_converts_and_verifies(graph_models, node_tfjs,
+                                                             tmp_path, capsys):
+    """tfjs-converter 1.1 wrote no signature: inputs are the Placeholders (keyed by node name,
+    dtype and shape from their attrs), outputs the sink nodes, in the SavedModel and in
+    verify's generated inputs alike."""
+    import tensorflow as tf
+
+    model_dir, case = graph_models("tf_keras", "mlp")
+    old = _older(model_dir, tmp_path / "old", lambda data: data.pop("signature"))
+    nodes = _nodes(old)
+    placeholder = next(n["name"] for n in nodes if n["op"] == "Placeholder")
+    assert tfjs_graph.signature_inputs(old) == [(placeholder, (None, 6), "float32")]
+    serving = _serve(old, tmp_path / "saved")
+    assert list(serving.structured_input_signature[1]) == [placeholder]
+    result = serving(**{placeholder: tf.constant(case.inputs[0])})
+    consumed = {i.lstrip("^").split(":")[0] for n in nodes for i in n.get("input", [])}
+    sinks = [n["name"] for n in nodes if n["name"] not in consumed and n["op"] != "Const"]
+    assert list(result) == sinks
+    harness.assert_outputs_close(list(result.values()), case.outputs, atol=ATOL,
+                                 what="mlp without a signature")
+    capsys.readouterr()
+    assert main(["verify", str(old), str(tmp_path / "saved")]) == 0
+    out = capsys.readouterr().out
+    assert f"input {placeholder}: (8, 6) float32" in out and "PASS" in out, out

@@ -94,6 +94,33 @@ def signature_tensors(data: dict[str, Any], side: str) -> list[dict[str, Any]]:
              "shape": tensor_shape(info)} for key, info in sorted(entries.items())]
 
 
+def _shape_attr(shape: dict[str, Any]) -> list[int | None] | None:
+    return tensor_shape({"tensorShape": shape})
+
+
+def graph_tensors(data: dict[str, Any], side: str) -> list[dict[str, Any]]:
+    """The model's inputs or outputs as `signature_tensors` gives them; for a graph model
+    without a signature (tfjs-converter 1.1 and older), what TF.js takes instead: every
+    Placeholder node as an input (keyed by its node name, dtype and shape from its attrs), and
+    as outputs the nodes nothing reads, neither by data nor by control edge (Consts, NoOps and
+    Placeholders left out), keyed by node name, in graph order."""
+    found = signature_tensors(data, side)
+    if found:
+        return found
+    nodes = data.get("modelTopology", {}).get("node", [])
+    if side == "inputs":
+        return [{"key": n["name"], "name": f"{n['name']}:0",
+                 "dtype": DTYPES.get(str(((n.get("attr") or {}).get("dtype") or {}).get(
+                     "type", "DT_FLOAT")), "float32"),
+                 "shape": _shape_attr(((n.get("attr") or {}).get("shape") or {}).get("shape")
+                                      or {"unknownRank": True})}
+                for n in nodes if n.get("op") == "Placeholder"]
+    consumed = {str(i).lstrip("^").split(":")[0] for n in nodes for i in n.get("input", [])}
+    return [{"key": n["name"], "name": f"{n['name']}:0", "dtype": None, "shape": None}
+            for n in nodes if n.get("name") not in consumed
+            and n.get("op") not in ("Const", "NoOp", "Placeholder")]
+
+
 def all_nodes(topology: dict[str, Any]) -> list[dict[str, Any]]:
     """The graph's nodes and those of its function library's bodies."""
     nodes = list(topology.get("node", []))
@@ -217,9 +244,13 @@ def write(path: Path, topology: dict[str, Any], weights: list[Weight],
 
 def signature_inputs(path: Path) -> list[tuple[str, tuple[int | None, ...] | None, str]]:
     """(key, shape, dtype) of each input the signature names (model.json's, or in old files
-    its userDefinedMetadata's), for verify's generated inputs."""
+    its userDefinedMetadata's), for verify's generated inputs; without a signature, of each
+    Placeholder node (`graph_tensors`), which TF.js feeds by node name."""
     data, _ = read_document(path)
     found = signature(data).get("inputs") or {}
+    if not found:
+        return [(entry["key"], None if entry["shape"] is None else tuple(entry["shape"]),
+                 entry["dtype"]) for entry in graph_tensors(data, "inputs")]
     specs = []
     for key, tensor in found.items():
         dims = (tensor.get("tensorShape") or {}).get("dim")

@@ -244,6 +244,9 @@ def _graph_def(tf: Any, src: Path) -> tuple[Any, dict[str, Any]]:
         node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(array, dtype=dtype,
                                                                 shape=array.shape))
     graph_rewrite.expand_tfjs_ops(graph_def, tf.make_ndarray, tf.make_tensor_proto)
+    from tensorflow.python.framework import op_def_registry
+
+    graph_rewrite.add_missing_type_attrs(graph_def, op_def_registry.get)
     graph_rewrite.put_constants_in_loop_frames(graph_def)
     return graph_def, data
 
@@ -253,26 +256,47 @@ def _has_content(tensor: Any) -> bool:
                for field, _ in tensor.ListFields())
 
 
-def _signature_entries(data: dict[str, Any], graph_def: Any, source: Path
+def _signature_entries(data: dict[str, Any], source: Path
                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Inputs and outputs {key, name, dtype, shape}: from the signature, else the graph's
-    Placeholders and the nodes nothing consumes."""
-    inputs = tfjs_graph.signature_tensors(data, "inputs")
-    outputs = tfjs_graph.signature_tensors(data, "outputs")
-    if not inputs:
-        inputs = [{"key": n.name, "name": f"{n.name}:0", "dtype": None, "shape": None}
-                  for n in graph_def.node if n.op == "Placeholder"]
-    if not outputs:
-        consumed = {i.lstrip("^").split(":")[0] for n in graph_def.node for i in n.input}
-        outputs = [{"key": n.name, "name": f"{n.name}:0", "dtype": None, "shape": None}
-                   for n in graph_def.node
-                   if n.name not in consumed and n.op not in ("Const", "NoOp", "Placeholder")]
+    Placeholders and the nodes nothing consumes (`tfjs_graph.graph_tensors`)."""
+    inputs = tfjs_graph.graph_tensors(data, "inputs")
+    outputs = tfjs_graph.graph_tensors(data, "outputs")
     for entry in inputs + outputs:
         if ":" not in entry["name"]:
             entry["name"] += ":0"
     if not outputs:
         raise FormatError("the graph model has no outputs", source)
     return inputs, outputs
+
+
+def input_keys(keys: list[str]) -> list[str]:
+    """The serving signature's input keys for the graph model's signature `keys`, in order:
+    each key itself when it is a Python name (signature functions are called by keyword and
+    TensorFlow names the input's op after it), else the closest one that is: every character
+    other than a letter, digit or `_` becomes `_` (`input:0` -> `input_0`, as TensorFlow
+    itself sanitises `input.0`), with `input_` in front of one starting with a digit or
+    being a Python keyword, and `_1`, `_2`, ... after one that would repeat an earlier key."""
+    taken: set[str] = set()
+    out = []
+    for key in keys:
+        name = key if key.isidentifier() and key.isascii() else re.sub(r"[^A-Za-z0-9_]", "_",
+                                                                        key)
+        if not name.isidentifier() or keyword.iskeyword(name):
+            name = "input_" + name
+        unique, i = name, 1
+        while unique in taken:
+            unique, i = f"{name}_{i}", i + 1
+        taken.add(unique)
+        out.append(unique)
+    return out
+
+
+def _op_names(keys: list[str]) -> list[str]:
+    """Names for the Identity ops giving the outputs `keys` (which stay the signature's output
+    keys as they are: `age_pred/Softmax:0` is a valid key, not a valid op name)."""
+    names = [re.sub(r"[^A-Za-z0-9_.-]", "_", key) for key in keys]
+    return [name if re.match(r"[A-Za-z0-9.]", name) else "output" + name for name in names]
 
 
 def _serving_function(tf: Any, graph_def: Any, inputs: list[dict[str, Any]],
@@ -296,16 +320,25 @@ def _serving_function(tf: Any, graph_def: Any, inputs: list[dict[str, Any]],
 
     # The input Placeholders leave the imported graph: the arguments take their place, and a
     # Placeholder left in a function graph unbound makes TensorFlow refuse to save it.
+    # Control edges from them (`^input`, which converters 1.x left on ReadVariableOp and
+    # PReLU nodes) go too: a Placeholder has no side effect to wait for.
     fed = {entry["name"].split(":")[0] for entry in inputs}
+    fed = {name for name in fed if getattr(by_node.get(name), "op", "") == "Placeholder"}
     body = type(graph_def)()
     body.CopyFrom(graph_def)
     del body.node[:]
-    body.node.extend(n for n in graph_def.node if not (n.name in fed and n.op == "Placeholder"))
+    for node in graph_def.node:
+        if node.name in fed:
+            continue
+        kept = body.node.add()
+        kept.CopyFrom(node)
+        if any(ref.startswith("^") and ref[1:] in fed for ref in node.input):
+            del kept.input[:]
+            kept.input.extend(ref for ref in node.input
+                              if not (ref.startswith("^") and ref[1:] in fed))
 
-    # Signature functions are called by keyword: one named parameter per input key (a key
-    # that is no Python name gets a sanitised one, as TensorFlow itself would).
-    names = [key if key.isidentifier() and not keyword.iskeyword(key)
-             else "input_" + re.sub(r"\W", "_", key) for key in specs]
+    names = input_keys(list(specs))
+    op_names = _op_names(output_keys)
 
     def serve(*args: Any, **kwargs: Any) -> dict[str, Any]:
         feeds = list(args) + [kwargs[name] for name in names[len(args):]]
@@ -314,8 +347,8 @@ def _serving_function(tf: Any, graph_def: Any, inputs: list[dict[str, Any]],
             body, input_map={entry["name"]: feed
                              for entry, feed in zip(inputs, feeds, strict=True)},
             return_elements=[entry["name"] for entry in outputs], name="graph")
-        return {key: tf.identity(tensor, name=key)
-                for key, tensor in zip(output_keys, results, strict=True)}
+        return {key: tf.identity(tensor, name=name)
+                for key, name, tensor in zip(output_keys, op_names, results, strict=True)}
 
     serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names])
@@ -344,14 +377,17 @@ def _imported(src: Path, dst: Path, overwrite: bool) -> tuple[Any, Any, Any]:
     tf = _tensorflow()
     source = tfjs_graph.model_json_path(src)
     graph_def, data = _graph_def(tf, src)
-    inputs, outputs = _signature_entries(data, graph_def, source)
+    inputs, outputs = _signature_entries(data, source)
     return tf, graph_def, _serving_function(tf, graph_def, inputs, outputs, source)
 
 
 def graph_model_to_saved_model(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                                overwrite: bool = False) -> WriteResult:
     """Convert a TF.js graph model to a SavedModel folder whose `serving_default` signature
-    has the graph model's input and output keys. Returns the files written."""
+    has the graph model's input and output keys (without a signature: its Placeholders' and
+    sink nodes' names). Output keys stay exactly as the graph model says (`age_pred/Softmax:0`
+    too); an input key that is no Python name becomes the closest one that is, as
+    `input_keys` says (`input:0` -> `input_0`). Returns the files written."""
     src, dst = Path(src), Path(dst)
     tf, _, serving = _imported(src, dst, overwrite)
     with atomic_folder(dst, overwrite) as tmp:

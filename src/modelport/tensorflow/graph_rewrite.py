@@ -463,6 +463,131 @@ def expand_tfjs_ops(graph_def: Any, make_ndarray: MakeNdarray,
 
 
 
+# ------------------------------------------------------------ type attrs older converters left out
+
+# A DataType enum past this is the reference type of (value - 100) (DT_FLOAT_REF = 101).
+_REF_OFFSET = 100
+
+
+def _arg_count(node: Any, arg: Any, defaults: dict[str, Any]) -> int | None:
+    """How many tensors the OpDef argument `arg` takes on `node` (None when an attr the node
+    lacks decides it)."""
+    if arg.number_attr:
+        value = node.attr[arg.number_attr] if arg.number_attr in node.attr else defaults.get(
+            arg.number_attr)
+        return None if value is None else int(value.i)
+    if arg.type_list_attr:
+        value = node.attr[arg.type_list_attr] if arg.type_list_attr in node.attr else (
+            defaults.get(arg.type_list_attr))
+        return None if value is None else len(value.list.type)
+    return 1
+
+
+def _arg_dtypes(node: Any, arg: Any, defaults: dict[str, Any]) -> list[int] | None:
+    """The dtypes of the tensors an OpDef argument of `node` takes or gives (None when an attr
+    the node lacks decides them)."""
+    def attr(name: str) -> Any:
+        return node.attr[name] if name in node.attr else defaults.get(name)
+
+    if arg.type_list_attr:
+        value = attr(arg.type_list_attr)
+        return None if value is None else list(value.list.type)
+    count = _arg_count(node, arg, defaults)
+    if arg.type:
+        dtype = arg.type
+    else:
+        value = attr(arg.type_attr) if arg.type_attr else None
+        dtype = None if value is None else value.type
+    return None if count is None or not dtype else [dtype] * count
+
+
+def _defaults(op_def: Any) -> dict[str, Any]:
+    return {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")}
+
+
+def add_missing_type_attrs(graph_def: Any, lookup_op: Callable[[str], Any]) -> Any:
+    """Give each node the type attrs its registered OpDef requires and the node lacks (`T`,
+    `TArgs`, `N`, ...), inferred from the dtypes of its inputs: TF.js runs nodes without them,
+    and converters (tensorflowjs_converter 1.x-3.x fusing `_FusedConv2D` / `_FusedMatMul`,
+    TF.js-only ops such as Prelu expanded here) leave them out; `tf.import_graph_def` refuses
+    such a node. An attr with a default stays unset (TensorFlow applies the default); nodes of
+    ops `lookup_op` does not know (returns None) are left alone, their outputs of unknown
+    dtype. Library functions are not visited."""
+    nodes = {node.name: node for node in graph_def.node}
+    op_defs: dict[str, Any] = {}
+
+    def op_def(op: str) -> Any:
+        if op not in op_defs:
+            op_defs[op] = lookup_op(op)
+        return op_defs[op]
+
+    def output_dtype(tensor: str) -> int | None:
+        producer = nodes.get(node_name(tensor))
+        definition = op_def(producer.op) if producer is not None else None
+        if definition is None:
+            return None
+        index = int(tensor.split(":")[1]) if ":" in tensor else 0
+        flat: list[int] = []
+        defaults = _defaults(definition)
+        for arg in definition.output_arg:
+            dtypes = _arg_dtypes(producer, arg, defaults)
+            if dtypes is None:
+                return None if index >= len(flat) else flat[index]
+            flat.extend(dtypes)
+        if index >= len(flat):
+            return None
+        return flat[index] - _REF_OFFSET if flat[index] > _REF_OFFSET else flat[index]
+
+    def missing(node: Any, definition: Any) -> list[Any]:
+        return [a for a in definition.attr if a.name not in node.attr
+                and not a.HasField("default_value") and a.type in ("type", "list(type)", "int")]
+
+    def complete(node: Any, definition: Any) -> bool:
+        """Set what can be inferred of the node's missing attrs; True when any was set."""
+        defaults = _defaults(definition)
+        data = [t for t in node.input if not t.startswith("^")]
+        counts = [_arg_count(node, arg, defaults) for arg in definition.input_arg]
+        unknown = [i for i, count in enumerate(counts) if count is None]
+        if len(unknown) > 1:
+            return False
+        if unknown:
+            counts[unknown[0]] = len(data) - sum(c for c in counts if c is not None)
+            if counts[unknown[0]] < 0:
+                return False
+        changed, start = False, 0
+        for arg, count in zip(definition.input_arg, counts, strict=True):
+            dtypes = [output_dtype(t) for t in data[start:start + count]]
+            start += count
+            if arg.number_attr and arg.number_attr not in node.attr:
+                node.attr[arg.number_attr].i = count
+                changed = True
+            if arg.type_list_attr and arg.type_list_attr not in node.attr:
+                if None not in dtypes:
+                    node.attr[arg.type_list_attr].list.type.extend(dtypes)
+                    changed = True
+            elif arg.type_attr and arg.type_attr not in node.attr:
+                known = next((d for d in dtypes if d is not None), None)
+                if known is not None:
+                    node.attr[arg.type_attr].type = known
+                    changed = True
+        return changed
+
+    pending = []
+    for node in graph_def.node:
+        definition = op_def(node.op)
+        if definition is not None and missing(node, definition):
+            pending.append((node, definition))
+    # Each pass settles the nodes whose inputs' dtypes are known; a chain of such nodes in
+    # reverse file order takes one pass per link.
+    while pending:
+        progress = [complete(node, definition) for node, definition in pending]
+        pending = [(node, definition) for node, definition in pending
+                   if missing(node, definition)]
+        if not any(progress):
+            break
+    return graph_def
+
+
 _ENTER = ("Enter", "RefEnter")
 _EXIT = ("Exit", "RefExit")
 _NEXT_ITERATION = ("NextIteration", "RefNextIteration")
