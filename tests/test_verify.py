@@ -523,3 +523,17 @@ def test_open_dimensions_too_small_suggest_inputs(tmp_path, capsys):
     assert "open dimensions 16" in err and "--inputs" in err, err
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((2, 64, 64, 3), "float32"))
     assert cli.main([*args, "--inputs", str(tmp_path / "x.npy")]) == 0, capsys.readouterr()
+
+
+def test_a_fixed_batch_is_taken_from_the_model(tfjs_runtime, tmp_path):
+    """A model whose inputs fix the batch (graph models often say [1, ...]) is fed that batch,
+    not the default 8 that TF.js would refuse."""
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.Input((4,), batch_size=1),
+                                 tf_keras.layers.Dense(3, name="d")])
+    zoo.seed_weights(model, 4)
+    model.save(tmp_path / "fixed.h5")
+    modelport.convert(tmp_path / "fixed.h5", tmp_path / "web")
+    result = modelport.verify(tmp_path / "fixed.h5", tmp_path / "web")
+    assert result.passed and result.inputs[0].shape == (1, 4), result.render()

@@ -96,7 +96,9 @@ def _concrete_shape(spec: InputSpec, batch_size: int) -> tuple[int, ...]:
         raise UnsupportedError(f"input '{spec.name}' has no known shape; pass --inputs "
                                "data.npz with its values")
     dims = [d if d is not None else UNKNOWN_DIM for d in spec.shape[1:]]
-    return (batch_size, *dims)
+    # A model that fixes its batch (graph models often say [1, 256, 256, 3]) gets that batch.
+    fixed = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) else None
+    return (fixed or batch_size, *dims)
 
 
 def generate(specs: list[InputSpec], batch_size: int = DEFAULT_BATCH_SIZE,

@@ -61,7 +61,10 @@ function readInput(spec) {
 
 function writeOutputs(outdir, names, tensors) {
   return tensors.map((t, i) => {
-    const data = t.dataSync();
+    let data = t.dataSync();
+    // Some kernels hand back int32 data in a tensor labelled float32 (NMS counts in a While
+    // loop): write the values the label says, not the raw bits.
+    if (t.dtype === 'float32' && !(data instanceof Float32Array)) data = Float32Array.from(data);
     const file = path.join(outdir, `output_${i}.bin`);
     const array = t.dtype === 'bool' ? Int32Array.from(data) : data;
     fs.writeFileSync(file, Buffer.from(array.buffer, array.byteOffset, array.byteLength));
