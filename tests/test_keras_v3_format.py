@@ -287,3 +287,20 @@ def test_weight_map_cannot_lead_outside_its_folder(zoo_cache, tmp_path, kind):
     with pytest.raises(modelport.FormatError, match="outside the model's folder"):
         modelport.convert(folder / "cnn.weights.json", tmp_path / "out.weights.h5")
     assert not (tmp_path / "out.weights.h5").exists()
+
+
+def test_hdf5_external_links_are_refused(zoo_cache, tmp_path):
+    """A .weights.h5 whose dataset is an external link into another file: refused naming the
+    link; the other file is never opened."""
+    case = zoo_cache.get("keras3", "mlp")
+    weights = tmp_path / "w.weights.h5"
+    modelport.convert(case.keras_path, weights)
+    other = tmp_path / "elsewhere.h5"
+    with h5py.File(weights, "r+") as f, h5py.File(other, "w") as g:
+        names = []
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        g["data"] = f[names[0]][()]
+        del f[names[0]]
+        f[names[0]] = h5py.ExternalLink(str(other), "/data")
+    with pytest.raises(modelport.FormatError, match="external link"):
+        modelport.convert(weights, tmp_path / "out.weights.h5")

@@ -22,6 +22,7 @@ import h5py
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file, atomic_files, inside
 from modelport.formats.common import read_json
+from modelport.formats.hdf5 import open_inside
 from modelport.formats.keras_h5 import dataset_weight, write_dataset
 from modelport.formats.record import Format, Probe, WriteResult
 from modelport.keras_config.dialects import to_canonical
@@ -135,9 +136,9 @@ def _open_tree(path: Path, model: Model) -> _Tree:
             shard = inside(path.parent, name, path)
             if not shard.is_file():
                 raise FormatError(f"shard '{name}' listed in the weight map is missing", path)
-            files[name] = model.keep_open(h5py.File(shard, "r"))
+            files[name] = model.keep_open(open_inside(shard))
         return _Tree(files, weight_map, path)
-    return _Tree({path.name: model.keep_open(h5py.File(path, "r"))}, None, path)
+    return _Tree({path.name: model.keep_open(open_inside(path))}, None, path)
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -298,8 +299,7 @@ def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], pa
                     if m.startswith("assets/") and not m.endswith("/")}
     if WEIGHTS_MEMBER in members:
         weights_file = _extract(archive, WEIGHTS_MEMBER, model)
-        tree = _Tree({WEIGHTS_MEMBER: model.keep_open(h5py.File(weights_file, "r"))},
-                     None, path)
+        tree = _Tree({WEIGHTS_MEMBER: model.keep_open(open_inside(weights_file))}, None, path)
     elif "model.weights.json" in members:
         raise UnsupportedError("sharded weights inside a .keras archive are not supported",
                                path)
