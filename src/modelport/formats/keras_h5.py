@@ -27,7 +27,7 @@ from modelport.keras_config.targets import (
     hard_sigmoid_users,
     iter_layer_entries,
 )
-from modelport.model import Metadata, Model, Weight
+from modelport.model import ByteRange, Metadata, Model, Weight
 
 if TYPE_CHECKING:  # h5py is imported where a file is opened: start-up does not pay for it
     import h5py
@@ -100,7 +100,24 @@ def dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
 
         return Weight(name, tuple(dataset.shape), "float32", widen)
     dtype = "string" if dataset.dtype.kind in "OSU" else dataset.dtype.name
-    return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()])
+    return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()],
+                  source=dataset_range(dataset))
+
+
+def dataset_range(dataset: h5py.Dataset) -> ByteRange | None:
+    """Where a dataset's bytes lie in its file, when they are one run exactly as the array
+    holds them: contiguous (not chunked), unfiltered, numeric, allocated and in no external
+    file; None otherwise (then the bytes are read through HDF5)."""
+    if dataset.dtype.kind not in "biufc" or dataset.chunks is not None:
+        return None
+    plist = dataset.id.get_create_plist()
+    if plist.get_nfilters() or plist.get_external_count():
+        return None
+    offset = dataset.id.get_offset()
+    length = dataset.size * dataset.dtype.itemsize
+    if offset is None or length == 0 or dataset.id.get_storage_size() != length:
+        return None
+    return ByteRange(dataset.file.filename, offset, length, dataset.dtype.str)
 
 
 def _group_weights(group: h5py.Group, source: Path) -> list[Weight]:

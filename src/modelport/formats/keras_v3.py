@@ -181,7 +181,7 @@ def _layer_weights(entry: dict[str, Any], path: str, tree: _Tree, warn: Callable
             raise FormatError(f"weights of layer '{name}' are not where Keras puts them: "
                               f"'{path}/{relative}' is missing", tree.source)
         weight = dataset_weight(dataset, weight_name)
-        weights.append(Weight(weight.name, weight.shape, weight.dtype, weight.load, trainable))
+        weights.append(weight.relabelled(weight.name, trainable))
     return weights
 
 
