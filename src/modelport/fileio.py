@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import secrets
 import shutil
@@ -115,9 +116,10 @@ _UNSUPPORTED = {"copy_file_range": not hasattr(os, "copy_file_range"),
 def copy_range(src: int, dst: int, offset: int, length: int,
                methods: tuple[str, ...] = COPY_METHODS) -> None:
     """Copy `length` bytes at `offset` of file descriptor `src` to `dst` at its current
-    position (which advances): in the kernel with copy_file_range (reflinks or page-cache to
-    page-cache, as cp does), else sendfile, else through one reused 1 MiB buffer, so a tensor
-    never passes through an array. A method the system refuses is not tried again."""
+    position (which advances): in the kernel with copy_file_range (page cache to page cache,
+    or a reflink, as cp does), else sendfile, else through one 1 MiB buffer reused for the
+    whole range, so a tensor never passes through an array. A method the system refuses is
+    not tried again."""
     done = 0
     for method in methods:
         if done == length:
@@ -146,10 +148,12 @@ def _copy_with(method: str, src: int, dst: int, offset: int, length: int) -> int
     """Bytes copied with `method` (fewer than `length` only when the source ended)."""
     done = 0
     if method == "buffer":
-        buffer = _buffer()
+        buffer = bytearray(min(_BUFFER_SIZE, length))  # per call: threads may convert at once
+        reader = io.FileIO(src, closefd=False)
         while done < length:
             view = memoryview(buffer)[: min(len(buffer), length - done)]
-            got = os.preadv(src, [view], offset + done)
+            reader.seek(offset + done)  # os.preadv is not on every system
+            got = reader.readinto(view) or 0
             if got == 0:
                 break
             written = 0
@@ -176,11 +180,4 @@ def _copy_with(method: str, src: int, dst: int, offset: int, length: int) -> int
 
 
 _REFUSALS = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
-             errno.ENOTSUP, errno.EPERM}
-_BUFFERS: list[bytearray] = []
-
-
-def _buffer() -> bytearray:
-    if not _BUFFERS:
-        _BUFFERS.append(bytearray(_BUFFER_SIZE))
-    return _BUFFERS[0]
+             errno.ENOTSUP, errno.EPERM, errno.ENOTSOCK}  # ENOTSOCK: macOS's sendfile
