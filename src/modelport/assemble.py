@@ -620,7 +620,7 @@ def _complete(target: _Target, assigned: list[Weight | None], rng: np.random.Gen
             assert fresh is not None
             weights.append(array_weight(name, fresh[index], trainable))
         else:
-            weights.append(Weight(name, weight.shape, weight.dtype, weight.load, trainable))
+            weights.append(weight.relabelled(name, trainable))
     return weights
 
 

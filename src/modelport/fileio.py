@@ -4,6 +4,8 @@ complete, existing outputs are refused without overwrite, and nothing half-writt
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import secrets
 import shutil
@@ -122,3 +124,81 @@ def atomic_folder(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ byte ranges file to file
+
+COPY_METHODS = ("copy_file_range", "sendfile", "buffer")
+_BUFFER_SIZE = 1 << 20
+_UNSUPPORTED = {"copy_file_range": not hasattr(os, "copy_file_range"),
+                "sendfile": not hasattr(os, "sendfile")}
+
+
+def copy_range(src: int, dst: int, offset: int, length: int,
+               methods: tuple[str, ...] = COPY_METHODS) -> None:
+    """Copy `length` bytes at `offset` of file descriptor `src` to `dst` at its current
+    position (which advances): in the kernel with copy_file_range (page cache to page cache,
+    or a reflink, as cp does), else sendfile, else through one 1 MiB buffer reused for the
+    whole range, so a tensor never passes through an array. A method the system refuses is
+    not tried again."""
+    done = 0
+    for method in methods:
+        if done == length:
+            return
+        if _UNSUPPORTED.get(method):
+            continue
+        try:
+            done += _copy_with(method, src, dst, offset + done, length - done)
+        except _Refused as refused:
+            if refused.permanent:
+                _UNSUPPORTED[method] = True
+    if done != length:
+        raise OSError(f"the source file ended {length - done} bytes before the weight's end")
+
+
+class _Refused(Exception):
+    """A method copied nothing: the system refuses it (`permanent`), or it copies nothing
+    here (some file systems; or the source ends, which the next method finds out)."""
+
+    def __init__(self, permanent: bool):
+        super().__init__(permanent)
+        self.permanent = permanent
+
+
+def _copy_with(method: str, src: int, dst: int, offset: int, length: int) -> int:
+    """Bytes copied with `method` (fewer than `length` only when the source ended)."""
+    done = 0
+    if method == "buffer":
+        buffer = bytearray(min(_BUFFER_SIZE, length))  # per call: threads may convert at once
+        reader = io.FileIO(src, closefd=False)
+        while done < length:
+            view = memoryview(buffer)[: min(len(buffer), length - done)]
+            reader.seek(offset + done)  # os.preadv is not on every system
+            got = reader.readinto(view) or 0
+            if got == 0:
+                break
+            written = 0
+            while written < got:
+                written += os.write(dst, view[written:got])
+            done += got
+        return done
+    while done < length:
+        try:
+            if method == "copy_file_range":
+                n = os.copy_file_range(src, dst, length - done, offset + done)
+            else:
+                n = os.sendfile(dst, src, offset + done, length - done)
+        except OSError as exc:
+            if done == 0 and exc.errno in _REFUSALS:
+                raise _Refused(permanent=True) from None
+            raise
+        if n == 0:  # the source ended, or (some file systems) the method copies nothing
+            if done == 0:
+                raise _Refused(permanent=False) from None
+            break
+        done += n
+    return done
+
+
+_REFUSALS = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF,
+             errno.ENOTSUP, errno.EPERM, errno.ENOTSOCK}  # ENOTSOCK: macOS's sendfile

@@ -17,16 +17,31 @@ import numpy as np
 ModelConfig = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ByteRange:
+    """Where a weight's raw bytes lie in a file, as one C-order run of `length` bytes of
+    numpy dtype `dtype` (with byte order, e.g. '<f4'): writers that store exactly those bytes
+    copy them file to file instead of reading the array."""
+
+    path: str
+    offset: int
+    length: int
+    dtype: str
+
+
 @dataclass
 class Weight:
     """One weight tensor. `name` is the Keras 2 / TF.js name without ':0'
-    (e.g. 'dense/kernel', 'lstm/lstm_cell/kernel'); `load` reads the array only when called."""
+    (e.g. 'dense/kernel', 'lstm/lstm_cell/kernel'); `load` reads the array only when called.
+    `source`, when known, is where `load`'s bytes lie on disk (kept only while it is exactly
+    what `load` returns)."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     load: Callable[[], np.ndarray]
     trainable: bool = True
+    source: ByteRange | None = None
 
     @property
     def size(self) -> int:
@@ -46,7 +61,11 @@ class Weight:
         return array
 
     def renamed(self, name: str) -> Weight:
-        return Weight(name, self.shape, self.dtype, self.load, self.trainable)
+        return Weight(name, self.shape, self.dtype, self.load, self.trainable, self.source)
+
+    def relabelled(self, name: str, trainable: bool) -> Weight:
+        """The same tensor (and source) under another name and trainable flag."""
+        return Weight(name, self.shape, self.dtype, self.load, trainable, self.source)
 
 
 def array_weight(name: str, array: np.ndarray, trainable: bool = True) -> Weight:

@@ -39,7 +39,7 @@ def name_layer_weights(entry: dict[str, Any], weights: list[Weight], keras3_sour
     layout = layer_layout(entry)
     if layout is not None and len(layout) == len(weights):
         return [
-            Weight(name, w.shape, w.dtype, w.load, trainable)
+            w.relabelled(name, trainable)
             for (name, trainable), w in zip(layout, weights, strict=True)
         ]
     prefix = layer_name(entry) + "/"

@@ -4,21 +4,25 @@ external link would make h5py open another file, anywhere, on access)."""
 from __future__ import annotations
 
 from pathlib import Path
-
-import h5py
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import FormatError
+
+if TYPE_CHECKING:
+    import h5py
 
 
 def open_inside(path: Path) -> h5py.File:
     """The file open for reading, refused when any of its links points into another file."""
+    import h5py  # only where an HDF5 file is opened: start-up stays light
+
     try:
         handle = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
         raise FormatError(f"not a readable HDF5 file ({exc})", path) from None
     found: list[str] = []
 
-    def visit(name: str, link: h5py.HLObject) -> None:
+    def visit(name: str, link: Any) -> None:
         if isinstance(link, h5py.ExternalLink) and not found:
             found.append(f"'{name}' -> {link.filename}:{link.path}")
 

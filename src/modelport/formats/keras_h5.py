@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
@@ -28,7 +27,10 @@ from modelport.keras_config.targets import (
     hard_sigmoid_users,
     iter_layer_entries,
 )
-from modelport.model import Metadata, Model, Weight
+from modelport.model import ByteRange, Metadata, Model, Weight
+
+if TYPE_CHECKING:  # h5py is imported where a file is opened: start-up does not pay for it
+    import h5py
 
 NAME = "keras_h5"
 WEIGHTS_NAME = "keras_weights_h5"
@@ -98,7 +100,24 @@ def dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
 
         return Weight(name, tuple(dataset.shape), "float32", widen)
     dtype = "string" if dataset.dtype.kind in "OSU" else dataset.dtype.name
-    return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()])
+    return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()],
+                  source=dataset_range(dataset))
+
+
+def dataset_range(dataset: h5py.Dataset) -> ByteRange | None:
+    """Where a dataset's bytes lie in its file, when they are one run exactly as the array
+    holds them: contiguous (not chunked), unfiltered, numeric, allocated and in no external
+    file; None otherwise (then the bytes are read through HDF5)."""
+    if dataset.dtype.kind not in "biufc" or dataset.chunks is not None:
+        return None
+    plist = dataset.id.get_create_plist()
+    if plist.get_nfilters() or plist.get_external_count():
+        return None
+    offset = dataset.id.get_offset()
+    length = dataset.size * dataset.dtype.itemsize
+    if offset is None or length == 0 or dataset.id.get_storage_size() != length:
+        return None
+    return ByteRange(dataset.file.filename, offset, length, dataset.dtype.str)
 
 
 def _group_weights(group: h5py.Group, source: Path) -> list[Weight]:
@@ -130,6 +149,8 @@ def _json_attr(f: h5py.File, key: str, source: Path) -> Any:
 def read(path: Path) -> Model:
     if not _is_hdf5(path):
         raise FormatError("not an HDF5 file", path)
+    import h5py
+
     handle = h5py.File(path, "r")
     model = Model(config=None)
     model.keep_open(handle)
@@ -198,6 +219,8 @@ def write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
     if weight.dtype == "string" or array.dtype.kind in "OSU":
         data = np.array([v if isinstance(v, bytes) else str(v).encode() for v in
                          array.reshape(-1)], dtype=object).reshape(array.shape)
+        import h5py
+
         group.create_dataset(name, data=data, dtype=h5py.string_dtype())
     else:
         group.create_dataset(name, data=array)
@@ -256,6 +279,8 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
         assert flat.config is not None
         config = portable_keras2(flat.config)
         keras_version = version if version.startswith("2.") else KERAS2_VERSION
+    import h5py
+
     with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["backend"] = "tensorflow"
         f.attrs["keras_version"] = keras_version
@@ -277,6 +302,8 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
 def write_weights(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     """Legacy `save_weights` layout: the `model_weights` group at the file's root."""
     keras_version = model.metadata.keras_version or KERAS2_VERSION
+    import h5py
+
     with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["backend"] = "tensorflow"
         f.attrs["keras_version"] = keras_version

@@ -15,9 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import h5py
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file, atomic_files, inside
@@ -32,6 +30,9 @@ from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
 from modelport.keras_config.layouts import layer_slots
 from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
 from modelport.model import Metadata, Model, Weight
+
+if TYPE_CHECKING:  # h5py is imported where a file is opened: start-up does not pay for it
+    import h5py
 
 NAME = "keras_v3"
 WEIGHTS_NAME = "keras_v3_weights"
@@ -74,6 +75,8 @@ class _Tree:
     source: Path = field(default_factory=Path)
 
     def _groups(self, obj: str) -> Iterator[h5py.Group]:
+        import h5py
+
         key = f"{obj}/vars" if obj else "vars"
         names = list(self.files) if self.weight_map is None else self.weight_map.get(
             f"/{key}", [])
@@ -83,6 +86,8 @@ class _Tree:
                 yield group
 
     def variables(self, obj: str) -> list[h5py.Dataset]:
+        import h5py
+
         found: dict[int, h5py.Dataset] = {}
         for group in self._groups(obj):
             for key, item in group.items():
@@ -93,6 +98,8 @@ class _Tree:
     def objects_under(self, prefix: str) -> list[str]:
         """Object paths at or below `prefix` that hold variables, in the order Keras walks
         them (an object's own variables, then its children by attribute name)."""
+        import h5py
+
         paths: set[str] = set()
         if self.weight_map is not None:
             for key in self.weight_map:
@@ -126,6 +133,7 @@ class _Tree:
 
 def _open_tree(path: Path, model: Model) -> _Tree:
     """A `.weights.h5` file or a sharded `.weights.json` map, kept open by `model`."""
+
     data = read_json(path) if path.name.lower().endswith(".json") else None
     if _is_sharded_map(data):
         weight_map = {k: v if isinstance(v, list) else [v] for k, v in data["weight_map"].items()}
@@ -176,7 +184,7 @@ def _layer_weights(entry: dict[str, Any], path: str, tree: _Tree, warn: Callable
             raise FormatError(f"weights of layer '{name}' are not where Keras puts them: "
                               f"'{path}/{relative}' is missing", tree.source)
         weight = dataset_weight(dataset, weight_name)
-        weights.append(Weight(weight.name, weight.shape, weight.dtype, weight.load, trainable))
+        weights.append(weight.relabelled(weight.name, trainable))
     return weights
 
 
@@ -281,6 +289,7 @@ def read(path: Path) -> Model:
 
 def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], path: Path
                   ) -> None:
+
     try:
         config = json.loads(archive.read("config.json"))
         metadata = json.loads(archive.read("metadata.json")) if (
@@ -417,6 +426,8 @@ def _check_target(model: Model) -> list[str]:
 
 def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     """A `.keras` archive as Keras 3 writes it."""
+    import h5py
+
     if model.config is None:
         raise UnsupportedError("a .keras file needs an architecture; this input holds weights "
                                "only", path)
@@ -464,6 +475,8 @@ def write_weights(model: Model, path: Path, overwrite: bool = False,
                   shard_size: int | None = None) -> WriteResult:
     """Keras 3 `save_weights`: one `.weights.h5`, or with `shard_size` (or a `.json` path) a
     `.weights.json` map plus `<base>_00000.weights.h5` shards."""
+    import h5py
+
     warnings = _check_target(model) if model.config is not None else []
     objects = keras3_objects(model, warnings.append)
     if shard_size is None and not path.name.endswith(".json"):

@@ -70,7 +70,7 @@ def _assign_to_layers(model_config: dict[str, Any], weights: list[Weight], sourc
                     raise FormatError(
                         f"layer '{name}' needs weight '{expected}', which the weights manifest "
                         "does not have", source)
-                group.append(Weight(expected, found.shape, found.dtype, found.load, trainable))
+                group.append(found.relabelled(expected, trainable))
                 used.add(found.name)
         used.update(w.name for w in group)
         result[name] = group

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_files, inside
+from modelport.fileio import atomic_files, copy_range, inside
 from modelport.formats.common import read_json
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult
-from modelport.model import Metadata, Model, Weight
+from modelport.model import ByteRange, Metadata, Model, Weight
 from modelport.quantize import (
     QUANTIZED_DTYPES,
     QuantizationPlan,
@@ -250,7 +251,8 @@ def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:
 
 
 class _ShardWriter:
-    """Streams weight bytes into consecutive shard files of a fixed size."""
+    """Streams weight bytes into consecutive shard files of a fixed size: arrays' bytes, or
+    byte ranges copied file to file (a range straddling shards is copied in pieces)."""
 
     def __init__(self, directory: Path, group: int, total: int, shard_size: int):
         self.directory = directory
@@ -260,24 +262,59 @@ class _ShardWriter:
         self.index = 0
         self.written = 0
         self.handle = open(directory / self.names[0], "wb")  # noqa: SIM115
+        self.sources: dict[str, int] = {}
+
+    def _room(self, wanted: int) -> int:
+        """How much of `wanted` bytes goes into the current shard (moving to the next shard
+        when this one is full; the last one takes the rest)."""
+        room = self.shard_size - self.written
+        if room == 0 and self.index + 1 < self.count:
+            self.handle.close()
+            self.index += 1
+            self.handle = open(self.directory / self.names[self.index], "wb")  # noqa: SIM115
+            self.written = 0
+            room = self.shard_size
+        return min(room, wanted) if self.index + 1 < self.count else wanted
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
-            room = self.shard_size - self.written
-            if room == 0 and self.index + 1 < self.count:
-                self.handle.close()
-                self.index += 1
-                self.handle = open(self.directory / self.names[self.index], "wb")  # noqa: SIM115
-                self.written = 0
-                room = self.shard_size
-            chunk = view[:room] if self.index + 1 < self.count else view
+            chunk = view[:self._room(len(view))]
             self.handle.write(chunk)
             self.written += len(chunk)
             view = view[len(chunk):]
 
+    def copy(self, source: ByteRange) -> None:
+        """Append `source`'s bytes, copied from its file without reading them into memory."""
+        if source.path not in self.sources:
+            self.sources[source.path] = os.open(source.path, os.O_RDONLY)
+        src = self.sources[source.path]
+        offset, remaining = source.offset, source.length
+        while remaining:
+            piece = self._room(remaining)
+            self.handle.flush()
+            copy_range(src, self.handle.fileno(), offset, piece)
+            self.handle.seek(0, os.SEEK_END)  # the buffered handle follows the descriptor
+            self.written += piece
+            offset += piece
+            remaining -= piece
+
     def close(self) -> None:
         self.handle.close()
+        for fd in self.sources.values():
+            os.close(fd)
+        self.sources.clear()
+
+
+def _copyable(weight: Weight, dtype: str) -> ByteRange | None:
+    """The weight's byte range when its bytes on disk are exactly what TF.js stores."""
+    source = weight.source
+    if source is None or dtype not in _STORAGE or weight.dtype == "string":
+        return None
+    storage = _STORAGE[dtype]
+    if np.dtype(source.dtype) != storage or source.length != weight.size * storage.itemsize:
+        return None
+    return source
 
 
 def write_weight_group(entries: list[ManifestEntry], directory: Path,
@@ -294,6 +331,19 @@ def write_weight_group(entries: list[ManifestEntry], directory: Path,
     specs = []
     try:
         for weight, tag in entries:
+            copyable = None
+            if weight.dtype != "string":
+                dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
+                quantized = plan.dtype_for(weight.name, dtype) if plan else None
+                copyable = None if quantized else _copyable(weight, dtype)
+            if copyable is not None:
+                writer.copy(copyable)
+                if summary is not None:
+                    summary.append(QuantizedWeight(weight.name, dtype, copyable.length,
+                                                   copyable.length, 0.0))
+                specs.append({"name": weight.name, "shape": list(weight.shape),
+                              "dtype": dtype, **({"group": tag} if tag else {})})
+                continue
             array, dtype = tfjs_array(weight)
             spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
                                     "dtype": dtype}

@@ -1,0 +1,99 @@
+""".h5 -> TF.js copies the bytes of contiguous, unfiltered little-endian float32 datasets file to
+file into the shards (no array in between); chunked, compressed or big-endian datasets go
+through arrays. Both give the same shards, and TF.js computes what tf_keras does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import modelport
+from modelport.fileio import COPY_METHODS, copy_range
+from modelport.formats import tfjs_weights
+
+from harness import assert_outputs_close
+
+# Small shards: most tensors straddle two or more (copied as several ranges).
+SHARD_SIZE = 100
+
+
+def _rewrite(src: Path, dst: Path, **dataset_options) -> None:
+    """`src` (a tf_keras .h5) with every dataset rewritten with `dataset_options` (chunks,
+    compression, dtype), as h5repack or another writer would store the same weights."""
+    with h5py.File(src, "r") as fin, h5py.File(dst, "w") as fout:
+        fout.attrs.update(fin.attrs)
+
+        def copy(name: str, item) -> None:
+            if isinstance(item, h5py.Group):
+                fout.require_group(name).attrs.update(item.attrs)
+                return
+            options = dict(dataset_options)
+            if item.dtype.kind != "f":
+                options.pop("dtype", None)
+            data = item[()]
+            if item.shape == () or item.size == 0:
+                options = {}
+            created = fout.create_dataset(name, data=data, **options)
+            created.attrs.update(item.attrs)
+
+        fin.visititems(copy)
+
+
+def _shards(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("shard_size", [SHARD_SIZE, tfjs_weights.DEFAULT_SHARD_SIZE])
+def test_copied_shards_equal_the_array_path(zoo_cache, run_tfjs, tmp_path, shard_size):
+    case = zoo_cache.get("tf_keras", "mlp")
+    variants = {"contiguous": case.path}
+    for name, options in (("chunked", {"chunks": True}),
+                          ("compressed", {"chunks": True, "compression": "gzip",
+                                          "shuffle": True}),
+                          ("big_endian", {"dtype": ">f4"})):
+        variants[name] = tmp_path / f"{name}.h5"
+        _rewrite(case.path, variants[name], **options)
+
+    with modelport.read(case.path) as model:
+        sources = [w.source for w in model.all_weights()]
+    assert sources and all(s is not None for s in sources)  # tf_keras writes contiguous
+    for name in ("chunked", "compressed"):
+        with modelport.read(variants[name]) as model:
+            assert all(w.source is None for w in model.all_weights()), name
+    with modelport.read(variants["big_endian"]) as model:  # contiguous, not TF.js's bytes
+        assert {w.source.dtype for w in model.all_weights()} == {">f4"}
+
+    outputs = {}
+    for name, path in variants.items():
+        modelport.convert(path, tmp_path / name, shard_size=shard_size)
+        outputs[name] = _shards(tmp_path / name)
+    if shard_size == SHARD_SIZE:  # tensors straddle shards
+        assert len([n for n in outputs["contiguous"] if n.endswith(".bin")]) > 3
+    for name in ("chunked", "compressed", "big_endian"):
+        assert outputs[name] == outputs["contiguous"], name
+    assert_outputs_close(run_tfjs(tmp_path / "contiguous" / "model.json", case.inputs),
+                         case.outputs, what="TF.js")
+
+
+@pytest.mark.parametrize("method", COPY_METHODS)
+def test_every_copy_method_copies_the_range(method, tmp_path):
+    data = np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 17, np.uint8).tobytes()
+    (tmp_path / "src").write_bytes(data)
+    src = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        with open(tmp_path / "dst", "wb") as handle:
+            handle.write(b"head")
+            handle.flush()
+            copy_range(src, handle.fileno(), 5, len(data) - 9, methods=(method,))
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"tail")
+        with pytest.raises(OSError, match="ended"):
+            with open(tmp_path / "short", "wb") as handle:
+                copy_range(src, handle.fileno(), len(data) - 3, 10, methods=(method,))
+    finally:
+        os.close(src)
+    assert (tmp_path / "dst").read_bytes() == b"head" + data[5:-4] + b"tail"
