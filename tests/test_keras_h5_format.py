@@ -207,3 +207,22 @@ def test_tfjs_output_leaves_the_optimizer_out_by_default(run_tfjs, tmp_path):
             shards == model_bytes and not tagged), (flags, shards, model_bytes)
         assert_outputs_close(run_tfjs(web / "model.json", [x]), predict(model, [x]),
                              what=f"TF.js {flags}")
+
+
+def test_external_links_in_a_legacy_h5_are_refused(zoo_cache, tmp_path):
+    """A legacy .h5 whose kernel is an external link to another file: refused naming it."""
+    case = zoo_cache.get("tf_keras", "mlp")
+    linked = tmp_path / "linked.h5"
+    shutil.copy(case.path, linked)
+    other = tmp_path / "elsewhere.h5"
+    with h5py.File(linked, "r+") as f, h5py.File(other, "w") as g:
+        names = []
+        f["model_weights"].visititems(
+            lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        target = f"model_weights/{names[0]}"
+        g["data"] = f[target][()]
+        del f[target]
+        f[target] = h5py.ExternalLink(str(other), "/data")
+    with pytest.raises(modelport.FormatError, match="external link"):
+        modelport.convert(linked, tmp_path / "web")
+    assert not (tmp_path / "web").exists()

@@ -12,6 +12,7 @@ import numpy as np
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file
 from modelport.formats.common import name_layer_weights
+from modelport.formats.hdf5 import open_inside
 from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.entries import layer_name
@@ -149,9 +150,7 @@ def _json_attr(f: h5py.File, key: str, source: Path) -> Any:
 def read(path: Path) -> Model:
     if not _is_hdf5(path):
         raise FormatError("not an HDF5 file", path)
-    import h5py
-
-    handle = h5py.File(path, "r")
+    handle = open_inside(path)
     model = Model(config=None)
     model.keep_open(handle)
     try:
