@@ -49,7 +49,6 @@ INT32_QUANTIZED = ("issue 16: int32 weights are never quantized (note: the incum
 NESTED_SAVED_MODEL = ("issue 16: keras_saved_model is unknown; and modelport refuses this "
                       "SavedModel under tf_saved_model ('sequential_N has 7 variables in the "
                       "SavedModel; its class has 5': the inner model is compiled too)")
-SAVED_MODEL_OUTPUT = "issue 16: output format name keras_saved_model is unknown"
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -585,13 +584,11 @@ def test_keras_saved_model_nested_sequential(tfk, nested_saved_model, tmp_path):
     _keras_saved_model_round_trip(tfk, nested_saved_model, tmp_path)
 
 
-@xfail(KERAS_SAVED_MODEL)
 def test_keras_saved_model_functional(tfk, functional_saved_model, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfKerasFunctionalModelWithWeightsSavedAsSavedModel"""
     _keras_saved_model_round_trip(tfk, functional_saved_model, tmp_path)
 
 
-@xfail(KERAS_SAVED_MODEL)
 def test_keras_saved_model_uint16(simple_saved_model, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfKerasSequentialSavedAsSavedModelWithQuantization"""
     output = tmp_path / "tfjs"
@@ -651,7 +648,6 @@ def test_tfjs_layers_model_uint8(simple_tfjs, tmp_path):
     _assert_quantized_single_shard(simple_tfjs, tmp_path, "uint8", 4)
 
 
-@xfail(SAVED_MODEL_OUTPUT)
 def test_tfjs_layers_model_to_keras_saved_model(simple_tfjs, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfjsLayersModelToKerasSavedModel"""
     output = tmp_path / "saved_model"

@@ -184,8 +184,11 @@ def write(model: Model, path: Path, overwrite: bool = False,
     optimizer's weights are left out unless `include_optimizer`, as TF.js's own model.save
     does: a browser downloads the model's weights only. Returns the files written and what
     quantizing each weight cost."""
+    if model.config is None:  # weights alone: the weights manifest, as keras_h5 does for .h5
+        return tfjs_weights.write(model, path, overwrite=overwrite, shard_size=shard_size,
+                                  quantize=quantize,
+                                  split_weights_by_layer=split_weights_by_layer)
     check_target(model)
-    assert model.config is not None
     written = write_manifest(
         path, weight_groups(model, split_weights_by_layer, with_optimizer=include_optimizer),
         default_name="model.json", document=lambda manifest: _model_json(model, manifest, metadata),
