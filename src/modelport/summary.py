@@ -19,9 +19,14 @@ def model_inputs(model: Model) -> list[dict[str, Any]]:
     cfg = model.config["config"]
     layers = {layer_name(e): e for e in cfg.get("layers", [])}
     if model.class_name == "Sequential":
-        first = cfg["layers"][0]["config"] if cfg.get("layers") else {}
+        first_entry = cfg["layers"][0] if cfg.get("layers") else {}
+        first = first_entry.get("config", {})
         shape = first.get("batch_input_shape")
-        return [{"name": first.get("name"), "shape": shape, "dtype": first.get("dtype")}]
+        name = first.get("name")
+        if first_entry.get("class_name") != "InputLayer" and name is not None:
+            # Without an InputLayer, Keras 2 names the implicit input after the first layer.
+            name = f"{name}_input"
+        return [{"name": name, "shape": shape, "dtype": first.get("dtype")}]
     result = []
     for ref in cfg.get("input_layers", []):
         layer = layers.get(ref[0], {}).get("config", {})
