@@ -15,6 +15,7 @@ import pytest
 import modelport
 from modelport.formats.keras_h5 import read_split_attr, write_split_attr
 
+import zoo
 from harness import assert_outputs_close
 
 
@@ -172,6 +173,44 @@ def test_keras22_sequential_with_old_gru(load_and_predict, run_tfjs, tmp_path):
     summary = modelport.inspect(old)
     assert summary["model_class"] == "Sequential" and summary["inputs"][0]["shape"] == [
         None, 5, 3]
+    modelport.convert(old, tmp_path / "new.h5")
+    for consumer in ("tf_keras", "keras3"):
+        assert_outputs_close(load_and_predict(consumer, tmp_path / "new.h5", [x]), expected,
+                             what=consumer)
+    modelport.convert(old, tmp_path / "web")
+    assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", [x]), expected, what="TF.js")
+
+
+def test_keras20_embedding_dtype_is_its_inputs(load_and_predict, run_tfjs, tmp_path):
+    """Keras 2.0 forced dtype='int32' on Embedding, meaning its input's dtype (the weights
+    were float32); tf_keras 2.21 reads it as the weights' dtype and cannot build the model.
+    modelport's outputs take an int32 input and float32 embeddings, and compute what the
+    model did in every consumer."""
+    import tf_keras
+
+    from harness import predict
+
+    model = tf_keras.Sequential([
+        tf_keras.Input((6,)), tf_keras.layers.Embedding(40, 4, name="embedding_1"),
+        tf_keras.layers.LSTM(3, name="lstm_1"), tf_keras.layers.Dense(2, name="dense_1")])
+    zoo.seed_weights(model, 8)
+    old = tmp_path / "old.h5"
+    model.save(old)
+    with h5py.File(old, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        entries = config["config"]["layers"]
+        entries[1]["config"]["batch_input_shape"] = entries[0]["config"]["batch_input_shape"]
+        entries[1]["config"]["dtype"] = "int32"
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
+                                              "config": entries[1:]})
+        f.attrs["keras_version"] = "2.0.2"
+    with pytest.raises(Exception, match="int32"):
+        tf_keras.models.load_model(old, compile=False)
+    x = np.random.default_rng(2).integers(0, 40, (5, 6)).astype("int32")
+    expected = predict(model, [x])
+    summary = modelport.inspect(old)
+    assert [(i["name"], i["dtype"]) for i in summary["inputs"]] == [("embedding_1_input",
+                                                                    "int32")]
     modelport.convert(old, tmp_path / "new.h5")
     for consumer in ("tf_keras", "keras3"):
         assert_outputs_close(load_and_predict(consumer, tmp_path / "new.h5", [x]), expected,

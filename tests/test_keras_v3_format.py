@@ -181,6 +181,42 @@ def test_thresholded_relu_becomes_keras3_relu(tmp_path):
                          predict(model, [x]), what="Keras 3")
 
 
+def test_embedding_input_length_is_dropped_where_the_input_fixes_it(tmp_path):
+    """Keras 2's Embedding(input_length=N) only restates (or fills in) the input's length;
+    Keras 3 ignores the argument. Dropped where every call's input already has that length
+    (a Sequential's, a shared layer's two inputs), refused where the input's length is open
+    (Keras 2 put N into the static shape there)."""
+    tf_keras = keras_module("tf_keras")
+    layers = tf_keras.layers
+    sequential = tf_keras.Sequential([
+        tf_keras.Input((6,)), layers.Embedding(20, 4, input_length=6, name="embedding"),
+        layers.LSTM(3, name="lstm"), layers.Dense(2, name="dense")])
+    a, b = tf_keras.Input((5,), name="a"), tf_keras.Input((5,), name="b")
+    shared = layers.Embedding(30, 3, input_length=5, name="shared")
+    merged = layers.Concatenate()([layers.Flatten()(shared(a)), layers.Flatten()(shared(b))])
+    functional = tf_keras.Model([a, b], layers.Dense(2, name="out")(merged))
+    rng = np.random.default_rng(3)
+    for index, (model, vocabulary) in enumerate(((sequential, 20), (functional, 30))):
+        zoo.seed_weights(model, index)
+        src = tmp_path / f"m{index}.h5"
+        model.save(str(src))
+        with h5py.File(src) as f:
+            assert "input_length" in f.attrs["model_config"]
+        x = [rng.integers(0, vocabulary, (4, int(i.shape[1]))).astype("float32")
+             for i in model.inputs]
+        for dst, options in ((f"m{index}.keras", {}), (f"m{index}_k3.h5", {"keras": 3})):
+            modelport.convert(src, tmp_path / dst, **options)
+            assert_outputs_close(predict(_load("keras3", tmp_path / dst), x),
+                                 predict(model, x), what=f"Keras 3 on {dst}")
+    inputs = tf_keras.Input((None,))
+    embedded = layers.Embedding(20, 4, input_length=6, name="open")(inputs)
+    open_length = tf_keras.Model(inputs, layers.GlobalAveragePooling1D()(embedded))
+    open_length.save(str(tmp_path / "open.h5"))
+    with pytest.raises(modelport.UnsupportedError, match="'open' .*input_length=6"):
+        modelport.convert(tmp_path / "open.h5", tmp_path / "open.keras")
+    assert not (tmp_path / "open.keras").exists()
+
+
 def test_custom_layer_is_carried_with_a_warning(tmp_path):
     keras = keras_module("keras3")
 

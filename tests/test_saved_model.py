@@ -204,6 +204,90 @@ def test_nested_model_weight_order(save_traces, tmp_path):
         assert_outputs_close(predict(loaded, x), predict(model, x), what=consumer)
 
 
+def _by_name(outputs, names: list[str]) -> list[np.ndarray]:
+    """A dict-output model's outputs in `names` order (a list: already in model order)."""
+    return [np.asarray(outputs[n]) for n in names] if isinstance(outputs, dict) else [
+        np.asarray(o) for o in outputs]
+
+
+def test_object_graph_numbered_differently_from_the_config(tmp_path):
+    """tf_keras numbers the root's 'layer-N' objects in its `model.layers` order; with dict
+    outputs (keys flattened sorted) that differs from the config's output order that
+    modelport's layer order follows. Layers are found by the object graph's own names:
+    inspect and every conversion work, and compute what the model did."""
+    tf_keras = keras_module("tf_keras")
+    layers = tf_keras.layers
+    inputs = tf_keras.Input((4,), name="x")
+    hidden = layers.Dense(5, name="hidden")(inputs)
+    model = tf_keras.Model(inputs, {"zeta": layers.Dense(2, name="zeta")(hidden),
+                                    "alpha": layers.Dense(3, name="alpha")(hidden)})
+    zoo.seed_weights(model, 4)
+    assert [layer.name for layer in model.layers][2:] == ["alpha", "zeta"]
+    model.save(str(tmp_path / "sm"), save_format="tf")
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    expected = _by_name(model(x, training=False), ["zeta", "alpha"])
+    summary = modelport.inspect(tmp_path / "sm")
+    assert [o["name"] for o in summary["outputs"]] == ["zeta", "alpha"]
+    params = {layer["name"]: layer["params"] for layer in summary["layers"]}
+    assert params == {"x": 0, "hidden": 25, "zeta": 12, "alpha": 18}
+    modelport.convert(tmp_path / "sm", tmp_path / "out.h5")
+    for consumer in ("tf_keras", "keras3"):
+        loaded = keras_module(consumer).models.load_model(str(tmp_path / "out.h5"),
+                                                          compile=False)
+        assert_outputs_close(_by_name(loaded(x, training=False), ["zeta", "alpha"]),
+                             expected, what=consumer)
+    modelport.convert(tmp_path / "sm", tmp_path / "out.keras")
+    loaded = keras_module("keras3").models.load_model(str(tmp_path / "out.keras"))
+    assert_outputs_close(_by_name(loaded(x, training=False), ["zeta", "alpha"]), expected,
+                         what="Keras 3 on .keras")
+
+
+def _reverse_outputs_in_metadata(folder: Path) -> None:
+    """Reverse the root's output_layers in keras_metadata.pb: the config now orders the
+    layers (by Keras's own rule, `map_graph` from the outputs) differently from the object
+    graph's 'layer-N' numbering, as a TF 2.4 SavedModel can."""
+    _tf()
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    metadata = saved_metadata_pb2.SavedMetadata()
+    metadata.ParseFromString((folder / "keras_metadata.pb").read_bytes())
+    root = next(node for node in metadata.nodes if node.node_id == 0)
+    info = json.loads(root.metadata)
+    for config in (info.get("config"), (info.get("model_config") or {}).get("config")):
+        if config is not None:
+            config["output_layers"] = config["output_layers"][::-1]
+    root.metadata = json.dumps(info)
+    (folder / "keras_metadata.pb").write_bytes(metadata.SerializeToString())
+
+
+def test_layers_are_found_by_the_object_graphs_names(tmp_path):
+    """The root's 'layer-N' children are matched to the config's layers by the name in each
+    object's metadata, not by position: a config whose layer order differs from the
+    numbering reads with every layer's own weights."""
+    tf_keras = keras_module("tf_keras")
+    layers = tf_keras.layers
+    inputs = tf_keras.Input((4,), name="x")
+    hidden = layers.Dense(5, name="hidden")(inputs)
+    model = tf_keras.Model(inputs, [layers.Dense(2, name="zeta")(hidden),
+                                    layers.Dense(3, name="alpha")(hidden)])
+    zoo.seed_weights(model, 6)
+    assert [layer.name for layer in model.layers][2:] == ["zeta", "alpha"]
+    model.save(str(tmp_path / "sm"), save_format="tf")
+    _reverse_outputs_in_metadata(tmp_path / "sm")
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype("float32")
+    zeta, alpha = predict(model, [x])
+    summary = modelport.inspect(tmp_path / "sm")
+    assert [o["name"] for o in summary["outputs"]] == ["alpha", "zeta"]
+    for target in ("out.h5", "out.keras"):
+        modelport.convert(tmp_path / "sm", tmp_path / target)
+        consumers = ("tf_keras", "keras3") if target.endswith(".h5") else ("keras3",)
+        for consumer in consumers:
+            loaded = keras_module(consumer).models.load_model(str(tmp_path / target),
+                                                              compile=False)
+            assert_outputs_close(predict(loaded, [x]), [alpha, zeta],
+                                 what=f"{consumer} on {target}")
+
+
 def _move_metadata_into_saved_model_pb(folder: Path) -> None:
     """Rewrite a tf_keras SavedModel into the form tf.keras wrote before TF 2.5: each Keras
     object's metadata in its SavedUserObject.metadata, and no keras_metadata.pb."""

@@ -541,6 +541,44 @@ def test_tf1_saver_checkpoint_is_inspected_and_refused(tmp_path, capsys):
         assert not (tmp_path / "out.h5").exists()
 
 
+def test_tf1_checkpoint_with_an_empty_prefix(tmp_path, capsys):
+    """A TF1 Saver given a directory name ('run/') writes run/.index, run/.data-… and a state
+    file naming '…/run/' (musicnn does). Every path to it designates it, also after the
+    directory moved: inspect lists its variables as TensorFlow does, convert refuses in one
+    line."""
+    import modelport
+    from modelport.cli import main
+
+    tf1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.get_variable("conv/kernel", [3, 3, 1, 2])
+        tf1.get_variable("conv/bias", initializer=tf.constant([0.5, -1.5]))
+        saver = tf1.train.Saver()
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            saver.save(session, str(tmp_path / "run") + os.sep)
+    assert (tmp_path / "run" / ".index").is_file()
+    assert '/run/"' in (tmp_path / "run" / "checkpoint").read_text()
+    expected = [(n, s) for n, s in tf.train.list_variables(str(tmp_path / "run") + os.sep)]
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    folder = tmp_path / "moved"
+    reader = tf1.train.NewCheckpointReader(str(folder) + os.sep)
+    for given in (folder, folder / ".index", folder / ".data-00000-of-00001"):
+        bundle = ckpt.open_bundle(given)
+        assert bundle.index_path == folder / ".index" and str(bundle.prefix) == str(
+            folder) + os.sep
+        assert np.array_equal(bundle.read("conv/bias"), reader.get_tensor("conv/bias"))
+        summary = modelport.inspect(given)
+        listed = [(w["name"], w["shape"]) for layer in summary["layers"]
+                  for w in layer["weights"]]
+        assert listed == expected
+        assert main(["convert", str(given), str(tmp_path / "out.h5")]) == 2
+        err = capsys.readouterr().err
+        assert "TF1 Saver" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "out.h5").exists()
+
+
 def test_saved_model_variables(tmp_path):
     module = tf.Module()
     module.dense = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3))

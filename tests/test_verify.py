@@ -537,3 +537,36 @@ def test_a_fixed_batch_is_taken_from_the_model(tfjs_runtime, tmp_path):
     modelport.convert(tmp_path / "fixed.h5", tmp_path / "web")
     result = modelport.verify(tmp_path / "fixed.h5", tmp_path / "web")
     assert result.passed and result.inputs[0].shape == (1, 4), result.render()
+
+
+def test_sequential_without_input_layer_verifies(tfjs_runtime, tmp_path):
+    """A Sequential saved by Keras <= 2.2 has no InputLayer: its first layer carries
+    batch_input_shape and Keras names the implicit input `<first layer>_input`, as the graph
+    model modelport writes does. verify feeds that name to every conversion."""
+    import tf_keras
+
+    model = tf_keras.Sequential([
+        tf_keras.Input((7,)), tf_keras.layers.Embedding(30, 4, name="embedding_1"),
+        tf_keras.layers.LSTM(5, name="lstm_1"), tf_keras.layers.Dense(3, name="dense_1")])
+    zoo.seed_weights(model, 5)
+    old = tmp_path / "old.h5"
+    model.save(old)
+    with h5py.File(old, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        entries = config["config"]["layers"]
+        assert entries[0]["class_name"] == "InputLayer"
+        entries[1]["config"]["batch_input_shape"] = entries[0]["config"]["batch_input_shape"]
+        config["config"]["layers"] = entries[1:]
+        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["keras_version"] = "2.2.4"
+    assert [i["name"] for i in modelport.inspect(old)["inputs"]] == ["embedding_1_input"]
+    for target, options in ((tmp_path / "graph", {"to_format": "tfjs_graph_model"}),
+                            (tmp_path / "web", {}), (tmp_path / "new.keras", {})):
+        converted = _convert(old, target, **options)
+        runtime = "keras3" if target.suffix == ".keras" else "tfjs"
+        _assert_passed(modelport.verify(old, converted), ("tf_keras", runtime))
+    x = np.random.default_rng(1).integers(0, 30, (4, 7)).astype("float32")
+    np.savez(tmp_path / "x.npz", embedding_1_input=x)
+    result = modelport.verify(old, tmp_path / "graph", inputs=tmp_path / "x.npz")
+    _assert_passed(result, ("tf_keras", "tfjs"))
+    assert [i.name for i in result.inputs] == ["embedding_1_input"]

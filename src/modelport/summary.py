@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.keras_config.entries import layer_name
+from modelport.keras_config.graph import output_refs
 from modelport.model import Model
 from modelport.text import shape_text, table_lines
 
@@ -19,9 +20,14 @@ def model_inputs(model: Model) -> list[dict[str, Any]]:
     cfg = model.config["config"]
     layers = {layer_name(e): e for e in cfg.get("layers", [])}
     if model.class_name == "Sequential":
-        first = cfg["layers"][0]["config"] if cfg.get("layers") else {}
+        first_entry = cfg["layers"][0] if cfg.get("layers") else {}
+        first = first_entry.get("config", {})
         shape = first.get("batch_input_shape")
-        return [{"name": first.get("name"), "shape": shape, "dtype": first.get("dtype")}]
+        name = first.get("name")
+        if first_entry.get("class_name") != "InputLayer" and name is not None:
+            # Without an InputLayer, Keras 2 names the implicit input after the first layer.
+            name = f"{name}_input"
+        return [{"name": name, "shape": shape, "dtype": first.get("dtype")}]
     result = []
     for ref in cfg.get("input_layers", []):
         layer = layers.get(ref[0], {}).get("config", {})
@@ -38,8 +44,8 @@ def model_outputs(model: Model) -> list[dict[str, Any]]:
     cfg = model.config["config"]
     if model.class_name == "Sequential":
         return [{"name": layer_name(cfg["layers"][-1])}] if cfg.get("layers") else []
-    refs = cfg.get("output_layers", [])
-    return [{"name": ref[0], "node": ref[1], "tensor": ref[2]} for ref in refs]
+    # output_refs: also a dict of outputs (tf.keras 2.4 writes {"onset": ["onset", 0, 0]}).
+    return [{"name": ref[0], "node": ref[1], "tensor": ref[2]} for ref in output_refs(cfg)]
 
 
 def summarise(model: Model, format_name: str, path: Path) -> dict[str, Any]:

@@ -382,11 +382,19 @@ def _layer_weights(meta: MetaGraph, model: Model, names: dict[int, Any]
         if not checkpoint_nodes:
             raise FormatError("the SavedModel's variables have no object graph",
                               bundle.index_path)
+    # The root's 'layer-N' children, by the name each layer object's own metadata gives:
+    # the numbering follows the saving Keras's `model.layers`, which older versions ordered
+    # differently from the config (TF 2.4 with custom layers).
+    named: dict[str, tuple[str, int]] = {}
+    for child, local_name in root.children:
+        if local_name.startswith("layer-") and isinstance(names.get(child), str):
+            named.setdefault(names[child], (local_name, child))
     weights: dict[str, list[Weight]] = {}
     for index, (entry, _) in enumerate(layers):
         name = layer_name(entry)
-        layer_path = (f"layer-{index}",)
-        node_id = root.child(layer_path[0])
+        local_name, found_id = named.get(name, (f"layer-{index}", None))
+        layer_path = (local_name,)
+        node_id = root.child(local_name) if found_id is None else found_id
         if node_id is None:
             raise FormatError(f"the object graph has no '{layer_path[0]}' for layer '{name}' "
                               f"(the config has {len(layers)} layers)", meta.path)

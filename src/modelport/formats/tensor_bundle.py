@@ -4,6 +4,7 @@ table index, its entries, and tensors read one at a time and checked against the
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -197,6 +198,24 @@ _SUPPORTED_VERSION = 1  # TensorFlow's kTensorBundleVersion
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 
 
+class DirectoryPrefix(type(Path())):  # type: ignore[misc]
+    """A bundle prefix that ends in a separator (`run/`), as a TF1 Saver given a directory
+    name writes: `run/.index`, `run/.data-00000-of-00001`. pathlib drops an empty last
+    component, so this path keeps it: its name is empty, its parent the directory, and its
+    text ends in the separator, as TensorFlow spells the prefix."""
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def parent(self) -> Path:
+        return Path(super().__str__())
+
+    def __str__(self) -> str:
+        return os.path.join(super().__str__(), "")
+
+
 def index_file(prefix: Path) -> Path:
     """The index of the bundle `prefix`: PREFIX.index."""
     return prefix.parent / (prefix.name + ".index")
@@ -206,10 +225,12 @@ def prefix_of(path: Path) -> Path:
     """The bundle prefix a file of the bundle names (``p.index``, ``p.data-00000-of-00002``:
     ``p``); any other path is taken for a prefix itself."""
     if path.name.endswith(".index"):
-        return path.with_name(path.name[:-len(".index")])
-    if _DATA_SUFFIX.search(path.name):
-        return path.with_name(_DATA_SUFFIX.sub("", path.name))
-    return path
+        stem = path.name[:-len(".index")]
+    elif _DATA_SUFFIX.search(path.name):
+        stem = _DATA_SUFFIX.sub("", path.name)
+    else:
+        return path
+    return path.with_name(stem) if stem else DirectoryPrefix(path.parent)
 
 
 Extents = tuple[tuple[int, int], ...]

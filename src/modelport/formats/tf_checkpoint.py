@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,13 @@ from typing import Any
 
 from modelport.errors import FormatError, UnsupportedError
 from modelport.formats.record import Format, Probe
-from modelport.formats.tensor_bundle import Bundle, index_file, is_table, prefix_of
+from modelport.formats.tensor_bundle import (
+    Bundle,
+    DirectoryPrefix,
+    index_file,
+    is_table,
+    prefix_of,
+)
 from modelport.model import Metadata, Model, Weight
 from modelport.protobuf import DecodeError, Message
 from modelport.summary import summarise as summarise_model
@@ -118,11 +125,16 @@ def _state_file_prefix(directory: Path) -> Path | None:
         raise FormatError("checkpoint state file has no model_checkpoint_path", state)
     # Text-format strings are C-escaped; bytes outside ASCII arrive as octal escapes.
     raw = codecs.escape_decode(match.group(1).encode("utf-8"))[0]
-    named = Path(raw.decode("utf-8", errors="surrogateescape"))
+    text = raw.decode("utf-8", errors="surrogateescape")
+    named = Path(text)
     prefix = named if named.is_absolute() else directory / named
+    # A prefix ending in a separator names files `.index`, `.data-…` inside that directory.
+    empty_name = text.endswith(("/", os.sep)) or not named.name
+    if empty_name:
+        prefix = DirectoryPrefix(prefix)
     if named.is_absolute() and not index_file(prefix).is_file():
         # An absolute path from where the directory was written; it has been moved since.
-        prefix = directory / named.name
+        prefix = DirectoryPrefix(directory) if empty_name else directory / named.name
     return prefix
 
 

@@ -403,6 +403,17 @@ def to_canonical(model_config: dict[str, Any], warn: Callable[[str], None] | Non
 _ADDED_LATER = {"GRU": {"reset_after": False}, "GRUCell": {"reset_after": False}}
 
 
+def _integer_embedding_inputs(layers: list[Any]) -> list[Any]:
+    """A Sequential that starts with a Keras 2.0 Embedding of dtype int32 (no InputLayer):
+    its implicit input took that dtype, so it is made explicit as an int32 InputLayer."""
+    first = layers[0] if layers and isinstance(layers[0], dict) else {}
+    cfg = first.get("config")
+    if first.get("class_name") != "Embedding" or not isinstance(cfg, dict) or not str(
+            cfg.get("dtype")).startswith(("int", "uint")):
+        return layers
+    return explicit_input_layer(layers)
+
+
 def _explicit_old_keras2_forms(value: Any) -> None:
     """Keras <= 2.2 forms spelled as later Keras 2 spells them, in place: a Sequential's config
     as a bare list of layers (nested ones too), and arguments added later with another
@@ -411,6 +422,13 @@ def _explicit_old_keras2_forms(value: Any) -> None:
         cfg = value.get("config")
         if value.get("class_name") == "Sequential" and isinstance(cfg, list):
             value["config"] = cfg = {"name": value.get("name") or "sequential", "layers": cfg}
+        if value.get("class_name") == "Sequential" and isinstance(cfg, dict):
+            cfg["layers"] = _integer_embedding_inputs(cfg.get("layers", []))
+        if value.get("class_name") == "Embedding" and isinstance(cfg, dict) and str(
+                cfg.get("dtype")).startswith(("int", "uint")):
+            # Keras 2.0 forced dtype='int32' on Embedding: the dtype of its input, while its
+            # weights were floatx. tf_keras reads it as the weights' dtype.
+            cfg["dtype"] = "float32"
         if isinstance(cfg, dict):
             for key, old in _ADDED_LATER.get(str(value.get("class_name")), {}).items():
                 cfg.setdefault(key, old)

@@ -114,7 +114,9 @@ def keras_layer_order(model_cfg: dict[str, Any]) -> list[str]:
         finished.add(node)
         ordered.append(node)
 
-    for ref in output_refs(model_cfg):
+    # Keras walks `model.outputs`, the outputs flattened as tf.nest / keras.tree do: a dict
+    # of outputs (tf.keras keeps it in output_layers) by sorted key.
+    for ref in _kwarg_refs(model_cfg.get("output_layers", [])):
         visit(node_of(ref))
     in_graph = set(ordered)
     node_depth: dict[tuple[str, int], int] = {}

@@ -12,7 +12,9 @@ from modelport.errors import UnsupportedError
 from modelport.keras_config import dialects
 from modelport.keras_config.entries import has_builtin_node, is_model_entry, layer_name
 from modelport.keras_config.graph import is_ref, kwarg_refs, map_kwarg_refs, map_node_refs
+from modelport.keras_config.shapes import call_inputs
 from modelport.keras_config.targets import KERAS2_ONLY_LAYERS
+from modelport.keras_config.tensor_shapes import Tensor
 
 KERAS3_VERSION = "3.15.1"  # what Keras 3 dialect output claims when the source was not Keras 3
 
@@ -74,9 +76,33 @@ def _refuse(name: str, class_name: str, what: str) -> UnsupportedError:
                             "represent")
 
 
-def _layer_config(class_name: str, cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _input_length_is_implied(input_length: Any, inputs: list[Tensor] | None) -> bool:
+    """Whether an Embedding's Keras 2 `input_length` says nothing its inputs do not: Keras 2
+    checks it against the input's shape and puts it into the static output shape where the
+    input's length is unknown; Keras 3 ignores it. So it can be dropped when every call's
+    input has that shape already."""
+    if input_length is None:
+        return True
+    lengths = list(input_length) if isinstance(input_length, list | tuple) else [input_length]
+    if not inputs:
+        return False
+    for x in inputs:
+        if x is None or len(x) != len(lengths) + 1:
+            return False
+        if any(n is not None and n != d for n, d in zip(lengths, x[1:], strict=True)):
+            return False
+    return True
+
+
+def _layer_config(class_name: str, cfg: dict[str, Any], inputs: list[Tensor] | None = None
+                  ) -> tuple[str, dict[str, Any]]:
     cfg = dict(cfg)
     name = cfg.get("name", class_name)
+    if class_name == "Embedding":
+        if not _input_length_is_implied(cfg.get("input_length"), inputs):
+            raise _refuse(name, class_name, f"sets input_length={cfg['input_length']!r} for "
+                          "an input whose shape does not fix that length")
+        cfg.pop("input_length", None)
     if class_name == "InputLayer":
         if "batch_input_shape" in cfg:
             cfg["batch_shape"] = cfg.pop("batch_input_shape")
@@ -116,14 +142,15 @@ def _layer_config(class_name: str, cfg: dict[str, Any]) -> tuple[str, dict[str, 
     return class_name, cfg
 
 
-def layer_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """One layer (or nested model) entry in the Keras 3 dialect, without its nodes."""
+def layer_entry(entry: dict[str, Any], inputs: list[Tensor] | None = None) -> dict[str, Any]:
+    """One layer (or nested model) entry in the Keras 3 dialect, without its nodes (`inputs`:
+    the shapes of its main input in each call, where known)."""
     if is_model_entry(entry):
         return _model(entry)
     if entry["class_name"] in KERAS2_ONLY_LAYERS and entry["class_name"] != "ThresholdedReLU":
         raise UnsupportedError(f"layer '{layer_name(entry)}' ({entry['class_name']}): Keras 3 "
                                "has no such layer and no exact equivalent")
-    class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}))
+    class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}), inputs)
     registered = entry.get("registered_name")
     out = {"module": entry.get("module") if registered else "keras.layers",
            "class_name": class_name, "config": cfg, "registered_name": registered}
@@ -170,9 +197,13 @@ def _model(model_config: dict[str, Any]) -> dict[str, Any]:
     class_name = model_config["class_name"]
     cfg = dict(model_config["config"])
     layers = cfg.get("layers", [])
+    # Shapes are inferred only where a layer's output depends on them.
+    inputs = call_inputs(model_config) if any(
+        e.get("class_name") == "Embedding" and e.get("config", {}).get("input_length")
+        is not None for e in layers) else {}
     if class_name == "Sequential":
         layers = dialects.explicit_input_layer(layers)
-        cfg["layers"] = [layer_entry(e) for e in layers]
+        cfg["layers"] = [layer_entry(e, inputs.get(layer_name(e))) for e in layers]
         cfg.pop("build_input_shape", None)
         cfg["trainable"] = cfg.get("trainable", True)
         return {"module": "keras", "class_name": "Sequential", "config": cfg,
@@ -193,7 +224,7 @@ def _model(model_config: dict[str, Any]) -> dict[str, Any]:
 
     new_layers = []
     for entry in layers:
-        converted = layer_entry(entry)
+        converted = layer_entry(entry, inputs.get(layer_name(entry)))
         converted["name"] = layer_name(entry)
         converted["inbound_nodes"] = [_node(n, node_shift, shapes)
                                       for n in entry.get("inbound_nodes") or []]

@@ -10,7 +10,7 @@ that do not fit an architecture, where a wrong dimension would refuse a good fil
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelport.keras_config.entries import MODEL_CLASSES, has_builtin_node, layer_name
@@ -81,6 +81,15 @@ def output_shapes(config: dict[str, Any]) -> list[Tensor]:
         return []
     outputs = _run_model(class_name, config.get("config", {}), None).outputs
     return outputs if outputs is not None else [None]
+
+
+def call_inputs(config: dict[str, Any]) -> dict[str, list[Tensor]]:
+    """For every top-level layer of a canonical model config, the shape of its main input
+    (the first tensor of its first argument) in each of its calls, in node order."""
+    class_name = config.get("class_name", "")
+    if class_name not in MODEL_CLASSES:
+        return {}
+    return _run_model(class_name, config.get("config", {}), None).calls
 
 
 # ------------------------------------------------------------------------------ small helpers
@@ -708,6 +717,7 @@ _WRAPPERS: dict[str, Callable[[str, dict[str, Any], Call], tuple[Outputs, Weight
 class _Run:
     outputs: Outputs
     weights: dict[str, WeightShapes]  # per layer of the model, merged over its calls
+    calls: dict[str, list[Tensor]] = field(default_factory=dict)  # main input per call
 
 
 def _run_model(class_name: str, cfg: dict[str, Any], inputs: list[Tensor] | None) -> _Run:
@@ -748,6 +758,7 @@ def _run_sequential(cfg: dict[str, Any], inputs: list[Tensor] | None) -> _Run:
     x: Tensor = inputs[0] if inputs else None
     x = refine(x, cfg.get("build_input_shape"))
     weights: dict[str, WeightShapes] = {}
+    calls: dict[str, list[Tensor]] = {}
     for position, entry in enumerate(cfg.get("layers", [])):
         class_name, layer_cfg = entry.get("class_name", ""), entry.get("config", {})
         if position == 0:
@@ -756,10 +767,11 @@ def _run_sequential(cfg: dict[str, Any], inputs: list[Tensor] | None) -> _Run:
             weights[layer_name(entry)] = []
             continue
         call = _hinted(Call([x], {}), _build_hint(entry))
+        calls[layer_name(entry)] = [call.x]
         outputs, layer_weights = infer_layer(class_name, layer_cfg, call)
         weights[layer_name(entry)] = layer_weights
         x = outputs[0] if outputs and len(outputs) == 1 else None
-    return _Run([x], weights)
+    return _Run([x], weights, calls)
 
 
 def _refs(value: Any) -> Iterator[list[Any]]:
@@ -795,6 +807,7 @@ class _Graph:
         self.given = dict(zip(input_names, inputs or [], strict=False))
         self.outputs: dict[NodeKey, Outputs] = {}
         self.weights: dict[str, WeightShapes] = {}
+        self.calls: dict[NodeKey, Tensor] = {}
 
     def _offset(self, name: str) -> int:
         return int(has_builtin_node(self.entries[name]))
@@ -849,6 +862,7 @@ class _Graph:
                         self._kwarg_shapes(_call_kwargs(node)))
             if position == 0:
                 call = _hinted(call, _build_hint(entry))
+            self.calls[key] = call.x
             outputs, weights = infer_layer(class_name, cfg, call)
         name = key[0]
         self.weights[name] = _merge_weights(self.weights.get(name), weights)
@@ -891,4 +905,7 @@ class _Graph:
                                              _hinted(UNKNOWN_CALL, _build_hint(entry)))
                     self.weights[name] = weights
         outputs = [self._tensor(ref) for ref in output_refs(self.cfg)]
-        return _Run(outputs, self.weights)
+        calls: dict[str, list[Tensor]] = {}
+        for (name, _), x in sorted(self.calls.items(), key=lambda item: item[0][1]):
+            calls.setdefault(name, []).append(x)
+        return _Run(outputs, self.weights, calls)
