@@ -3,7 +3,6 @@ from the Keras metadata, weights from variables/), and a description of any Save
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections import Counter
@@ -412,10 +411,8 @@ def _layer_weights(meta: MetaGraph, model: Model, names: dict[int, Any]
             if variable.kind != "variable" or key is None or key not in bundle.entries:
                 raise FormatError(f"variable '{'/'.join(path)}' of layer '{name}' is not in "
                                   "the SavedModel's variables", bundle.index_path)
-            item = bundle.entries[key]
-            dtype = "float32" if item.dtype == "bfloat16" else item.dtype
-            found.append(Weight(variable.variable_name.removesuffix(":0"), item.shape, dtype,
-                                functools.partial(bundle.read, key), variable.trainable))
+            found.append(bundle.weight(key, variable.variable_name.removesuffix(":0"),
+                                       variable.trainable))
         found = _keras_order(entry, found)
         layout = layer_layout(entry)
         if layout is not None and len(layout) != len(found):

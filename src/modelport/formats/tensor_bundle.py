@@ -3,6 +3,7 @@ table index, its entries, and tensors read one at a time and checked against the
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -14,6 +15,7 @@ import google_crc32c
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
+from modelport.model import Weight
 from modelport.protobuf import DecodeError, Message, decode_varint
 
 # --------------------------------------------------------------------------------------------
@@ -468,6 +470,13 @@ class Bundle:
 
     def keys(self) -> list[str]:
         return list(self.entries)
+
+    def weight(self, key: str, name: str, trainable: bool = True) -> Weight:
+        """The tensor under `key` as a lazily read Weight named `name` (bfloat16 is read
+        widened to float32, so that is its dtype)."""
+        entry = self.entries[key]
+        dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
+        return Weight(name, entry.shape, dtype, functools.partial(self.read, key), trainable)
 
     def read(self, key: str) -> np.ndarray:
         """The tensor stored under `key`, checked against its crc32c(s). bfloat16 comes back

@@ -8,7 +8,6 @@ SavedModels as ``variables/variables``; stored as a tensor bundle (see tensor_bu
 from __future__ import annotations
 
 import codecs
-import functools
 import os
 import re
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from modelport.formats.tensor_bundle import (
     is_table,
     prefix_of,
 )
-from modelport.model import Metadata, Model, Weight
+from modelport.model import Metadata, Model
 from modelport.protobuf import DecodeError, Message
 from modelport.summary import summarise as summarise_model
 
@@ -249,9 +248,7 @@ def read(path: Path) -> Model:
             if entry is None:
                 raise FormatError(f"the object graph names '{checkpoint_key}', which the "
                                   "index does not hold", bundle.index_path)
-            dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
-            group.append(Weight(name, entry.shape, dtype,
-                                functools.partial(bundle.read, checkpoint_key)))
+            group.append(bundle.weight(checkpoint_key, name))
         model.weights[f"layer-{index}"] = group
     if any(c.local_name == "optimizer" for c in children):
         model.warnings.append("the checkpoint's optimizer state is not carried over")
@@ -268,12 +265,9 @@ def summarise(path: Path) -> dict[str, Any]:
         with read(path) as model:
             return summarise_model(model, NAME, path)
     listing = Model(config=None, metadata=Metadata(source_format=NAME))
-    for key, entry in bundle.entries.items():
-        if key == OBJECT_GRAPH_KEY:
-            continue
-        dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
-        listing.weights.setdefault(key.split("/")[0], []).append(
-            Weight(key, entry.shape, dtype, functools.partial(bundle.read, key)))
+    for key in bundle.entries:
+        if key != OBJECT_GRAPH_KEY:
+            listing.weights.setdefault(key.split("/")[0], []).append(bundle.weight(key, key))
     found = summarise_model(listing, NAME, path)
     kind = "name-based (TF1 Saver)" if nodes is None else "object-based, of no Keras model,"
     found["warnings"].append(f"a {kind} checkpoint: its variables are listed; it converts to "

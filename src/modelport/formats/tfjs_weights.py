@@ -76,16 +76,6 @@ def json_kind(data: Any) -> str | None:
     return None
 
 
-def json_file_kind(target: Path) -> str | None:
-    """`json_kind` of a .json file; None when it is no file, not JSON or not TF.js."""
-    if target.suffix != ".json" or not target.is_file():
-        return None
-    try:
-        with open(target, encoding="utf-8") as handle:
-            return json_kind(json.load(handle))
-    except (OSError, ValueError):
-        return None
-
 
 # ------------------------------------------------------------------------------------ reading
 

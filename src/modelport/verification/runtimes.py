@@ -351,10 +351,7 @@ def load_tfjs(path: Path, fmt: Format, model: Model | None, workdir: Path) -> Lo
         names, outputs, _ = node.run(model_json, inputs, layers=True)
         return names, outputs
 
-    layers_model = Probe(model_json).json
-    is_layers = isinstance(layers_model, dict) and layers_model.get("format") != "graph-model" \
-        and isinstance(layers_model.get("modelTopology"), dict) and \
-        "node" not in layers_model["modelTopology"]
+    is_layers = registry.detect_input(model_json).holds == "model"  # not a graph model
     return Loaded(run, f"TF.js {node.TFJS_VERSION} (pure JS) on Node", via,
                   run_layers=run_layers if is_layers else None)
 
