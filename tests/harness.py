@@ -134,3 +134,43 @@ class ZooCache:
         model.save(str(path))  # legacy HDF5 (chosen by the .h5 suffix in both libraries)
         model.save(str(path.with_suffix(".keras")))
         return SavedZooModel(library, name, path, inputs, outputs, zoo.TFJS_SKIP.get(name))
+
+
+def as_old_sequential(path: Path, keras_version: str, *, list_form: bool = True,
+                      first: dict | None = None, drop: tuple[str, ...] = ()) -> None:
+    """Rewrite a tf_keras Sequential .h5 in place as Keras <= 2.2 wrote it: no InputLayer (its
+    batch_input_shape on the first layer), the layers as a bare list (Keras <= 2.2.4) or under
+    config, `first` set on the first layer's config, `drop` removed from every layer's."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        entries = config["config"]["layers"]
+        assert entries[0]["class_name"] == "InputLayer"
+        layers = entries[1:]
+        layers[0]["config"]["batch_input_shape"] = entries[0]["config"]["batch_input_shape"]
+        layers[0]["config"].update(first or {})
+        for entry in layers:
+            for key in drop:
+                entry["config"].pop(key, None)
+        config["config"]["layers"] = layers
+        f.attrs["model_config"] = json.dumps(
+            {"class_name": "Sequential", "config": layers} if list_form else config)
+        f.attrs["keras_version"] = keras_version
+
+
+def link_first_dataset_elsewhere(path: Path, group: str, other: Path) -> None:
+    """Move the first dataset under `group` of the HDF5 file `path` into the file `other` and
+    leave an external link to it in its place (a file whose data lives elsewhere)."""
+    import h5py
+
+    with h5py.File(path, "r+") as f, h5py.File(other, "w") as g:
+        names: list[str] = []
+        f[group].visititems(
+            lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        target = f"{group.rstrip('/')}/{names[0]}"
+        g["data"] = f[target][()]
+        del f[target]
+        f[target] = h5py.ExternalLink(str(other), "/data")

@@ -16,7 +16,7 @@ import modelport
 from modelport.formats.keras_h5 import read_split_attr, write_split_attr
 
 import zoo
-from harness import assert_outputs_close
+from harness import as_old_sequential, assert_outputs_close, link_first_dataset_elsewhere
 
 
 def _old_keras2(path):
@@ -137,18 +137,16 @@ def test_weights_only_output_loads_with_load_weights(library, zoo_cache, tmp_pat
     assert_outputs_close(predict(fresh, case.inputs), case.outputs, what=library)
 
 
-def _keras22_sequential(path):
-    """Keras <= 2.2: a Sequential's model_config is a bare list of layers, and a GRU config
-    has no reset_after (the argument came later; those files compute reset_after=False)."""
-    with h5py.File(path, "r+") as f:
-        config = json.loads(f.attrs["model_config"])
-        entries = config["config"]["layers"]
-        layers = [entry for entry in entries if entry["class_name"] != "InputLayer"]
-        layers[0]["config"]["batch_input_shape"] = entries[0]["config"]["batch_input_shape"]
-        for entry in layers:
-            entry["config"].pop("reset_after", None)
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": layers})
-        f.attrs["keras_version"] = "2.1.6"
+def _assert_routes_compute(old, inputs, expected, load_and_predict, run_tfjs, tmp_path):
+    """`old` converted to .h5 (loaded by tf_keras and Keras 3) and to TF.js computes
+    `expected`."""
+    modelport.convert(old, tmp_path / "new.h5")
+    for consumer in ("tf_keras", "keras3"):
+        assert_outputs_close(load_and_predict(consumer, tmp_path / "new.h5", inputs), expected,
+                             what=consumer)
+    modelport.convert(old, tmp_path / "web")
+    assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", inputs), expected,
+                         what="TF.js")
 
 
 def test_keras22_sequential_with_old_gru(load_and_predict, run_tfjs, tmp_path):
@@ -167,18 +165,13 @@ def test_keras22_sequential_with_old_gru(load_and_predict, run_tfjs, tmp_path):
     expected = predict(model, [x])
     old = tmp_path / "old.h5"
     model.save(old)
-    _keras22_sequential(old)
+    as_old_sequential(old, "2.1.6", drop=("reset_after",))  # from before reset_after existed
     with h5py.File(old) as f:
         assert isinstance(json.loads(f.attrs["model_config"])["config"], list)
     summary = modelport.inspect(old)
     assert summary["model_class"] == "Sequential" and summary["inputs"][0]["shape"] == [
         None, 5, 3]
-    modelport.convert(old, tmp_path / "new.h5")
-    for consumer in ("tf_keras", "keras3"):
-        assert_outputs_close(load_and_predict(consumer, tmp_path / "new.h5", [x]), expected,
-                             what=consumer)
-    modelport.convert(old, tmp_path / "web")
-    assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", [x]), expected, what="TF.js")
+    _assert_routes_compute(old, [x], expected, load_and_predict, run_tfjs, tmp_path)
 
 
 def test_keras20_embedding_dtype_is_its_inputs(load_and_predict, run_tfjs, tmp_path):
@@ -196,14 +189,7 @@ def test_keras20_embedding_dtype_is_its_inputs(load_and_predict, run_tfjs, tmp_p
     zoo.seed_weights(model, 8)
     old = tmp_path / "old.h5"
     model.save(old)
-    with h5py.File(old, "r+") as f:
-        config = json.loads(f.attrs["model_config"])
-        entries = config["config"]["layers"]
-        entries[1]["config"]["batch_input_shape"] = entries[0]["config"]["batch_input_shape"]
-        entries[1]["config"]["dtype"] = "int32"
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
-                                              "config": entries[1:]})
-        f.attrs["keras_version"] = "2.0.2"
+    as_old_sequential(old, "2.0.2", first={"dtype": "int32"})
     with pytest.raises(Exception, match="int32"):
         tf_keras.models.load_model(old, compile=False)
     x = np.random.default_rng(2).integers(0, 40, (5, 6)).astype("int32")
@@ -211,12 +197,7 @@ def test_keras20_embedding_dtype_is_its_inputs(load_and_predict, run_tfjs, tmp_p
     summary = modelport.inspect(old)
     assert [(i["name"], i["dtype"]) for i in summary["inputs"]] == [("embedding_1_input",
                                                                     "int32")]
-    modelport.convert(old, tmp_path / "new.h5")
-    for consumer in ("tf_keras", "keras3"):
-        assert_outputs_close(load_and_predict(consumer, tmp_path / "new.h5", [x]), expected,
-                             what=consumer)
-    modelport.convert(old, tmp_path / "web")
-    assert_outputs_close(run_tfjs(tmp_path / "web" / "model.json", [x]), expected, what="TF.js")
+    _assert_routes_compute(old, [x], expected, load_and_predict, run_tfjs, tmp_path)
 
 
 def test_tfjs_output_leaves_the_optimizer_out_by_default(run_tfjs, tmp_path):
@@ -253,15 +234,7 @@ def test_external_links_in_a_legacy_h5_are_refused(zoo_cache, tmp_path):
     case = zoo_cache.get("tf_keras", "mlp")
     linked = tmp_path / "linked.h5"
     shutil.copy(case.path, linked)
-    other = tmp_path / "elsewhere.h5"
-    with h5py.File(linked, "r+") as f, h5py.File(other, "w") as g:
-        names = []
-        f["model_weights"].visititems(
-            lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-        target = f"model_weights/{names[0]}"
-        g["data"] = f[target][()]
-        del f[target]
-        f[target] = h5py.ExternalLink(str(other), "/data")
+    link_first_dataset_elsewhere(linked, "model_weights", tmp_path / "elsewhere.h5")
     with pytest.raises(modelport.FormatError, match="external link"):
         modelport.convert(linked, tmp_path / "web")
     assert not (tmp_path / "web").exists()

@@ -14,7 +14,13 @@ import pytest
 import modelport
 
 import zoo
-from harness import LIBRARIES, assert_outputs_close, keras_module, predict
+from harness import (
+    LIBRARIES,
+    assert_outputs_close,
+    keras_module,
+    link_first_dataset_elsewhere,
+    predict,
+)
 
 ZOO_CASES = [pytest.param(lib, name, id=f"{lib}-{name}") for lib in LIBRARIES for name in zoo.ZOO]
 # Keras 3 cannot load MultiHeadAttention from a Keras 2 dialect file (no zoo model has one).
@@ -331,12 +337,6 @@ def test_hdf5_external_links_are_refused(zoo_cache, tmp_path):
     case = zoo_cache.get("keras3", "mlp")
     weights = tmp_path / "w.weights.h5"
     modelport.convert(case.keras_path, weights)
-    other = tmp_path / "elsewhere.h5"
-    with h5py.File(weights, "r+") as f, h5py.File(other, "w") as g:
-        names = []
-        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-        g["data"] = f[names[0]][()]
-        del f[names[0]]
-        f[names[0]] = h5py.ExternalLink(str(other), "/data")
+    link_first_dataset_elsewhere(weights, "/", tmp_path / "elsewhere.h5")
     with pytest.raises(modelport.FormatError, match="external link"):
         modelport.convert(weights, tmp_path / "out.weights.h5")
