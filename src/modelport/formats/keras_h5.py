@@ -12,7 +12,7 @@ import numpy as np
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file
 from modelport.formats.common import name_layer_weights
-from modelport.formats.hdf5 import open_inside
+from modelport.formats.hdf5 import checked_dataset, damage_refused, open_inside
 from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.entries import layer_name
@@ -62,16 +62,27 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def read_split_attr(obj: h5py.Group, name: str) -> list[str]:
-    """A list attribute, joined back from `name0`, `name1`, ... when Keras split it."""
-    if name in obj.attrs:
-        return [_text(v) for v in obj.attrs[name]]
-    values: list[str] = []
-    index = 0
-    while f"{name}{index}" in obj.attrs:
-        values.extend(_text(v) for v in obj.attrs[f"{name}{index}"])
-        index += 1
-    return values
+def read_split_attr(obj: h5py.Group, name: str, source: Path | None = None) -> list[str]:
+    """A list attribute of names, joined back from `name0`, `name1`, ... when Keras split it."""
+    with damage_refused(source):
+        if name in obj.attrs:
+            return _names(obj.attrs[name], name, source)
+        values: list[str] = []
+        index = 0
+        while f"{name}{index}" in obj.attrs:
+            values.extend(_names(obj.attrs[f"{name}{index}"], name, source))
+            index += 1
+        return values
+
+
+def _names(value: Any, attr: str, source: Path | None) -> list[str]:
+    array = np.asarray(value)
+    if array.ndim != 1 or not (array.dtype.kind in "SUO" or array.size == 0):
+        raise FormatError(f"attribute '{attr}' is not a list of names", source)
+    names = [_text(v) for v in array]
+    if not all(isinstance(v, (str, bytes)) for v in array) or not all(names):
+        raise FormatError(f"attribute '{attr}' is not a list of names", source)
+    return names
 
 
 def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
@@ -92,17 +103,31 @@ def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
         obj.attrs[f"{name}{index}"] = part
 
 
-def dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
-    if dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16"):
-        # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
-        def widen() -> np.ndarray:
-            raw = np.asarray(dataset[()]).view("<u2").astype("<u4") << 16
-            return raw.view("<f4")
+def dataset_weight(obj: object, name: str, source: Path) -> Weight:
+    """The weight a dataset holds, read when asked (a damaged read is a FormatError naming
+    `source`)."""
+    dataset = checked_dataset(obj, f"weight '{name}'", source)
 
-        return Weight(name, tuple(dataset.shape), "float32", widen)
-    dtype = "string" if dataset.dtype.kind in "OSU" else dataset.dtype.name
-    return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()],
-                  source=dataset_range(dataset))
+    def read() -> np.ndarray:
+        with damage_refused(source):
+            return dataset[()]
+
+    with damage_refused(source):
+        bfloat16 = dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16")
+        if bfloat16 or dataset.dtype.kind == "V":
+            if not bfloat16 or dataset.dtype.itemsize != 2:
+                raise FormatError(f"weight '{name}' holds opaque {dataset.dtype.itemsize}-byte "
+                                  "values that are not Keras 3's bfloat16", source)
+
+            # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
+            def widen() -> np.ndarray:
+                raw = np.asarray(read()).view("<u2").astype("<u4") << 16
+                return raw.view("<f4")
+
+            return Weight(name, tuple(dataset.shape), "float32", widen)
+        string = dataset.dtype.kind in "OSU"
+        return Weight(name, tuple(dataset.shape), "string" if string else dataset.dtype.name,
+                      read, source=None if string else dataset_range(dataset))
 
 
 def dataset_range(dataset: h5py.Dataset) -> ByteRange | None:
@@ -121,21 +146,34 @@ def dataset_range(dataset: h5py.Dataset) -> ByteRange | None:
     return ByteRange(dataset.file.filename, offset, length, dataset.dtype.str)
 
 
-def _group_weights(group: h5py.Group, source: Path) -> list[Weight]:
+def _group_weights(group: object, source: Path) -> list[Weight]:
     """The weights a group lists in `weight_names`, named without tf.keras's ':0'."""
+    import h5py
+
+    if not isinstance(group, h5py.Group):
+        raise FormatError(f"'{getattr(group, 'name', group)}' is not a weight group", source)
     weights = []
-    for weight_name in read_split_attr(group, "weight_names"):
-        if weight_name not in group:
+    for weight_name in read_split_attr(group, "weight_names", source):
+        with damage_refused(source):
+            present = weight_name in group
+        if not present:
             raise FormatError(f"weight '{weight_name}' listed in group '{group.name}' is "
                               "missing", source)
         name = weight_name[:-2] if weight_name.endswith(":0") else weight_name
-        weights.append(dataset_weight(group[weight_name], name))
+        with damage_refused(source):
+            item = group[weight_name]
+        weights.append(dataset_weight(item, name, source))
     return weights
 
 
 def _read_weight_groups(root: h5py.Group, source: Path) -> dict[str, list[Weight]]:
-    return {name: _group_weights(root[name], source)
-            for name in read_split_attr(root, "layer_names") if name in root}
+    groups = {}
+    for name in read_split_attr(root, "layer_names", source):
+        with damage_refused(source):
+            item = root.get(name)
+        if item is not None:
+            groups[name] = _group_weights(item, source)
+    return groups
 
 
 def _json_attr(f: h5py.File, key: str, source: Path) -> Any:
@@ -143,8 +181,11 @@ def _json_attr(f: h5py.File, key: str, source: Path) -> Any:
         return None
     try:
         return json.loads(_text(f.attrs[key]))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"attribute '{key}' is not valid JSON ({exc})", source) from None
+    except RecursionError:
+        raise FormatError(f"attribute '{key}' is JSON nested too deeply to be a model",
+                          source) from None
 
 
 def read(path: Path) -> Model:
@@ -154,7 +195,8 @@ def read(path: Path) -> Model:
     model = Model(config=None)
     model.keep_open(handle)
     try:
-        _read_into(model, handle, path)
+        with damage_refused(path):
+            _read_into(model, handle, path)
     except BaseException:
         model.close()
         raise
