@@ -27,7 +27,7 @@ def inside(folder: Path, name: object, source: Path) -> Path:
         raise FormatError(f"names '{name}', which is outside the model's folder {folder}; "
                           "files a model names must be inside it", source)
     candidate = contained(folder / name, folder, source)
-    if _lexists(candidate) and not regular_file(candidate):
+    if lexists(candidate) and not regular_file(candidate):
         raise FormatError(f"names '{name}', which is {_kind(candidate)}, not a file", source)
     return candidate
 
@@ -58,7 +58,7 @@ def checked_input(path: Path) -> None:
     """Refuse an input that is a FIFO, socket or device (reading it would block or never end),
     a link into nowhere, or a link leading outside its own folder (the files a model names are
     looked for beside it)."""
-    if not _lexists(path):
+    if not lexists(path):
         return  # the reader says 'not found' in its own words
     if path.is_symlink():
         try:
@@ -74,7 +74,8 @@ def checked_input(path: Path) -> None:
         raise FormatError(f"is {_kind(path)}, not a model file or folder", path)
 
 
-def _lexists(path: Path) -> bool:
+def lexists(path: Path) -> bool:
+    """Whether anything is at `path`, a dangling link included."""
     try:
         os.lstat(path)
     except (OSError, ValueError):
