@@ -243,13 +243,22 @@ def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]], suffix: str
                   ) -> None:
     write_split_attr(root, "layer_names", list(groups))
     for layer, weights in groups.items():
-        _write_weight_group(root.create_group(layer), weights, suffix)
+        try:
+            group = root.create_group(layer)
+        except ValueError:  # "a" and "a/b": HDF5 paths, not names
+            raise UnsupportedError(f"layer name '{layer}' clashes with another layer's in an "
+                                   "HDF5 file (names with '/' are paths there)") from None
+        _write_weight_group(group, weights, suffix)
 
 
 def _write_weight_group(group: h5py.Group, weights: list[Weight], suffix: str = ":0") -> None:
     """`weight_names` (with tf.keras's ':0', as every Keras 2 file has; Keras 3 writes none)
     and the datasets."""
     names = [f"{w.name}{suffix}" for w in weights]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UnsupportedError(f"two weights of '{group.name.lstrip('/')}' are named "
+                               f"'{twice[0]}': an HDF5 group holds one of each name")
     write_split_attr(group, "weight_names", names)
     for name, weight in zip(names, weights, strict=True):
         write_dataset(group, name, weight)

@@ -156,6 +156,18 @@ def _state_file_prefix(directory: Path) -> Path | None:
     return prefix
 
 
+def _names_a_checkpoint(state: Path) -> bool:
+    """Whether `state` is a CheckpointState text file (by its first bytes; links included, so
+    that reading refuses one that leads outside)."""
+    if not regular_file(state):
+        return False
+    try:
+        with open(state, "rb") as handle:
+            return b"model_checkpoint_path" in handle.read(4096)
+    except OSError:
+        return False
+
+
 def _within(path: Path, directory: Path) -> bool:
     try:
         return path.resolve().is_relative_to(directory.resolve())
@@ -196,7 +208,9 @@ def open_bundle(path: str | Path) -> Checkpoint:
 def detect(probe: Probe) -> bool:
     """Whether the input designates a TensorFlow checkpoint: a prefix (which need not exist as
     a file), its .index, or a folder with a checkpoint state file (reads only the index's last
-    bytes)."""
+    bytes). A folder whose state file is wrong is still a checkpoint: reading it says why."""
+    if probe.is_dir and _names_a_checkpoint(probe.path / "checkpoint"):
+        return True
     try:
         return is_table(index_file(checkpoint_prefix(probe.path)))
     except (FormatError, OSError):
