@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_file, atomic_files, inside
+from modelport.fileio import atomic_file, atomic_files, inside, regular_file
 from modelport.formats.common import read_json
 from modelport.formats.hdf5 import damage_refused, open_inside
 from modelport.formats.keras_h5 import dataset_weight, write_dataset
@@ -142,7 +142,7 @@ def _open_tree(path: Path, model: Model) -> _Tree:
         files = {}
         for name in sorted({n for names in weight_map.values() for n in names}):
             shard = inside(path.parent, name, path)
-            if not shard.is_file():
+            if not regular_file(shard):
                 raise FormatError(f"shard '{name}' listed in the weight map is missing", path)
             files[name] = model.keep_open(open_inside(shard))
         return _Tree(files, weight_map, path)
