@@ -114,6 +114,8 @@ def _detect(probe: Probe) -> Format:
 
 
 def source_format(path: Path, name: str | None) -> Format:
+    """The input's format: the one named, else detected; either way the input is checked."""
+    checked_input(Path(path))
     return get_format(name) if name else detect_input(path)
 
 

@@ -90,6 +90,10 @@ def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
         obj.attrs[name] = np.array([], dtype="S1")
         return
     encoded = np.array([v.encode("utf-8") for v in values])
+    if encoded.itemsize > _ATTR_LIMIT:
+        longest = max(values, key=len)
+        raise UnsupportedError(f"name '{longest[:40]}...' is {encoded.itemsize} bytes long: an "
+                               f"HDF5 attribute holds names up to {_ATTR_LIMIT} bytes")
     if encoded.nbytes <= _ATTR_LIMIT:
         obj.attrs[name] = encoded
         return
