@@ -59,7 +59,10 @@ def detect_weights(probe: Probe) -> bool:
 
 
 def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    """An attribute as text; bytes that are not UTF-8 (or lone surrogates) are damage."""
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    text.encode("utf-8")  # a UnicodeEncodeError here is a ValueError: damage_refused says so
+    return text
 
 
 def read_split_attr(obj: h5py.Group, name: str, source: Path | None = None) -> list[str]:

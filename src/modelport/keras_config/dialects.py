@@ -296,7 +296,9 @@ def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
         return fn(value)
     if isinstance(value, dict):
         return {k: _map_refs(v, fn) for k, v in value.items()}
-    return [_map_refs(v, fn) for v in value]
+    if isinstance(value, list):
+        return [_map_refs(v, fn) for v in value]
+    return value  # a constant (iterating a string would never end)
 
 
 def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]]) -> Any:

@@ -16,10 +16,36 @@ _CONSTANT = "_CONSTANT_VALUE"
 _KERAS3_TENSOR = "__keras_tensor__"
 
 
+# JSON nesting a model config may have: a layer inside a wrapper inside a nested model takes
+# about six levels; real configs stay under 60.
+MAX_DEPTH = 200
+
+
 def check_model_config(config: Any) -> None:
     """Raise FormatError at the first fact of `config` (a Keras 2 / Keras 3 / TF.js model
     config) that no Keras could have written."""
+    if _depth(config) > MAX_DEPTH:
+        raise _fail("the model config", f"nests deeper than {MAX_DEPTH} levels")
     _check_entry(config, "the model config")
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (without recursion: a hostile file may nest
+    deeper than Python's stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _fail(where: str, what: str) -> FormatError:
@@ -35,8 +61,6 @@ def _check_entry(entry: Any, where: str) -> None:
     cfg = entry.get("config")
     if class_name == "Sequential" and isinstance(cfg, list):  # Keras <= 2.2
         cfg = {"layers": cfg}
-    if cfg is None:
-        return  # Keras fills in the defaults of a class without arguments
     if not isinstance(cfg, dict):
         raise _fail(where, f"has a config that is a {type(cfg).__name__}, not an object")
     for key in ("name", "module", "registered_name"):
@@ -81,14 +105,47 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
         nodes = entry.get("inbound_nodes")
         if nodes is not None and not isinstance(nodes, list):
             raise _fail(f"layer '{entry.get('name')}'", "has inbound_nodes that are not a list")
-        for ref in _references(nodes or []):
-            _check_ref(ref, names, f"an inbound node of layer '{entry.get('name')}'")
+        for node in nodes or []:
+            where_node = f"an inbound node of layer '{entry.get('name')}'"
+            _check_node(node, where_node)
+            for ref in _references(node):
+                _check_ref(ref, names, where_node)
     for key in ("input_layers", "output_layers"):
         value = cfg.get(key)
         if value is not None and not isinstance(value, (list, dict)):
             raise _fail(where, f"has {key} that are not a list")
         for ref in _references(value or []):
             _check_ref(ref, names, f"{key} of {where}")
+
+
+def _check_node(node: Any, where: str) -> None:
+    """A Keras 3 node ({"args": [...], "kwargs": {...}}) or a Keras 2 / TF.js one: a reference,
+    or lists of references (a reference's fourth item holds the call's kwargs)."""
+    if isinstance(node, dict):
+        if not isinstance(node.get("args", []), list) or not isinstance(
+                node.get("kwargs") or {}, dict):
+            raise _fail(where, "has args that are not a list or kwargs that are not an object")
+        return
+    if not _keras2_node_part(node):
+        raise _fail(where, f"is {_json_kind(node)}, not a list of tensor references")
+
+
+def _keras2_node_part(value: Any) -> bool:
+    if not isinstance(value, list):
+        return False
+    if value and isinstance(value[0], str):
+        return True  # a reference, or tf_keras's constant ['_CONSTANT_VALUE', -1, value]
+    return all(_keras2_node_part(item) for item in value)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return "null" if value is None else "a number"
 
 
 def _references(value: Any) -> Iterator[list[Any]]:
