@@ -194,7 +194,7 @@ def checkpoint_prefix(path: str | Path) -> Path:
             prefix = prefix_of(indexes[0])
     else:
         prefix = prefix_of(path)
-    if not index_file(prefix).is_file():
+    if not regular_file(index_file(prefix)):
         raise FormatError(f"checkpoint index '{index_file(prefix).name}' not found", path)
     return prefix
 

@@ -67,12 +67,22 @@ def _check_entry(entry: Any, where: str) -> None:
         value = entry.get(key, cfg.get(key) if key == "name" else None)
         if value is not None and not isinstance(value, str):
             raise _fail(where, f"has a {key} that is a {type(value).__name__}, not a string")
+        if isinstance(value, str) and not _encodable(value):
+            raise _fail(where, f"has a {key} that is not text (lone UTF-16 surrogates)")
     _check_dtype(cfg.get("dtype"), where)
     if class_name in MODEL_CLASSES and "layers" in cfg:
         _check_container(class_name, cfg, where)
     inner = cfg.get("layer")
     if inner is not None:  # wrappers: TimeDistributed, Bidirectional
         _check_entry(inner, f"{where}'s wrapped layer")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_dtype(dtype: Any, where: str) -> None:
