@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -208,3 +212,66 @@ def test_saved_model_pb_linking_outside(tmp_path):
     (folder / "saved_model.pb").symlink_to(outside)
     (folder / "variables").mkdir()
     assert_one_line_error(run_cli("inspect", folder), "leads outside the model's folder")
+
+
+@pytest.fixture(scope="module")
+def big_h5(tmp_path_factory) -> Path:
+    """A 128 MiB tf_keras model: its conversion takes long enough to be interrupted."""
+    import tf_keras
+
+    path = tmp_path_factory.mktemp("big") / "big.h5"
+    model = tf_keras.Sequential([tf_keras.Input((4096,)), tf_keras.layers.Dense(8192),
+                                 tf_keras.layers.Dense(4)])
+    model.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_mid_write_leaves_nothing(big_h5, tmp_path, signum):
+    """Interrupted once its temporary output exists: one line, exit 130, no file left."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    for _attempt in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelport", "convert", str(big_h5), str(out_dir / "web"),
+             "--quantize-uint8", "--quiet"], stderr=subprocess.PIPE, text=True, env=env)
+        while proc.poll() is None and not any(out_dir.iterdir()):
+            time.sleep(0.005)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            break
+        shutil.rmtree(out_dir / "web")  # finished before the signal arrived: again
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["modelport: interrupted; nothing was written"]
+    assert list(out_dir.iterdir()) == []
+
+
+def test_lambda_bytecode_is_never_run_by_any_route(tmp_path):
+    """A Lambda whose code would create a marker file: every route modelport takes without
+    loading the model in Keras carries it or refuses it, and the marker never appears."""
+    import tf_keras
+
+    marker = tmp_path / "marker"
+    function = eval(f"lambda x: x + 0.0 * len(open({str(marker)!r}, 'a').name)")  # noqa: S307
+    inputs = tf_keras.Input((3,))
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(2)(tf_keras.layers.Lambda(function)(
+        inputs)))
+    source = tmp_path / "lambda.h5"
+    model.save(str(source))
+    marker.unlink()  # building the model ran the function once
+    routes = [("out.h5",), ("out.keras",), ("web",), ("arch.json", "--to", "keras_json"),
+              ("w.weights.h5",), ("sm", "--to", "tf_saved_model"),
+              ("graph", "--to", "tfjs_graph_model")]
+    results = {}
+    for target, *flags in routes:
+        proc = run_cli("convert", source, tmp_path / target, *flags)
+        results[target] = proc.returncode
+        assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
+        assert not marker.exists(), f"the Lambda ran on the route to {target}"
+    assert run_cli("inspect", tmp_path / "out.keras").returncode == 0
+    assert run_cli("convert", tmp_path / "out.keras", tmp_path / "again.h5").returncode == 0
+    assert not marker.exists()
+    assert results["out.h5"] == results["out.keras"] == 0
+    assert results["sm"] == results["graph"] == 2  # writing them means running the Lambda
