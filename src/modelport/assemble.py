@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, ModelportError, UnsupportedError
-from modelport.fileio import atomic_file
+from modelport.fileio import atomic_file, checked_input
 from modelport.formats.keras_v3 import tf_keras_spelling
 from modelport.keras_config.entries import layer_name
 from modelport.keras_config.graph import container_paths
@@ -648,6 +648,7 @@ def _mark_initialised(report: MappingReport) -> None:
 
 def read_architecture(path: Path, format: str | None = None) -> Model:
     """The architecture of any file that holds one (its weights, if any, are not read)."""
+    checked_input(path)
     fmt = source_format_of(path, format)
     if fmt.read_architecture is not None:
         return fmt.call("read_architecture", path)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -417,9 +419,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors.SPELL_FOR_CLI, progress.WANTED = before
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends like Ctrl-C: temporary files go, children end
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
     progress.WANTED = not args.quiet
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupted) if main_thread else None
+    try:
+        return _run_reporting(args)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_reporting(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except ModelportError as exc:

@@ -9,6 +9,7 @@ import io
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +19,84 @@ from modelport.errors import FormatError, OutputExistsError
 
 def inside(folder: Path, name: object, source: Path) -> Path:
     """The file `name` (as a model file spells it) in `folder`, refused when it would lead
-    outside: an absolute path, '..', or a link that resolves elsewhere. `source` is the file
-    that names it, for the message."""
+    outside (an absolute path, '..', or a link that resolves elsewhere) or is not a regular
+    file where one exists. `source` is the file that names it, for the message."""
     if not isinstance(name, str) or not name or "\x00" in name:
         raise FormatError(f"file name {name!r} is not a file name", source)
-    candidate = folder / name
-    if Path(name).is_absolute() or ".." in Path(name).parts or not (
-            candidate.resolve().is_relative_to(folder.resolve())):
+    if Path(name).is_absolute() or ".." in Path(name).parts:
         raise FormatError(f"names '{name}', which is outside the model's folder {folder}; "
                           "files a model names must be inside it", source)
+    candidate = contained(folder / name, folder, source)
+    if lexists(candidate) and not regular_file(candidate):
+        raise FormatError(f"names '{name}', which is {_kind(candidate)}, not a file", source)
     return candidate
+
+
+def contained(path: Path, folder: Path, source: Path) -> Path:
+    """`path`, refused when it resolves (through links) outside `folder`."""
+    try:
+        resolved = path.resolve()
+        within = resolved.is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):  # a link loop, a name too long
+        within = False
+    if not within:
+        raise FormatError(f"names '{path}', which leads outside the model's folder {folder}; "
+                          "files a model names must be inside it", source)
+    return path
+
+
+def regular_file(path: Path) -> bool:
+    """A regular file (after links): not a folder, FIFO, socket or device, which would block a
+    reader or never end."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def checked_input(path: Path) -> None:
+    """Refuse an input that is a FIFO, socket or device (reading it would block or never end),
+    a link into nowhere, or a link leading outside its own folder (the files a model names are
+    looked for beside it)."""
+    if not lexists(path):
+        return  # the reader says 'not found' in its own words
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise FormatError("is a link to nothing (it does not exist, or links to itself)",
+                              path) from None
+        if not target.is_relative_to(path.parent.resolve()):
+            raise FormatError(f"is a link leading outside its folder, to {target}: the files "
+                              "beside a model belong to it, so pass the model itself "
+                              f"({target})", path)
+    if not (path.is_dir() or regular_file(path)):
+        raise FormatError(f"is {_kind(path)}, not a model file or folder", path)
+
+
+def lexists(path: Path) -> bool:
+    """Whether anything is at `path`, a dangling link included."""
+    try:
+        os.lstat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _kind(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return "unreadable"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
 
 
 def check_writable(path: Path, overwrite: bool) -> None:

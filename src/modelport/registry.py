@@ -12,6 +12,7 @@ from typing import Any
 
 from modelport import progress
 from modelport.errors import FormatError, ModelportError, UnsupportedError
+from modelport.fileio import checked_input
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult, resolve
 from modelport.model import Model
 
@@ -87,6 +88,7 @@ def canonical_name(name: str) -> str:
 
 def detect_input(path: Path) -> Format:
     """The format of an existing file or folder, by content."""
+    checked_input(Path(path))
     return _detect(Probe(Path(path)))
 
 
@@ -112,6 +114,8 @@ def _detect(probe: Probe) -> Format:
 
 
 def source_format(path: Path, name: str | None) -> Format:
+    """The input's format: the one named, else detected; either way the input is checked."""
+    checked_input(Path(path))
     return get_format(name) if name else detect_input(path)
 
 
@@ -170,13 +174,18 @@ def read(path: PathLike, format: str | Format | None = None) -> Model:
     """Read any supported model or weights file into a Model (use it as a context manager:
     weights are read lazily from the open file)."""
     path = Path(path)
+    checked_input(path)
     probe = Probe(path)
     fmt = get_format(format) if format else _detect(probe)
     if fmt.read is None:
         raise UnsupportedError(f"modelport cannot read {fmt.name} files", path)
-    if "probe" in _accepted(fmt.read):  # what detection parsed is not parsed again
-        return fmt.call("read", path, probe=probe)
-    return fmt.call("read", path)
+    try:
+        if "probe" in _accepted(fmt.read):  # what detection parsed is not parsed again
+            return fmt.call("read", path, probe=probe)
+        return fmt.call("read", path)
+    except ModelportError as exc:
+        exc.about(path)
+        raise
 
 
 def _flag(option: str) -> str:

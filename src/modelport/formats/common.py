@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import FormatError
+from modelport.fileio import regular_file
 from modelport.formats.record import Probe
 from modelport.keras_config.entries import is_model_entry, layer_name
 from modelport.keras_config.layouts import layer_layout
 from modelport.model import Weight
+
+# The largest JSON file read (a big layers model's model.json is a few MB; the limit keeps a
+# hostile file from filling memory with parsed objects).
+JSON_LIMIT = 256 * 1024 * 1024
 
 
 def read_json(path: Path, probe: Probe | None = None) -> Any:
@@ -19,6 +24,13 @@ def read_json(path: Path, probe: Probe | None = None) -> Any:
     if probe is not None and probe.json_path == path and probe.json is not None:
         return probe.json
     try:
+        if path.is_dir():
+            raise FormatError("is a folder, not a JSON file", path)
+        if path.exists() and not regular_file(path):
+            raise FormatError("is not a regular file (a FIFO or a device)", path)
+        if path.stat().st_size > JSON_LIMIT:
+            raise FormatError(f"JSON file of {path.stat().st_size} bytes: over the "
+                              f"{JSON_LIMIT >> 20} MiB a model's JSON may have", path)
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except FileNotFoundError:

@@ -12,7 +12,7 @@ import numpy as np
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file
 from modelport.formats.common import name_layer_weights
-from modelport.formats.hdf5 import open_inside
+from modelport.formats.hdf5 import checked_dataset, damage_refused, open_inside
 from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.entries import layer_name
@@ -59,19 +59,33 @@ def detect_weights(probe: Probe) -> bool:
 
 
 def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    """An attribute as text; bytes that are not UTF-8 (or lone surrogates) are damage."""
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    text.encode("utf-8")  # a UnicodeEncodeError here is a ValueError: damage_refused says so
+    return text
 
 
-def read_split_attr(obj: h5py.Group, name: str) -> list[str]:
-    """A list attribute, joined back from `name0`, `name1`, ... when Keras split it."""
-    if name in obj.attrs:
-        return [_text(v) for v in obj.attrs[name]]
-    values: list[str] = []
-    index = 0
-    while f"{name}{index}" in obj.attrs:
-        values.extend(_text(v) for v in obj.attrs[f"{name}{index}"])
-        index += 1
-    return values
+def read_split_attr(obj: h5py.Group, name: str, source: Path | None = None) -> list[str]:
+    """A list attribute of names, joined back from `name0`, `name1`, ... when Keras split it."""
+    with damage_refused(source):
+        if name in obj.attrs:
+            return _names(obj.attrs[name], name, source)
+        values: list[str] = []
+        index = 0
+        while f"{name}{index}" in obj.attrs:
+            values.extend(_names(obj.attrs[f"{name}{index}"], name, source))
+            index += 1
+        return values
+
+
+def _names(value: Any, attr: str, source: Path | None) -> list[str]:
+    array = np.asarray(value)
+    if array.ndim != 1 or not (array.dtype.kind in "SUO" or array.size == 0):
+        raise FormatError(f"attribute '{attr}' is not a list of names", source)
+    names = [_text(v) for v in array]
+    if not all(isinstance(v, (str, bytes)) for v in array) or not all(names):
+        raise FormatError(f"attribute '{attr}' is not a list of names", source)
+    return names
 
 
 def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
@@ -79,6 +93,10 @@ def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
         obj.attrs[name] = np.array([], dtype="S1")
         return
     encoded = np.array([v.encode("utf-8") for v in values])
+    if encoded.itemsize > _ATTR_LIMIT:
+        longest = max(values, key=len)
+        raise UnsupportedError(f"name '{longest[:40]}...' is {encoded.itemsize} bytes long: an "
+                               f"HDF5 attribute holds names up to {_ATTR_LIMIT} bytes")
     if encoded.nbytes <= _ATTR_LIMIT:
         obj.attrs[name] = encoded
         return
@@ -92,17 +110,31 @@ def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
         obj.attrs[f"{name}{index}"] = part
 
 
-def dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
-    if dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16"):
-        # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
-        def widen() -> np.ndarray:
-            raw = np.asarray(dataset[()]).view("<u2").astype("<u4") << 16
-            return raw.view("<f4")
+def dataset_weight(obj: object, name: str, source: Path) -> Weight:
+    """The weight a dataset holds, read when asked (a damaged read is a FormatError naming
+    `source`)."""
+    dataset = checked_dataset(obj, f"weight '{name}'", source)
 
-        return Weight(name, tuple(dataset.shape), "float32", widen)
-    dtype = "string" if dataset.dtype.kind in "OSU" else dataset.dtype.name
-    return Weight(name, tuple(dataset.shape), dtype, lambda: dataset[()],
-                  source=dataset_range(dataset))
+    def read() -> np.ndarray:
+        with damage_refused(source):
+            return dataset[()]
+
+    with damage_refused(source):
+        bfloat16 = dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16")
+        if bfloat16 or dataset.dtype.kind == "V":
+            if not bfloat16 or dataset.dtype.itemsize != 2:
+                raise FormatError(f"weight '{name}' holds opaque {dataset.dtype.itemsize}-byte "
+                                  "values that are not Keras 3's bfloat16", source)
+
+            # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
+            def widen() -> np.ndarray:
+                raw = np.asarray(read()).view("<u2").astype("<u4") << 16
+                return raw.view("<f4")
+
+            return Weight(name, tuple(dataset.shape), "float32", widen)
+        string = dataset.dtype.kind in "OSU"
+        return Weight(name, tuple(dataset.shape), "string" if string else dataset.dtype.name,
+                      read, source=None if string else dataset_range(dataset))
 
 
 def dataset_range(dataset: h5py.Dataset) -> ByteRange | None:
@@ -121,21 +153,34 @@ def dataset_range(dataset: h5py.Dataset) -> ByteRange | None:
     return ByteRange(dataset.file.filename, offset, length, dataset.dtype.str)
 
 
-def _group_weights(group: h5py.Group, source: Path) -> list[Weight]:
+def _group_weights(group: object, source: Path) -> list[Weight]:
     """The weights a group lists in `weight_names`, named without tf.keras's ':0'."""
+    import h5py
+
+    if not isinstance(group, h5py.Group):
+        raise FormatError(f"'{getattr(group, 'name', group)}' is not a weight group", source)
     weights = []
-    for weight_name in read_split_attr(group, "weight_names"):
-        if weight_name not in group:
+    for weight_name in read_split_attr(group, "weight_names", source):
+        with damage_refused(source):
+            present = weight_name in group
+        if not present:
             raise FormatError(f"weight '{weight_name}' listed in group '{group.name}' is "
                               "missing", source)
         name = weight_name[:-2] if weight_name.endswith(":0") else weight_name
-        weights.append(dataset_weight(group[weight_name], name))
+        with damage_refused(source):
+            item = group[weight_name]
+        weights.append(dataset_weight(item, name, source))
     return weights
 
 
 def _read_weight_groups(root: h5py.Group, source: Path) -> dict[str, list[Weight]]:
-    return {name: _group_weights(root[name], source)
-            for name in read_split_attr(root, "layer_names") if name in root}
+    groups = {}
+    for name in read_split_attr(root, "layer_names", source):
+        with damage_refused(source):
+            item = root.get(name)
+        if item is not None:
+            groups[name] = _group_weights(item, source)
+    return groups
 
 
 def _json_attr(f: h5py.File, key: str, source: Path) -> Any:
@@ -143,8 +188,11 @@ def _json_attr(f: h5py.File, key: str, source: Path) -> Any:
         return None
     try:
         return json.loads(_text(f.attrs[key]))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"attribute '{key}' is not valid JSON ({exc})", source) from None
+    except RecursionError:
+        raise FormatError(f"attribute '{key}' is JSON nested too deeply to be a model",
+                          source) from None
 
 
 def read(path: Path) -> Model:
@@ -154,7 +202,8 @@ def read(path: Path) -> Model:
     model = Model(config=None)
     model.keep_open(handle)
     try:
-        _read_into(model, handle, path)
+        with damage_refused(path):
+            _read_into(model, handle, path)
     except BaseException:
         model.close()
         raise
@@ -201,13 +250,22 @@ def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]], suffix: str
                   ) -> None:
     write_split_attr(root, "layer_names", list(groups))
     for layer, weights in groups.items():
-        _write_weight_group(root.create_group(layer), weights, suffix)
+        try:
+            group = root.create_group(layer)
+        except ValueError:  # "a" and "a/b": HDF5 paths, not names
+            raise UnsupportedError(f"layer name '{layer}' clashes with another layer's in an "
+                                   "HDF5 file (names with '/' are paths there)") from None
+        _write_weight_group(group, weights, suffix)
 
 
 def _write_weight_group(group: h5py.Group, weights: list[Weight], suffix: str = ":0") -> None:
     """`weight_names` (with tf.keras's ':0', as every Keras 2 file has; Keras 3 writes none)
     and the datasets."""
     names = [f"{w.name}{suffix}" for w in weights]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UnsupportedError(f"two weights of '{group.name.lstrip('/')}' are named "
+                               f"'{twice[0]}': an HDF5 group holds one of each name")
     write_split_attr(group, "weight_names", names)
     for name, weight in zip(names, weights, strict=True):
         write_dataset(group, name, weight)

@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_file, atomic_files, inside
+from modelport.fileio import atomic_file, atomic_files, inside, regular_file
 from modelport.formats.common import read_json
-from modelport.formats.hdf5 import open_inside
+from modelport.formats.hdf5 import damage_refused, open_inside
 from modelport.formats.keras_h5 import dataset_weight, write_dataset
 from modelport.formats.record import Format, Probe, WriteResult
 from modelport.keras_config.dialects import to_canonical
@@ -142,7 +142,7 @@ def _open_tree(path: Path, model: Model) -> _Tree:
         files = {}
         for name in sorted({n for names in weight_map.values() for n in names}):
             shard = inside(path.parent, name, path)
-            if not shard.is_file():
+            if not regular_file(shard):
                 raise FormatError(f"shard '{name}' listed in the weight map is missing", path)
             files[name] = model.keep_open(open_inside(shard))
         return _Tree(files, weight_map, path)
@@ -158,7 +158,7 @@ def _file_order_weights(tree: _Tree, layer: str, path: str) -> list[Weight]:
         relative = obj[len(path):].strip("/")
         for index, dataset in enumerate(tree.variables(obj)):
             name = "/".join(p for p in (layer, relative, f"vars/{index}") if p)
-            weights.append(dataset_weight(dataset, name))
+            weights.append(dataset_weight(dataset, name, tree.source))
     return weights
 
 
@@ -183,7 +183,7 @@ def _layer_weights(entry: dict[str, Any], path: str, tree: _Tree, warn: Callable
         if dataset is None:
             raise FormatError(f"weights of layer '{name}' are not where Keras puts them: "
                               f"'{path}/{relative}' is missing", tree.source)
-        weight = dataset_weight(dataset, weight_name)
+        weight = dataset_weight(dataset, weight_name, tree.source)
         weights.append(weight.relabelled(weight.name, trainable))
     return weights
 
@@ -215,7 +215,8 @@ def _tree_weights(tree: _Tree) -> dict[str, list[Weight]]:
         parts = obj.split("/")
         top = "/".join(parts[:2]) if parts[0] == "layers" and len(parts) > 1 else parts[0]
         for index, dataset in enumerate(tree.variables(obj)):
-            groups.setdefault(top, []).append(dataset_weight(dataset, f"{obj}/vars/{index}"))
+            groups.setdefault(top, []).append(dataset_weight(dataset, f"{obj}/vars/{index}",
+                                                            tree.source))
     return groups
 
 
@@ -223,7 +224,8 @@ def _tree_weights(tree: _Tree) -> dict[str, list[Weight]]:
 # three members plus assets, deflated or stored, never encrypted, never with '..' in a name.
 MAX_MEMBERS = 10_000
 MAX_RATIO = 100  # a deflated member over 1 MiB this many times its compressed size: a bomb
-_DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError)
+_DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError,
+            ValueError, OSError)
 
 
 def _safe_name(name: str) -> bool:
@@ -272,11 +274,13 @@ def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
 def read(path: Path) -> Model:
     model = Model(config=None)
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = _checked_members(archive, path)
-            if "config.json" not in members:
-                raise FormatError("archive has no config.json: not a .keras model", path)
-            _read_archive(model, archive, members, path)
+        # Open once and kept: assets are read from it later, and re-reading the central
+        # directory of a many-member archive per asset would be quadratic.
+        archive = model.keep_open(zipfile.ZipFile(path))
+        members = _checked_members(archive, path)
+        if "config.json" not in members:
+            raise FormatError("archive has no config.json: not a .keras model", path)
+        _read_archive(model, archive, members, path)
     except _DAMAGED as exc:
         model.close()
         raise FormatError(f"damaged .keras archive ({type(exc).__name__}: {exc})",
@@ -297,18 +301,24 @@ def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], pa
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"config.json or metadata.json is not valid JSON ({exc})",
                           path) from None
+    except RecursionError:
+        raise FormatError("config.json or metadata.json is nested too deeply to be a model",
+                          path) from None
     if not isinstance(config, dict) or "class_name" not in config:
         raise FormatError("config.json is not a Keras model config", path)
+    if not isinstance(metadata, dict):
+        raise FormatError("metadata.json is not a JSON object", path)
     keras_version = str(metadata.get("keras_version") or "")
     model.config = to_canonical(config, model.warnings.append)
     model.metadata = Metadata(source_format=NAME, keras_version=keras_version or None)
     if config.get("compile_config"):
         model.warnings.append("the compile config of the .keras file is not carried over")
-    model.assets = {m[len("assets/"):]: _member_loader(path, m) for m in members
+    model.assets = {m[len("assets/"):]: _member_loader(archive, m, path) for m in members
                     if m.startswith("assets/") and not m.endswith("/")}
     if WEIGHTS_MEMBER in members:
         weights_file = _extract(archive, WEIGHTS_MEMBER, model)
-        tree = _Tree({WEIGHTS_MEMBER: model.keep_open(open_inside(weights_file))}, None, path)
+        weights_h5 = model.keep_open(open_inside(weights_file, path))
+        tree = _Tree({WEIGHTS_MEMBER: weights_h5}, None, path)
     elif "model.weights.json" in members:
         raise UnsupportedError("sharded weights inside a .keras archive are not supported",
                                path)
@@ -317,18 +327,18 @@ def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], pa
                                "are never loaded", path)
     else:
         tree = _Tree({}, None, path)
-    if "_layer_checkpoint_dependencies" in tree.files.get(WEIGHTS_MEMBER, {}):
-        raise UnsupportedError("written by Keras 2.12-2.14, whose .keras weight paths "
-                               "modelport does not read; re-save it with tf_keras >= 2.15 "
-                               "or as .h5", path)
-    read_tree_into(model, tree)
+    with damage_refused(path):
+        if "_layer_checkpoint_dependencies" in tree.files.get(WEIGHTS_MEMBER, {}):
+            raise UnsupportedError("written by Keras 2.12-2.14, whose .keras weight paths "
+                                   "modelport does not read; re-save it with tf_keras >= 2.15 "
+                                   "or as .h5", path)
+        read_tree_into(model, tree)
 
 
-def _member_loader(path: Path, member: str) -> Callable[[], bytes]:
+def _member_loader(archive: zipfile.ZipFile, member: str, path: Path) -> Callable[[], bytes]:
     def load() -> bytes:
         try:
-            with zipfile.ZipFile(path) as archive:
-                return archive.read(member)
+            return archive.read(member)
         except _DAMAGED as exc:
             raise FormatError(f"damaged .keras archive member '{member}' "
                               f"({type(exc).__name__}: {exc})", path) from None
@@ -339,9 +349,10 @@ def _member_loader(path: Path, member: str) -> Callable[[], bytes]:
 def read_weights(path: Path) -> Model:
     model = Model(config=None)
     try:
-        tree = _open_tree(path, model)
-        model.metadata = Metadata(source_format=WEIGHTS_NAME)
-        model.weights = _tree_weights(tree)
+        with damage_refused(path):
+            tree = _open_tree(path, model)
+            model.metadata = Metadata(source_format=WEIGHTS_NAME)
+            model.weights = _tree_weights(tree)
     except BaseException:
         model.close()
         raise

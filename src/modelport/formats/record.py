@@ -11,6 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, overload
 
+from modelport.fileio import contained, regular_file
+
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
 # A folder output, or an output name without a suffix: the extension token formats written as
@@ -64,7 +66,7 @@ class Probe:
     def json_path(self) -> Path | None:
         """The JSON file that would describe the input: model.json of a folder, or the file."""
         if self.is_dir:
-            candidate = self.path / "model.json"
+            candidate = contained(self.path / "model.json", self.path, self.path)
             return candidate if candidate.is_file() else None
         return self.path if self.is_file and self.path.suffix.lower() == ".json" else None
 
@@ -84,7 +86,7 @@ class Probe:
         try:
             with h5py.File(self.path, "r") as f:
                 return frozenset(f.keys()) | frozenset(f.attrs.keys())
-        except (OSError, ValueError, RuntimeError):
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError):
             return None
 
     @cached_property
@@ -102,7 +104,8 @@ class Probe:
         if not self.is_dir:
             return None
         if name not in self._folder_json:
-            self._folder_json[name] = _parse_json(self.path / name)
+            self._folder_json[name] = _parse_json(contained(self.path / name, self.path,
+                                                            self.path))
         return self._folder_json[name]
 
     @cached_property
@@ -112,7 +115,7 @@ class Probe:
 
 def _parse_json(target: Path) -> Any:
     try:
-        if not target.is_file() or target.stat().st_size > _JSON_PROBE_LIMIT:
+        if not regular_file(target) or target.stat().st_size > _JSON_PROBE_LIMIT:
             return None
         with open(target, encoding="utf-8") as handle:
             return json.load(handle)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import contained, lexists, regular_file
 from modelport.formats import tensor_bundle, tf_checkpoint
 from modelport.formats.common import name_layer_weights
 from modelport.formats.record import FOLDER, Format, Probe
@@ -39,7 +40,16 @@ _TO_GRAPH_MODEL = ("convert it to a TF.js graph model with --to tfjs_graph_model
 
 
 def _saved_model_file(path: Path) -> Path:
-    return path / SAVED_MODEL_FILE if path.is_dir() else path
+    """saved_model.pb of a SavedModel folder (or the file named), a regular file inside it."""
+    pb_path = contained(path / SAVED_MODEL_FILE, path, path) if path.is_dir() else path
+    if lexists(pb_path) and not regular_file(pb_path):
+        raise FormatError("is not a regular file", pb_path)
+    return pb_path
+
+
+def _in_folder(folder: Path, name: str) -> Path:
+    """A file of the SavedModel folder, refused when a link leads it outside."""
+    return contained(folder / name, folder, folder)
 
 
 def detect(probe: Probe) -> bool:
@@ -213,8 +223,8 @@ def keras_metadata(meta: MetaGraph) -> tuple[list[KerasNode], str | None]:
     """The tf.keras metadata of each Keras object, and where it was found: keras_metadata.pb
     (TF >= 2.5), saved_model.pb (older tf.keras put it in the object graph's user objects), or
     None when the SavedModel has none."""
-    metadata_path = meta.folder / KERAS_METADATA_FILE
-    if metadata_path.is_file():
+    metadata_path = _in_folder(meta.folder, KERAS_METADATA_FILE)
+    if regular_file(metadata_path):
         try:
             nodes = [KerasNode(node.int32(2), node.string(3), node.string(4), node.string(5))
                      for node in Message(metadata_path.read_bytes()).messages(1)]
@@ -312,7 +322,7 @@ def read(path: Path) -> Model:
 
 def _variables_bundle(meta: MetaGraph) -> tf_checkpoint.Checkpoint:
     prefix = meta.folder / "variables" / "variables"
-    if not (meta.folder / "variables" / "variables.index").is_file():
+    if not regular_file(_in_folder(meta.folder, "variables/variables.index")):
         raise FormatError("the SavedModel has no variables/variables.index, yet its model has "
                           "weights", meta.folder)
     return tf_checkpoint.open_bundle(prefix)
@@ -449,7 +459,7 @@ def describe(path: Path) -> dict[str, Any]:
     ops, function_count = op_histogram(meta)
     _, keras_found_in = keras_metadata(meta)
     variable_count, variable_bytes = 0, 0
-    if (meta.folder / "variables" / "variables.index").is_file():
+    if regular_file(_in_folder(meta.folder, "variables/variables.index")):
         bundle = tf_checkpoint.open_bundle(meta.folder / "variables" / "variables")
         stored = [e for k, e in bundle.entries.items() if k != tf_checkpoint.OBJECT_GRAPH_KEY]
         variable_count = len(stored)

@@ -15,6 +15,7 @@ import google_crc32c
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import contained, lexists, regular_file
 from modelport.model import Weight
 from modelport.protobuf import DecodeError, Message, decode_varint
 
@@ -128,7 +129,13 @@ def _block_entries(block: bytes, what: str) -> Iterator[tuple[bytes, bytes]]:
         pos += value_len
 
 
+# TensorFlow writes one data shard per device that held variables; more than this is a lie.
+_MAX_SHARDS = 100_000
+
+
 def _read_table(path: Path) -> list[tuple[bytes, bytes]]:
+    if not regular_file(path):
+        raise FormatError("checkpoint index is not a regular file", path)
     try:
         table = path.read_bytes()
     except OSError as exc:
@@ -162,6 +169,8 @@ def _read_table(path: Path) -> list[tuple[bytes, bytes]]:
 
 def is_table(path: Path) -> bool:
     """Whether the file `path` ends with the table magic number (reads only its last bytes)."""
+    if not regular_file(path):
+        return False
     try:
         with open(path, "rb") as handle:
             handle.seek(0, 2)
@@ -379,7 +388,7 @@ class Bundle:
 
     def __init__(self, prefix: Path):
         self.prefix = prefix
-        self.index_path = index_file(prefix)
+        self.index_path = contained(index_file(prefix), prefix.parent, index_file(prefix))
         records = _read_table(self.index_path)
         if not records or records[0][0] != HEADER_KEY.encode():
             raise FormatError("not a TensorFlow checkpoint index: no bundle header entry",
@@ -405,7 +414,7 @@ class Bundle:
             self._match_pieces()
         except (DecodeError, UnicodeDecodeError) as exc:
             raise FormatError(f"corrupt checkpoint index entry: {exc}", self.index_path) from None
-        if self.num_shards < 1:
+        if not 1 <= self.num_shards <= _MAX_SHARDS:
             raise FormatError(f"corrupt checkpoint index: {self.num_shards} data shards",
                               self.index_path)
         if endianness != 0:
@@ -445,7 +454,9 @@ class Bundle:
     def _check_shards(self) -> None:
         sizes = {}
         for shard in range(self.num_shards):
-            path = self.data_path(shard)
+            path = contained(self.data_path(shard), self.prefix.parent, self.index_path)
+            if lexists(path) and not regular_file(path):
+                raise FormatError("checkpoint data shard is not a regular file", path)
             try:
                 sizes[shard] = path.stat().st_size
             except OSError:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import FormatError, UnsupportedError
+from modelport.fileio import contained, lexists, regular_file
 from modelport.formats.record import Format, Probe
 from modelport.formats.tensor_bundle import (
     Bundle,
@@ -107,14 +108,22 @@ def _parse_object_graph(data: bytes) -> list[Node]:
 # Locating a checkpoint.
 # --------------------------------------------------------------------------------------------
 
+_STATE_LIMIT = 1 << 20  # a CheckpointState lists a few paths
 _CHECKPOINT_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"', re.M)
 
 
 def _state_file_prefix(directory: Path) -> Path | None:
-    """The checkpoint a directory's `checkpoint` state file (text CheckpointState) names."""
+    """The checkpoint a directory's `checkpoint` state file (text CheckpointState) names; a
+    path leading outside the directory is not followed."""
     state = directory / "checkpoint"
-    if not state.is_file():
+    if not lexists(state):
         return None
+    contained(state, directory, state)
+    if not regular_file(state):
+        raise FormatError("checkpoint state file is not a regular file", state)
+    if state.stat().st_size > _STATE_LIMIT:
+        raise FormatError(f"checkpoint state file is {state.stat().st_size} bytes: not a "
+                          "CheckpointState", state)
     try:
         text = state.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -123,18 +132,47 @@ def _state_file_prefix(directory: Path) -> Path | None:
     if match is None:
         raise FormatError("checkpoint state file has no model_checkpoint_path", state)
     # Text-format strings are C-escaped; bytes outside ASCII arrive as octal escapes.
-    raw = codecs.escape_decode(match.group(1).encode("utf-8"))[0]
+    try:
+        raw = codecs.escape_decode(match.group(1).encode("utf-8"))[0]
+    except ValueError as exc:
+        raise FormatError(f"checkpoint state file's path is badly escaped ({exc})",
+                          state) from None
     text = raw.decode("utf-8", errors="surrogateescape")
+    if not text or "\x00" in text:
+        raise FormatError("checkpoint state file names no checkpoint path", state)
     named = Path(text)
     prefix = named if named.is_absolute() else directory / named
     # A prefix ending in a separator names files `.index`, `.data-…` inside that directory.
     empty_name = text.endswith(("/", os.sep)) or not named.name
     if empty_name:
         prefix = DirectoryPrefix(prefix)
-    if named.is_absolute() and not index_file(prefix).is_file():
-        # An absolute path from where the directory was written; it has been moved since.
+    if named.is_absolute() and not _within(index_file(prefix), directory):
+        # An absolute path from where the directory was written; it has been moved since (or
+        # it points elsewhere, which is not followed): the checkpoint beside the state file.
         prefix = DirectoryPrefix(directory) if empty_name else directory / named.name
+    if not named.is_absolute() and not _within(prefix.parent / "x", directory):
+        raise FormatError(f"checkpoint state file names '{text}', outside its folder "
+                          f"{directory}; a checkpoint's files must be inside it", state)
     return prefix
+
+
+def _names_a_checkpoint(state: Path) -> bool:
+    """Whether `state` is a CheckpointState text file (by its first bytes; links included, so
+    that reading refuses one that leads outside)."""
+    if not regular_file(state):
+        return False
+    try:
+        with open(state, "rb") as handle:
+            return b"model_checkpoint_path" in handle.read(4096)
+    except OSError:
+        return False
+
+
+def _within(path: Path, directory: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(directory.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def checkpoint_prefix(path: str | Path) -> Path:
@@ -156,7 +194,7 @@ def checkpoint_prefix(path: str | Path) -> Path:
             prefix = prefix_of(indexes[0])
     else:
         prefix = prefix_of(path)
-    if not index_file(prefix).is_file():
+    if not regular_file(index_file(prefix)):
         raise FormatError(f"checkpoint index '{index_file(prefix).name}' not found", path)
     return prefix
 
@@ -170,7 +208,9 @@ def open_bundle(path: str | Path) -> Checkpoint:
 def detect(probe: Probe) -> bool:
     """Whether the input designates a TensorFlow checkpoint: a prefix (which need not exist as
     a file), its .index, or a folder with a checkpoint state file (reads only the index's last
-    bytes)."""
+    bytes). A folder whose state file is wrong is still a checkpoint: reading it says why."""
+    if probe.is_dir and _names_a_checkpoint(probe.path / "checkpoint"):
+        return True
     try:
         return is_table(index_file(checkpoint_prefix(probe.path)))
     except (FormatError, OSError):

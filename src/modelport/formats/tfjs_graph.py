@@ -58,6 +58,16 @@ def read_document(path: Path) -> tuple[dict[str, Any], Path]:
     topology = data["modelTopology"]
     if not isinstance(topology.get("node", []), list):
         raise FormatError("modelTopology.node is not a list of nodes", source)
+    library = topology.get("library") or {}
+    functions = (library.get("function") or []) if isinstance(library, dict) else None
+    if not isinstance(functions, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("nodeDef", []), list) for f in functions):
+        raise FormatError("modelTopology.library is not a function library", source)
+    for node in all_nodes(topology):
+        if not isinstance(node, dict) or not isinstance(node.get("op", ""), str) or (
+                not isinstance(node.get("name", ""), str)):
+            raise FormatError(f"modelTopology holds a node that is not a NodeDef: "
+                              f"{str(node)[:60]}", source)
     return data, source
 
 

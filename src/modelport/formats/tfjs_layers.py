@@ -93,7 +93,16 @@ def _unwrap_topology(data: dict[str, Any], source: Path
         training = None
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise FormatError("modelTopology holds no Keras model config", source)
-    return config, training, topology.get("keras_version"), topology.get("backend")
+    return (config, training, _text_field(topology, "keras_version", source),
+            _text_field(topology, "backend", source))
+
+
+def _text_field(data: dict[str, Any], key: str, source: Path) -> str | None:
+    """A field that must be text when present (versions, producer names)."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise FormatError(f"'{key}' is a {type(value).__name__}, not text", source)
+    return value
 
 
 def _training_from_tfjs(training: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +136,8 @@ def _architecture(data: Any, source: Path) -> Model:
                           "config)", source)
     config, training, keras_version, backend = _unwrap_topology(data, source)
     warnings: list[str] = []
-    if (keras_version or "").startswith("tfjs") or data.get("generatedBy", "").startswith(
+    generated_by = _text_field(data, "generatedBy", source)
+    if (keras_version or "").startswith("tfjs") or (generated_by or "").startswith(
             "TensorFlow.js tfjs-layers"):
         config = from_tfjs(config)
     config = to_canonical(config, warnings.append)
@@ -138,7 +148,7 @@ def _architecture(data: Any, source: Path) -> Model:
         training_config=training,
         metadata=Metadata(
             source_format=NAME, keras_version=keras_version, backend=backend,
-            generated_by=data.get("generatedBy"), converted_by=data.get("convertedBy"),
+            generated_by=generated_by, converted_by=_text_field(data, "convertedBy", source),
             user_defined_metadata=data.get("userDefinedMetadata"),
         ),
         warnings=warnings,

@@ -92,6 +92,9 @@ class _ShardedBytes:
                 raise FormatError(
                     f"weight shard '{file.name}' listed in the manifest is missing", manifest
                 ) from None
+            except OSError as exc:  # a name too long, a link loop
+                raise FormatError(f"weight shard '{file.name}' cannot be read "
+                                  f"({exc.strerror})", manifest) from None
         self.total = sum(self.sizes)
 
     def read(self, offset: int, length: int) -> bytearray:

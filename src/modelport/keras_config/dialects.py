@@ -15,6 +15,7 @@ from modelport.keras_config.entries import (
     has_builtin_node,
     is_model_entry,
 )
+from modelport.keras_config.structure import check_model_config
 
 KERAS2_VERSION = "2.15.0"  # what Keras 2 dialect output claims when the source was not Keras 2
 
@@ -295,7 +296,9 @@ def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
         return fn(value)
     if isinstance(value, dict):
         return {k: _map_refs(v, fn) for k, v in value.items()}
-    return [_map_refs(v, fn) for v in value]
+    if isinstance(value, list):
+        return [_map_refs(v, fn) for v in value]
+    return value  # a constant (iterating a string would never end)
 
 
 def _keras3_node(node: Any, entry: dict[str, Any], ref: Callable[..., list[Any]]) -> Any:
@@ -387,6 +390,7 @@ def to_canonical(model_config: dict[str, Any], warn: Callable[[str], None] | Non
                  ) -> dict[str, Any]:
     """Any Keras 2 / Keras 3 / TF.js model config -> the canonical Keras 2 dialect."""
     warn = warn or (lambda message: None)
+    check_model_config(model_config)
     model_config = copy.deepcopy(model_config)
     if detect_dialect(model_config) == "keras3":
         return _keras3_model(model_config, warn)

@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from modelport.errors import UnsupportedError
 from modelport.keras_config.layer_records import PlacedWeight, placed_weights
+
+# Fresh values (--skip-mismatch) are drawn in float64 as Keras draws them: one weight of this
+# many elements already takes 1 GiB.
+MAX_FRESH_ELEMENTS = 1 << 27
 
 Shape = tuple[int, ...]
 Initializer = Callable[[Shape, np.random.Generator], np.ndarray]
@@ -50,6 +55,11 @@ def _initial_value(weight: PlacedWeight, shape: Shape, rng: np.random.Generator
     draw = make_initializer(spec)
     if draw is None:
         return None
+    if math.prod(shape) > MAX_FRESH_ELEMENTS:
+        raise UnsupportedError(f"weight '{weight.name}' would need {math.prod(shape)} fresh "
+                               f"values (shape {tuple(shape)}), over the {MAX_FRESH_ELEMENTS} "
+                               "modelport draws for one weight: check the architecture's "
+                               "shapes")
     try:
         if weight.spec.forget_gate_bias and cfg.get("unit_forget_bias", True):
             if len(shape) != 1 or shape[0] % 4:
