@@ -5,6 +5,8 @@ through arrays. Both give the same shards, and TF.js computes what tf_keras does
 from __future__ import annotations
 
 import os
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -13,7 +15,7 @@ import pytest
 
 import modelport
 from modelport.fileio import COPY_METHODS, copy_range
-from modelport.formats import tfjs_weights
+from modelport.formats import keras_h5, tfjs_weights
 
 from harness import assert_outputs_close
 
@@ -97,3 +99,48 @@ def test_every_copy_method_copies_the_range(method, tmp_path):
     finally:
         os.close(src)
     assert (tmp_path / "dst").read_bytes() == b"head" + data[5:-4] + b"tail"
+
+
+def _without_sources(model: modelport.Model) -> modelport.Model:
+    """`model` with no weight's byte range known: every weight goes through its array."""
+    weights = {layer: [replace(w, source=None) for w in group]
+               for layer, group in model.weights.items()}
+    return replace(model, weights=weights)
+
+
+@pytest.mark.parametrize("target", ["model.h5", "weights.h5", "model.weights.h5",
+                                    "sharded.weights.json", "model.keras"])
+def test_hdf5_filled_by_offset_equals_the_array_path(zoo_cache, load_and_predict, tmp_path,
+                                                     monkeypatch, target):
+    """TF.js -> HDF5: datasets are created first and their bytes copied from the shards by
+    file offset (a tensor straddling shards as several ranges); the files are byte for byte
+    those written from arrays, and tf_keras and Keras 3 (.keras: Keras 3) compute the original's
+    outputs."""
+    case = zoo_cache.get("tf_keras", "cnn")
+    tfjs = tmp_path / "tfjs"
+    modelport.convert(case.path, tfjs, shard_size=SHARD_SIZE)
+    with modelport.read(tfjs) as model:
+        pieces = [len(w.source.pieces) for w in model.all_weights()]
+        assert max(pieces) > 1  # straddling tensors
+        copies = []
+        monkeypatch.setattr(keras_h5, "copy_range",
+                            lambda *args: copies.append(args) or copy_range(*args))
+        options = {"shard_size": 3000} if target.endswith(".json") else {}
+        weights_only = target == "weights.h5"
+        copied = modelport.write(model, tmp_path / "copied" / target,
+                                 weights_only=weights_only, **options)
+        arrays = modelport.write(_without_sources(model), tmp_path / "arrays" / target,
+                                 weights_only=weights_only, **options)
+    assert len(copies) == sum(pieces)  # every piece of every tensor copied, once
+    assert len(copied.files) == len(arrays.files) >= 1
+    for mine, theirs in zip(copied.files, arrays.files, strict=True):
+        if mine.suffix == ".keras":
+            with zipfile.ZipFile(mine) as a, zipfile.ZipFile(theirs) as b:
+                assert a.read("model.weights.h5") == b.read("model.weights.h5")
+        else:
+            assert mine.read_bytes() == theirs.read_bytes(), mine.name
+    if target in ("model.h5", "model.keras"):
+        path = tmp_path / "copied" / target
+        for library in ("tf_keras", "keras3") if target == "model.h5" else ("keras3",):
+            assert_outputs_close(load_and_predict(library, path, case.inputs), case.outputs,
+                                 what=library)

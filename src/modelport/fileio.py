@@ -128,6 +128,29 @@ def atomic_folder(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
 
 # ------------------------------------------------------------------ byte ranges file to file
 
+class SourceFiles:
+    """The files byte ranges are copied from, each opened (read-only) once, until `close`."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, int] = {}
+
+    def fd(self, path: str) -> int:
+        if path not in self._open:
+            self._open[path] = os.open(path, os.O_RDONLY)
+        return self._open[path]
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+    def __enter__(self) -> SourceFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 COPY_METHODS = ("copy_file_range", "sendfile", "buffer")
 _BUFFER_SIZE = 1 << 20
 _UNSUPPORTED = {"copy_file_range": not hasattr(os, "copy_file_range"),

@@ -19,14 +19,22 @@ ModelConfig = dict[str, Any]
 
 @dataclass(frozen=True)
 class ByteRange:
-    """Where a weight's raw bytes lie in a file, as one C-order run of `length` bytes of
-    numpy dtype `dtype` (with byte order, e.g. '<f4'): writers that store exactly those bytes
+    """Where a weight's raw bytes lie on disk, as one C-order run of numpy dtype `dtype` (with
+    byte order, e.g. '<f4'): in one file, or (a tensor straddling TF.js shards) in consecutive
+    `pieces` of several, each (path, offset, length). Writers that store exactly those bytes
     copy them file to file instead of reading the array."""
 
-    path: str
-    offset: int
-    length: int
+    pieces: tuple[tuple[str, int, int], ...]
     dtype: str
+
+    @classmethod
+    def at(cls, path: str, offset: int, length: int, dtype: str) -> ByteRange:
+        """One run of `length` bytes at `offset` of `path`."""
+        return cls(((path, offset, length),), dtype)
+
+    @property
+    def length(self) -> int:
+        return sum(length for _, _, length in self.pieces)
 
 
 @dataclass

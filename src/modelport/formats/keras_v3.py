@@ -21,7 +21,7 @@ from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file, atomic_files, inside
 from modelport.formats.common import read_json
 from modelport.formats.hdf5 import open_inside
-from modelport.formats.keras_h5 import dataset_weight, write_dataset
+from modelport.formats.keras_h5 import DatasetFills, dataset_weight, write_dataset
 from modelport.formats.record import Format, Probe, WriteResult
 from modelport.keras_config.dialects import to_canonical
 from modelport.keras_config.entries import MODEL_CLASSES, layer_name
@@ -402,14 +402,14 @@ def _relative_paths(entry: dict[str, Any], weights: list[Weight], warn: Callable
 
 
 def _write_objects(files: list[h5py.File], objects: dict[str, _Object],
-                   assign: Callable[[str], int]) -> None:
+                   assign: Callable[[str], int], fills: DatasetFills) -> None:
     for path, obj in objects.items():
         f = files[assign(path)]
         group = f.require_group(f"{path}/vars" if path else "vars")
         if obj.name is not None:
             group.attrs["name"] = obj.name
         for index, weight in sorted(obj.variables.items()):
-            write_dataset(group, str(index), weight)
+            write_dataset(group, str(index), weight, fills)
 
 
 def _check_target(model: Model) -> list[str]:
@@ -440,8 +440,10 @@ def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     with contextlib.ExitStack() as stack:
         tmp_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelport-")))
         weights_file = tmp_dir / WEIGHTS_MEMBER
+        fills = DatasetFills()
         with h5py.File(weights_file, "w") as f:
-            _write_objects([f], objects, lambda _: 0)
+            _write_objects([f], objects, lambda _: 0, fills)
+        fills.copy()
         tmp = stack.enter_context(atomic_file(path, overwrite))
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr("metadata.json", json.dumps(metadata))
@@ -480,8 +482,11 @@ def write_weights(model: Model, path: Path, overwrite: bool = False,
     warnings = _check_target(model) if model.config is not None else []
     objects = keras3_objects(model, warnings.append)
     if shard_size is None and not path.name.endswith(".json"):
-        with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
-            _write_objects([f], objects, lambda _: 0)
+        fills = DatasetFills()
+        with atomic_file(path, overwrite) as tmp:
+            with h5py.File(tmp, "w") as f:
+                _write_objects([f], objects, lambda _: 0, fills)
+            fills.copy()
         return WriteResult([path], warnings)
     if not path.name.endswith(".json"):
         path = path.with_suffix(".json")
@@ -492,10 +497,12 @@ def write_weights(model: Model, path: Path, overwrite: bool = False,
     names = [f"{base}_{i:05d}.weights.h5" for i in range(len(plan))]
     shard_of = {obj: i for i, paths in enumerate(plan) for obj in paths}
     with atomic_files(path.parent, [path.name, *names], overwrite) as tmp:
+        fills = DatasetFills()
         with contextlib.ExitStack() as stack:
             files = [stack.enter_context(h5py.File(tmp / n, "w")) for n in names]
             _write_objects(files, {p: o for p, o in objects.items() if p in shard_of},
-                           lambda p: shard_of[p])
+                           lambda p: shard_of[p], fills)
+        fills.copy()
         weight_map = {f"/{p}/vars" if p else "/vars": [names[shard_of[p]]]
                       for p, o in objects.items() if p in shard_of and o.variables}
         total = float(sum(w.nbytes for o in objects.values() for w in o.variables.values()))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_files, copy_range, inside
+from modelport.fileio import SourceFiles, atomic_files, copy_range, inside
 from modelport.formats.common import read_json
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult
 from modelport.model import ByteRange, Metadata, Model, Weight
@@ -93,6 +93,18 @@ class _ShardedBytes:
                     f"weight shard '{file.name}' listed in the manifest is missing", manifest
                 ) from None
         self.total = sum(self.sizes)
+
+    def pieces(self, offset: int, length: int) -> tuple[tuple[str, int, int], ...]:
+        """Where `length` bytes from `offset` lie: (shard path, offset in it, length) runs."""
+        found = []
+        start = 0
+        for file, size in zip(self.files, self.sizes, strict=True):
+            end = start + size
+            if offset < end and offset + length > start:
+                lo, hi = max(offset, start), min(offset + length, end)
+                found.append((str(file), lo - start, hi - lo))
+            start = end
+        return tuple(found)
 
     def read(self, offset: int, length: int) -> bytearray:
         """`length` bytes from `offset`, read straight into one buffer (no extra copies)."""
@@ -195,7 +207,11 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
                 )
             out_dtype = "float32" if quant and dtype not in ("int32",) else dtype
             loader = _weight_loader(stream, offset, length, spec, shape, count)
-            weights.append((Weight(name, shape, out_dtype, loader), spec.get("group")))
+            source = None
+            if not quant and dtype in _STORAGE and dtype != "bool" and length:
+                source = ByteRange(stream.pieces(offset, length), _STORAGE[dtype].str)
+            weights.append((Weight(name, shape, out_dtype, loader, source=source),
+                            spec.get("group")))
             offset += length
     return weights
 
@@ -252,7 +268,7 @@ class _ShardWriter:
         self.index = 0
         self.written = 0
         self.handle = open(directory / self.names[0], "wb")  # noqa: SIM115
-        self.sources: dict[str, int] = {}
+        self.sources = SourceFiles()
 
     def _room(self, wanted: int) -> int:
         """How much of `wanted` bytes goes into the current shard (moving to the next shard
@@ -275,25 +291,21 @@ class _ShardWriter:
             view = view[len(chunk):]
 
     def copy(self, source: ByteRange) -> None:
-        """Append `source`'s bytes, copied from its file without reading them into memory."""
-        if source.path not in self.sources:
-            self.sources[source.path] = os.open(source.path, os.O_RDONLY)
-        src = self.sources[source.path]
-        offset, remaining = source.offset, source.length
-        while remaining:
-            piece = self._room(remaining)
-            self.handle.flush()
-            copy_range(src, self.handle.fileno(), offset, piece)
-            self.handle.seek(0, os.SEEK_END)  # the buffered handle follows the descriptor
-            self.written += piece
-            offset += piece
-            remaining -= piece
+        """Append `source`'s bytes, copied from its files without reading them into memory."""
+        for path, offset, remaining in source.pieces:
+            src = self.sources.fd(path)
+            while remaining:
+                piece = self._room(remaining)
+                self.handle.flush()
+                copy_range(src, self.handle.fileno(), offset, piece)
+                self.handle.seek(0, os.SEEK_END)  # the buffered handle follows the descriptor
+                self.written += piece
+                offset += piece
+                remaining -= piece
 
     def close(self) -> None:
         self.handle.close()
-        for fd in self.sources.values():
-            os.close(fd)
-        self.sources.clear()
+        self.sources.close()
 
 
 def _copyable(weight: Weight, dtype: str) -> ByteRange | None:
