@@ -151,6 +151,27 @@ class SourceFiles:
         self.close()
 
 
+def read_range(sources: SourceFiles, pieces: tuple[tuple[str, int, int], ...], offset: int,
+               into: memoryview) -> None:
+    """Fill `into` with the bytes from `offset` of the run that `pieces` ((path, offset,
+    length) each, in order) make up."""
+    start = 0
+    for path, at, length in pieces:
+        lo, hi = max(offset, start), min(offset + len(into), start + length)
+        if lo < hi:
+            reader = io.FileIO(sources.fd(path), closefd=False)
+            view = into[lo - offset:hi - offset]
+            done = 0
+            while done < len(view):
+                reader.seek(at + lo - start + done)
+                got = reader.readinto(view[done:]) or 0
+                if got == 0:
+                    raise OSError(f"{path} ended {len(view) - done} bytes before the "
+                                  "weight's end")
+                done += got
+        start += length
+
+
 COPY_METHODS = ("copy_file_range", "sendfile", "buffer")
 _BUFFER_SIZE = 1 << 20
 _UNSUPPORTED = {"copy_file_range": not hasattr(os, "copy_file_range"),

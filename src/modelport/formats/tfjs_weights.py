@@ -8,7 +8,7 @@ import json
 import math
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import SourceFiles, atomic_files, copy_range, inside
+from modelport.fileio import SourceFiles, atomic_files, copy_range, inside, read_range
 from modelport.formats.common import read_json
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult
 from modelport.model import ByteRange, Metadata, Model, Weight
@@ -24,10 +24,9 @@ from modelport.quantize import (
     QUANTIZED_DTYPES,
     QuantizationPlan,
     QuantizedWeight,
+    Quantizer,
     dequantize,
-    quantize,
     storage_dtype,
-    summarise,
 )
 
 NAME = "tfjs_weights"
@@ -319,6 +318,83 @@ def _copyable(weight: Weight, dtype: str) -> ByteRange | None:
     return source
 
 
+# Elements of a weight quantized at a time: a few MiB of temporaries, whatever its size.
+QUANTIZE_CHUNK = 1 << 19
+
+
+def _float32_chunks(weight: Weight, sources: SourceFiles
+                    ) -> Callable[[], Iterator[np.ndarray]]:
+    """A way to go through a weight's values as flat float32 chunks of at most QUANTIZE_CHUNK
+    elements, as often as needed: read from its byte range through one reused buffer, or
+    (no byte range) from its array, read once."""
+    source = weight.source
+    size = weight.size
+    if source is not None and np.dtype(source.dtype).kind == "f" and (
+            source.length == size * np.dtype(source.dtype).itemsize):
+        dtype = np.dtype(source.dtype)
+
+        def from_file() -> Iterator[np.ndarray]:
+            buffer = bytearray(min(QUANTIZE_CHUNK, size) * dtype.itemsize)
+            for start in range(0, size, QUANTIZE_CHUNK):
+                view = memoryview(buffer)[:min(QUANTIZE_CHUNK, size - start) * dtype.itemsize]
+                read_range(sources, source.pieces, start * dtype.itemsize, view)
+                yield np.frombuffer(view, dtype).astype(_STORAGE["float32"], copy=False)
+
+        return from_file
+    array = weight.read().astype(_STORAGE["float32"], copy=False).reshape(-1)
+    return lambda: (array[i:i + QUANTIZE_CHUNK] for i in range(0, array.size, QUANTIZE_CHUNK))
+
+
+def _write_quantized(weight: Weight, dtype: str, writer: _ShardWriter,
+                     summary: list[QuantizedWeight] | None) -> dict[str, object]:
+    """Quantize a float32 weight into the shards in two passes over bounded chunks (min/max,
+    then encode); returns its manifest `quantization` entry."""
+    chunks = _float32_chunks(weight, writer.sources)
+    quantizer = Quantizer(dtype, weight.name)
+    for values in chunks():
+        quantizer.observe(values)
+    entry = quantizer.entry()
+    errors = []
+    for values in chunks():
+        stored = quantizer.encode(values)
+        writer.write(memoryview(stored).cast("B"))
+        if summary is not None:
+            errors.append(quantizer.error(values, stored))
+    if summary is not None:
+        error = float(np.max(np.array(errors))) if errors else 0.0
+        summary.append(QuantizedWeight(weight.name, dtype, weight.size * 4,
+                                       weight.size * storage_dtype(dtype).itemsize, error))
+    return entry
+
+
+def _write_weight(weight: Weight, writer: _ShardWriter, plan: QuantizationPlan | None,
+                  summary: list[QuantizedWeight] | None) -> dict[str, Any]:
+    """Append one weight's bytes to the shards: copied file to file when they are already
+    TF.js's, quantized in chunks when `plan` says so, else through its array; returns its
+    manifest entry."""
+    if weight.dtype != "string":
+        dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
+        spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
+                                "dtype": dtype}
+        quantized = plan.dtype_for(weight.name, dtype) if plan else None
+        if quantized:
+            spec["quantization"] = _write_quantized(weight, quantized, writer, summary)
+            return spec
+        copyable = _copyable(weight, dtype)
+        if copyable is not None:
+            writer.copy(copyable)
+            if summary is not None:
+                summary.append(QuantizedWeight(weight.name, dtype, copyable.length,
+                                               copyable.length, 0.0))
+            return spec
+    array, dtype = tfjs_array(weight)
+    encoded = _encode(array, dtype)
+    writer.write(encoded)
+    if summary is not None:
+        summary.append(QuantizedWeight(weight.name, dtype, len(encoded), len(encoded), 0.0))
+    return {"name": weight.name, "shape": list(weight.shape), "dtype": dtype}
+
+
 def write_weight_group(entries: list[ManifestEntry], directory: Path,
                        shard_size: int = DEFAULT_SHARD_SIZE, group: int = 1,
                        total: int | None = None, plan: QuantizationPlan | None = None,
@@ -333,34 +409,7 @@ def write_weight_group(entries: list[ManifestEntry], directory: Path,
     specs = []
     try:
         for weight, tag in entries:
-            copyable = None
-            if weight.dtype != "string":
-                dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
-                quantized = plan.dtype_for(weight.name, dtype) if plan else None
-                copyable = None if quantized else _copyable(weight, dtype)
-            if copyable is not None:
-                writer.copy(copyable)
-                if summary is not None:
-                    summary.append(QuantizedWeight(weight.name, dtype, copyable.length,
-                                                   copyable.length, 0.0))
-                specs.append({"name": weight.name, "shape": list(weight.shape),
-                              "dtype": dtype, **({"group": tag} if tag else {})})
-                continue
-            array, dtype = tfjs_array(weight)
-            spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
-                                    "dtype": dtype}
-            quantized = plan.dtype_for(weight.name, dtype) if plan else None
-            if quantized:
-                stored, spec["quantization"] = quantize(array, quantized, weight.name)
-                writer.write(_encode(stored, quantized))
-                if summary is not None:
-                    summary.append(summarise(array, stored, spec["quantization"], weight.name))
-            else:
-                encoded = _encode(array, dtype)
-                writer.write(encoded)
-                if summary is not None:
-                    summary.append(QuantizedWeight(weight.name, dtype, len(encoded),
-                                                   len(encoded), 0.0))
+            spec = _write_weight(weight, writer, plan, summary)
             if tag:
                 spec["group"] = tag
             specs.append(spec)
