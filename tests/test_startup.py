@@ -29,8 +29,8 @@ print("LOADED=" + json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in
 """
 
 
-def _loaded(*commands: list[str]) -> list[str]:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(sorted(HEAVY)),
+def _loaded(*commands: list[str], heavy: set[str] = HEAVY) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(sorted(heavy)),
                            json.dumps(list(commands))],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -47,6 +47,14 @@ def test_import_and_help_load_nothing_heavy():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert _loaded(["--help"], ["convert", "--help"], ["formats"]) == []
+
+
+def test_help_loads_no_numpy():
+    """`modelport --help` (and a command's) import numpy neither: the command line reads
+    verify's defaults and the quantized dtypes from modules that need no array."""
+    loaded = _loaded(["--help"], ["convert", "--help"], ["verify", "--help"],
+                     ["inspect", "--help"], heavy={"numpy", "h5py", "google_crc32c"})
+    assert loaded == []
 
 
 def test_public_names_still_resolve():

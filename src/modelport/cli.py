@@ -16,9 +16,13 @@ from modelport.fileio import check_writable
 from modelport.formats.record import WriteResult
 from modelport.quantize import QUANTIZED_DTYPES, plan_from_flags, render_summary
 from modelport.registry import get_format, incumbent_default_output
-from modelport.verification.compare import DEFAULT_ATOL, DEFAULT_RTOL
-from modelport.verification.inputs import DEFAULT_BATCH_SIZE, DEFAULT_SEED
-from modelport.verification.runtimes import RUNTIMES
+from modelport.verification.defaults import (
+    DEFAULT_ATOL,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_RTOL,
+    DEFAULT_SEED,
+    RUNTIMES,
+)
 
 
 def _parser() -> argparse.ArgumentParser:

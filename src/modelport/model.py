@@ -4,11 +4,13 @@ the canonical Keras 2 dialect, and weights as lazily read arrays grouped by top-
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are: the command line's help needs none
+    import numpy as np
 
 # The architecture is kept as a Keras model config dict in one canonical dialect: Keras 2
 # (tf_keras / TF.js) key names in snake_case, list-style inbound nodes, node indices of nested
@@ -53,13 +55,15 @@ class Weight:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
         """Bytes of the raw tensor (strings: unknown until read, counted as 0)."""
         if self.dtype == "string":
             return 0
+        import numpy as np
+
         return self.size * np.dtype(self.dtype).itemsize
 
     def read(self) -> np.ndarray:

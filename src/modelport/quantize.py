@@ -4,18 +4,19 @@ uint16 and float16 encodings exactly as TF.js decodes them, and the per-weight c
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where values are: the command line's help needs none
+    import numpy as np
 
 from modelport.errors import UnsupportedError
 from modelport.text import table_lines
 
 QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
 _QMAX = {"uint8": 255, "uint16": 65535}
-_STORAGE = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "float16": np.dtype("<f2")}
+_STORAGE = {"uint8": "<u1", "uint16": "<u2", "float16": "<f2"}  # numpy dtypes
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class Quantizer:
 
     def observe(self, values: np.ndarray) -> None:
         """One chunk of the weight's float32 values, before any is encoded."""
+        import numpy as np
+
         if self.dtype == "float16":
             finite = values[np.isfinite(values)]
             if finite.size:
@@ -103,7 +106,7 @@ class Quantizer:
     def entry(self) -> dict[str, object]:
         """The manifest's `quantization` entry, once every chunk has been observed."""
         if self.dtype == "float16":
-            largest = _reduced(np.max, self._highs)
+            largest = _reduced("max", self._highs)
             if largest > FLOAT16_MAX:
                 raise UnsupportedError(
                     f"weight '{self.name}' has values up to {largest:g}, beyond float16's "
@@ -113,7 +116,7 @@ class Quantizer:
             self._entry = {"dtype": "float16", "original_dtype": "float32"}
             return self._entry
         qmax = _QMAX[self.dtype]
-        low, high = _reduced(np.min, self._lows), _reduced(np.max, self._highs)
+        low, high = _reduced("min", self._lows), _reduced("max", self._highs)
         if low == high:
             self._entry = {"dtype": self.dtype, "min": low, "scale": 1.0,
                            "original_dtype": "float32"}
@@ -121,6 +124,8 @@ class Quantizer:
         scale = (high - low) / qmax
         if low <= 0 <= high:
             # Nudge the range so that 0 is exactly representable (zero padding stays zero).
+            import numpy as np
+
             zero_point = float(np.round(-low / scale))
             low = -zero_point * scale
             high = qmax * scale + low
@@ -130,6 +135,8 @@ class Quantizer:
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         """The stored values of one chunk of float32 values."""
+        import numpy as np
+
         assert self._entry is not None, "entry() comes before encode()"
         if self.dtype == "float16":
             return values.astype(_STORAGE["float16"])
@@ -147,21 +154,30 @@ class Quantizer:
         """The largest absolute error of one encoded chunk (0 for an empty one)."""
         if not values.size:
             return 0.0
+        import numpy as np
+
         restored = dequantize(stored, self._entry or {}, "float32").astype(np.float64)
         restored -= values
         return float(np.max(np.abs(restored)))
 
 
-def _reduced(reduce: Callable[[np.ndarray], Any], found: list[float]) -> float:
-    """The chunks' minimum or maximum (a NaN in any chunk makes it NaN, as over the whole
-    array); 0 when there were no values."""
-    return float(reduce(np.array(found, dtype=np.float64))) if found else 0.0
+def _reduced(kind: str, found: list[float]) -> float:
+    """The chunks' "min" or "max" (a NaN in any chunk makes it NaN, as over the whole array);
+    0 when there were no values."""
+    if not found:
+        return 0.0
+    import numpy as np
+
+    values = np.array(found, dtype=np.float64)
+    return float(values.min() if kind == "min" else values.max())
 
 
 def dequantize(stored: np.ndarray, quantization: Mapping[str, object], dtype: str
                ) -> np.ndarray:
     """What TF.js's tf.io.decodeWeights makes of stored values: `q*scale + min` computed in
     float64 and stored as float32, or rounded half up (Math.round) for int32; float16 widened."""
+    import numpy as np
+
     if quantization["dtype"] == "float16":
         return stored.astype(np.float32)
     scale, low = float(quantization["scale"]), float(quantization["min"])  # type: ignore[arg-type]
@@ -173,7 +189,9 @@ def dequantize(stored: np.ndarray, quantization: Mapping[str, object], dtype: st
 
 
 def storage_dtype(quantized: str) -> np.dtype:
-    return _STORAGE[quantized]
+    import numpy as np
+
+    return np.dtype(_STORAGE[quantized])
 
 
 @dataclass(frozen=True)
