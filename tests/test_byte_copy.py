@@ -5,6 +5,7 @@ through arrays. Both give the same shards, and TF.js computes what tf_keras does
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +17,9 @@ import pytest
 import modelport
 from modelport.fileio import COPY_METHODS, copy_range
 from modelport.formats import keras_h5, tfjs_weights
+from modelport.quantize import plan_from_flags
 
-from harness import assert_outputs_close
+from harness import assert_outputs_close, keras_module
 
 # Small shards: most tensors straddle two or more (copied as several ranges).
 SHARD_SIZE = 100
@@ -124,7 +126,7 @@ def test_hdf5_filled_by_offset_equals_the_array_path(zoo_cache, load_and_predict
         assert max(pieces) > 1  # straddling tensors
         copies = []
         monkeypatch.setattr(keras_h5, "copy_range",
-                            lambda *args: copies.append(args) or copy_range(*args))
+                            lambda *args, **kw: copies.append(args) or copy_range(*args, **kw))
         options = {"shard_size": 3000} if target.endswith(".json") else {}
         weights_only = target == "weights.h5"
         copied = modelport.write(model, tmp_path / "copied" / target,
@@ -144,3 +146,58 @@ def test_hdf5_filled_by_offset_equals_the_array_path(zoo_cache, load_and_predict
         for library in ("tf_keras", "keras3") if target == "model.h5" else ("keras3",):
             assert_outputs_close(load_and_predict(library, path, case.inputs), case.outputs,
                                  what=library)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(zoo_cache, tmp_path_factory):
+    """The zoo cnn saved by tf_keras as a checkpoint (`save_weights("ckpt")`)."""
+    case = zoo_cache.get("tf_keras", "cnn")
+    keras = keras_module("tf_keras")
+    prefix = tmp_path_factory.mktemp("ckpt") / "ckpt"
+    keras.models.load_model(case.path, compile=False).save_weights(str(prefix))
+    return case, prefix
+
+
+@pytest.mark.parametrize("target", ["model.h5", "tfjs", "quantized"])
+def test_checkpoint_copied_by_range_with_its_crc_checked(checkpoint, load_and_predict,
+                                                         run_tfjs, tmp_path, target):
+    """Checkpoint -> .h5 / TF.js copies each tensor's bytes from the .data file (crc32c
+    checked on the way, through a buffer; quantization reads them in chunks) and writes what
+    the array path writes; a flipped byte fails the conversion naming the tensor, and leaves
+    no output."""
+    case, prefix = checkpoint
+    options = {"quantize": plan_from_flags({"uint8": True})} if target == "quantized" else {}
+    name = "model.h5" if target == "model.h5" else "web"
+    model, _ = modelport.assemble(prefix, case.path)
+    with model:
+        assert sum(w.source is not None for w in model.all_weights()) == model.weight_count
+        copied = modelport.write(model, tmp_path / "copied" / name, shard_size=SHARD_SIZE,
+                                 **options) if name == "web" else (
+            modelport.write(model, tmp_path / "copied" / name))
+        arrays = modelport.write(_without_sources(model), tmp_path / "arrays" / name,
+                                 **({"shard_size": SHARD_SIZE, **options}
+                                    if name == "web" else {}))
+    assert len(copied.files) == len(arrays.files)
+    for mine, theirs in zip(copied.files, arrays.files, strict=True):
+        assert mine.read_bytes() == theirs.read_bytes(), mine.name
+    if target == "model.h5":
+        assert_outputs_close(load_and_predict("tf_keras", copied.files[0], case.inputs),
+                             case.outputs, what="tf_keras")
+    elif target == "tfjs":
+        assert_outputs_close(run_tfjs(copied.files[0], case.inputs), case.outputs,
+                             what="TF.js")
+
+    broken = tmp_path / "broken" / "ckpt"
+    shutil.copytree(prefix.parent, broken.parent)
+    with modelport.read(broken) as weights:
+        key = max(weights.all_weights(), key=lambda w: w.nbytes)
+        data = broken.parent / f"{broken.name}.data-00000-of-00001"
+        position = key.source.pieces[0][1] + key.source.length - 1
+    raw = bytearray(data.read_bytes())
+    raw[position] ^= 0x01
+    data.write_bytes(bytes(raw))
+    out = tmp_path / "out" / name
+    with pytest.raises(modelport.FormatError, match=r"fails its crc32c check") as err:
+        modelport.convert(broken, out, architecture=case.path, **options)
+    assert err.value.path == str(data)
+    assert not out.exists() and not any((tmp_path / "out").iterdir())

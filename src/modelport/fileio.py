@@ -10,7 +10,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from modelport.errors import FormatError, OutputExistsError
@@ -179,12 +179,16 @@ _UNSUPPORTED = {"copy_file_range": not hasattr(os, "copy_file_range"),
 
 
 def copy_range(src: int, dst: int, offset: int, length: int,
-               methods: tuple[str, ...] = COPY_METHODS) -> None:
+               methods: tuple[str, ...] = COPY_METHODS,
+               update: Callable[[bytes], None] | None = None) -> None:
     """Copy `length` bytes at `offset` of file descriptor `src` to `dst` at its current
     position (which advances): in the kernel with copy_file_range (page cache to page cache,
     or a reflink, as cp does), else sendfile, else through one 1 MiB buffer reused for the
     whole range, so a tensor never passes through an array. A method the system refuses is
-    not tried again."""
+    not tried again. `update` (a checksum's) sees every byte, in order: the copy then goes
+    through the buffer."""
+    if update is not None:
+        methods = ("buffer",)
     done = 0
     for method in methods:
         if done == length:
@@ -192,7 +196,7 @@ def copy_range(src: int, dst: int, offset: int, length: int,
         if _UNSUPPORTED.get(method):
             continue
         try:
-            done += _copy_with(method, src, dst, offset + done, length - done)
+            done += _copy_with(method, src, dst, offset + done, length - done, update)
         except _Refused as refused:
             if refused.permanent:
                 _UNSUPPORTED[method] = True
@@ -209,9 +213,23 @@ class _Refused(Exception):
         self.permanent = permanent
 
 
-def _copy_with(method: str, src: int, dst: int, offset: int, length: int) -> int:
+def _copy_with(method: str, src: int, dst: int, offset: int, length: int,
+               update: Callable[[bytes], None] | None = None) -> int:
     """Bytes copied with `method` (fewer than `length` only when the source ended)."""
     done = 0
+    if method == "buffer" and update is not None:  # bytes objects, which the check takes
+        reader = io.FileIO(src, closefd=False)
+        while done < length:
+            reader.seek(offset + done)
+            data = reader.read(min(_BUFFER_SIZE, length - done))
+            if not data:
+                break
+            update(data)
+            view, written = memoryview(data), 0
+            while written < len(data):
+                written += os.write(dst, view[written:])
+            done += len(data)
+        return done
     if method == "buffer":
         buffer = bytearray(min(_BUFFER_SIZE, length))  # per call: threads may convert at once
         reader = io.FileIO(src, closefd=False)

@@ -7,7 +7,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # numpy is imported where arrays are: the command line's help needs none
     import numpy as np
@@ -19,6 +19,15 @@ if TYPE_CHECKING:  # numpy is imported where arrays are: the command line's help
 ModelConfig = dict[str, Any]
 
 
+class ByteCheck(Protocol):
+    """A checksum over a weight's bytes, fed in order while they are copied."""
+
+    def update(self, data: bytes) -> None: ...
+
+    def finish(self) -> None:
+        """Raise a FormatError naming the file when the bytes were not what it promised."""
+
+
 @dataclass(frozen=True)
 class ByteRange:
     """Where a weight's raw bytes lie on disk, as one C-order run of numpy dtype `dtype` (with
@@ -28,6 +37,9 @@ class ByteRange:
 
     pieces: tuple[tuple[str, int, int], ...]
     dtype: str
+    # A check the bytes must pass as they are copied (a checkpoint's crc32c), made afresh for
+    # each copy; copies then go through a buffer that feeds it.
+    check: Callable[[], ByteCheck] | None = field(default=None, compare=False)
 
     @classmethod
     def at(cls, path: str, offset: int, length: int, dtype: str) -> ByteRange:
@@ -37,6 +49,10 @@ class ByteRange:
     @property
     def length(self) -> int:
         return sum(length for _, _, length in self.pieces)
+
+    def checked(self, check: Callable[[], ByteCheck]) -> ByteRange:
+        """The same bytes, with `check` made and fed whenever they are copied."""
+        return ByteRange(self.pieces, self.dtype, check)
 
 
 @dataclass

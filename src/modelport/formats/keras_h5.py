@@ -239,8 +239,12 @@ class DatasetFills:
                         if file != target:
                             continue
                         os.lseek(fd, offset, os.SEEK_SET)
+                        check = source.check() if source.check is not None else None
                         for path, start, length in source.pieces:
-                            copy_range(sources.fd(path), fd, start, length)
+                            copy_range(sources.fd(path), fd, start, length,
+                                       update=check.update if check is not None else None)
+                        if check is not None:
+                            check.finish()
                 finally:
                     os.close(fd)
         self.pending.clear()

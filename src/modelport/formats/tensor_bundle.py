@@ -15,7 +15,7 @@ import google_crc32c
 import numpy as np
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.model import Weight
+from modelport.model import ByteRange, Weight
 from modelport.protobuf import DecodeError, Message, decode_varint
 
 # --------------------------------------------------------------------------------------------
@@ -372,6 +372,20 @@ def _parse_slice_key(key: bytes) -> tuple[str, list[tuple[int, int]]]:
     return name.decode("utf-8"), extents
 
 
+class _EntryCrc:
+    """A tensor's crc32c, computed over its bytes as they are copied out of the data file."""
+
+    def __init__(self, bundle: Bundle, entry: Entry, path: Path):
+        self.bundle, self.entry, self.path = bundle, entry, path
+        self.crc = 0
+
+    def update(self, data: bytes) -> None:
+        self.crc = google_crc32c.extend(self.crc, data)
+
+    def finish(self) -> None:
+        self.bundle.check_crc(self.crc, self.entry, self.path)
+
+
 class Bundle:
     """An opened bundle: `entries` (key -> Entry, in key order, header excluded; the same
     keys `tf.train.load_checkpoint` lists) and `read(key)` for one tensor at a time. No file
@@ -476,7 +490,20 @@ class Bundle:
         widened to float32, so that is its dtype)."""
         entry = self.entries[key]
         dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
-        return Weight(name, entry.shape, dtype, functools.partial(self.read, key), trainable)
+        return Weight(name, entry.shape, dtype, functools.partial(self.read, key), trainable,
+                      source=self._byte_range(entry))
+
+    def _byte_range(self, entry: Entry) -> ByteRange | None:
+        """Where a tensor's bytes lie in its data file, when they are what `read` returns
+        (little-endian, one run, not sliced, not bfloat16 or strings), with their crc32c
+        checked as they are copied."""
+        dtype = _NUMPY_DTYPES.get(entry.dtype)
+        if entry.slices or entry.dtype == "bfloat16" or dtype is None or entry.size == 0 or (
+                math.prod(entry.shape) * dtype.itemsize != entry.size):
+            return None
+        path = self.data_path(entry.shard_id)
+        return ByteRange.at(str(path), entry.offset, entry.size, dtype.str).checked(
+            functools.partial(_EntryCrc, self, entry, path))
 
     def read(self, key: str) -> np.ndarray:
         """The tensor stored under `key`, checked against its crc32c(s). bfloat16 comes back
@@ -512,7 +539,7 @@ class Bundle:
                               self.index_path)
         array = np.empty(count, dtype=dtype)
         self._read_range(path, entry, array)
-        self._check_crc(crc32c(array), entry, path)
+        self.check_crc(crc32c(array), entry, path)
         if entry.dtype == "bfloat16":
             # bfloat16 is the top half of a float32: shifting the bits up is exact.
             array = (array.astype("<u4") << np.uint32(16)).view("<f4")
@@ -530,7 +557,7 @@ class Bundle:
                               "(truncated data file)", path)
         return out
 
-    def _check_crc(self, crc: int, entry: Entry, path: Path) -> None:
+    def check_crc(self, crc: int, entry: Entry, path: Path) -> None:
         if mask_crc32c(crc) != entry.crc32c:
             raise FormatError(f"tensor '{entry.key}' fails its crc32c check (stored "
                               f"{entry.crc32c:#010x}, computed {mask_crc32c(crc):#010x}): the "
@@ -559,7 +586,7 @@ class Bundle:
                               "lengths: the data file is corrupt", path)
         pos += 4
         crc = crc32c_extend(crc32c_extend(crc, length_crc), data[pos:])
-        self._check_crc(crc, entry, path)
+        self.check_crc(crc, entry, path)
         out = np.empty(count, dtype=object)
         for i, length in enumerate(lengths):
             out[i] = data[pos:pos + length]

@@ -290,17 +290,22 @@ class _ShardWriter:
             view = view[len(chunk):]
 
     def copy(self, source: ByteRange) -> None:
-        """Append `source`'s bytes, copied from its files without reading them into memory."""
+        """Append `source`'s bytes, copied from its files without reading them into memory
+        (through a buffer when they are checked on the way)."""
+        check = source.check() if source.check is not None else None
         for path, offset, remaining in source.pieces:
             src = self.sources.fd(path)
             while remaining:
                 piece = self._room(remaining)
                 self.handle.flush()
-                copy_range(src, self.handle.fileno(), offset, piece)
+                copy_range(src, self.handle.fileno(), offset, piece,
+                           update=check.update if check is not None else None)
                 self.handle.seek(0, os.SEEK_END)  # the buffered handle follows the descriptor
                 self.written += piece
                 offset += piece
                 remaining -= piece
+        if check is not None:
+            check.finish()
 
     def close(self) -> None:
         self.handle.close()
@@ -323,26 +328,33 @@ QUANTIZE_CHUNK = 1 << 19
 
 
 def _float32_chunks(weight: Weight, sources: SourceFiles
-                    ) -> Callable[[], Iterator[np.ndarray]]:
+                    ) -> Callable[..., Iterator[np.ndarray]]:
     """A way to go through a weight's values as flat float32 chunks of at most QUANTIZE_CHUNK
-    elements, as often as needed: read from its byte range through one reused buffer, or
-    (no byte range) from its array, read once."""
+    elements, as often as needed: read from its byte range through one reused buffer (with
+    `checked=True`, the bytes pass the range's check once all are read), or (no byte range)
+    from its array, read once."""
     source = weight.source
     size = weight.size
     if source is not None and np.dtype(source.dtype).kind == "f" and (
             source.length == size * np.dtype(source.dtype).itemsize):
         dtype = np.dtype(source.dtype)
 
-        def from_file() -> Iterator[np.ndarray]:
+        def from_file(checked: bool = False) -> Iterator[np.ndarray]:
+            check = source.check() if checked and source.check is not None else None
             buffer = bytearray(min(QUANTIZE_CHUNK, size) * dtype.itemsize)
             for start in range(0, size, QUANTIZE_CHUNK):
                 view = memoryview(buffer)[:min(QUANTIZE_CHUNK, size - start) * dtype.itemsize]
                 read_range(sources, source.pieces, start * dtype.itemsize, view)
+                if check is not None:
+                    check.update(bytes(view))
                 yield np.frombuffer(view, dtype).astype(_STORAGE["float32"], copy=False)
+            if check is not None:
+                check.finish()
 
         return from_file
     array = weight.read().astype(_STORAGE["float32"], copy=False).reshape(-1)
-    return lambda: (array[i:i + QUANTIZE_CHUNK] for i in range(0, array.size, QUANTIZE_CHUNK))
+    return lambda checked=False: (array[i:i + QUANTIZE_CHUNK]
+                                  for i in range(0, array.size, QUANTIZE_CHUNK))
 
 
 def _write_quantized(weight: Weight, dtype: str, writer: _ShardWriter,
@@ -351,7 +363,7 @@ def _write_quantized(weight: Weight, dtype: str, writer: _ShardWriter,
     then encode); returns its manifest `quantization` entry."""
     chunks = _float32_chunks(weight, writer.sources)
     quantizer = Quantizer(dtype, weight.name)
-    for values in chunks():
+    for values in chunks(checked=True):
         quantizer.observe(values)
     entry = quantizer.entry()
     errors = []
