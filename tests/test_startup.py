@@ -1,6 +1,7 @@
-"""Start-up stays light: the command line's help, the format list, TF.js -> TF.js and
-architecture-JSON work import neither h5py nor a framework (checked in a fresh interpreter,
-where `import modelport` used to pull in every format module and h5py)."""
+"""Start-up stays light: the command line's help and the format list import neither numpy nor
+h5py; TF.js -> TF.js and architecture-JSON work import neither h5py nor a framework (checked
+in a fresh interpreter, where `import modelport` used to pull in every format module and
+h5py)."""
 
 from __future__ import annotations
 
@@ -49,11 +50,13 @@ def test_import_and_help_load_nothing_heavy():
     assert _loaded(["--help"], ["convert", "--help"], ["formats"]) == []
 
 
-def test_help_loads_no_numpy():
-    """`modelport --help` (and a command's) import numpy neither: the command line reads
-    verify's defaults and the quantized dtypes from modules that need no array."""
+def test_help_and_formats_load_no_numpy():
+    """`modelport --help` (and a command's) and `modelport formats` import numpy neither:
+    the command line reads verify's defaults and the quantized dtypes from modules that need
+    no array, and the format modules import numpy (and google_crc32c) where they use it."""
     loaded = _loaded(["--help"], ["convert", "--help"], ["verify", "--help"],
-                     ["inspect", "--help"], heavy={"numpy", "h5py", "google_crc32c"})
+                     ["inspect", "--help"], ["formats"],
+                     heavy={"numpy", "h5py", "google_crc32c"})
     assert loaded == []
 
 

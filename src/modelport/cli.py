@@ -276,16 +276,18 @@ def _warn(messages: Sequence[str]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from modelport import api
+    if args.command == "formats":  # the registry alone: no format reads or writes anything
+        from modelport.registry import format_table
 
-    if args.command == "formats":
-        rows = api.formats()
+        rows = format_table()
         width = max(len(r["name"]) for r in rows)
         print(f"{'format':<{width}}  read  write  description")
         for row in rows:
             print(f"{row['name']:<{width}}  {'yes' if row['read'] else 'no':<4}  "
                   f"{'yes' if row['write'] else 'no':<5}  {row['description']}")
         return 0
+    from modelport import api
+
     if args.command == "inspect":
         from modelport.inspection import render
 

@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import SourceFiles, atomic_file, copy_range
 from modelport.formats.common import name_layer_weights
@@ -31,8 +29,9 @@ from modelport.keras_config.targets import (
 )
 from modelport.model import ByteRange, Metadata, Model, Weight
 
-if TYPE_CHECKING:  # h5py is imported where a file is opened: start-up does not pay for it
+if TYPE_CHECKING:  # h5py and numpy are imported where used: start-up does not pay for them
     import h5py
+    import numpy as np
 
 NAME = "keras_h5"
 WEIGHTS_NAME = "keras_weights_h5"
@@ -76,6 +75,8 @@ def read_split_attr(obj: h5py.Group, name: str) -> list[str]:
 
 
 def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
+    import numpy as np
+
     if not values:
         obj.attrs[name] = np.array([], dtype="S1")
         return
@@ -97,6 +98,8 @@ def dataset_weight(dataset: h5py.Dataset, name: str) -> Weight:
     if dataset.attrs.get("dtype") in ("bfloat16", b"bfloat16"):
         # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
         def widen() -> np.ndarray:
+            import numpy as np
+
             raw = np.asarray(dataset[()]).view("<u2").astype("<u4") << 16
             return raw.view("<f4")
 
@@ -255,6 +258,8 @@ def _fillable(weight: Weight) -> ByteRange | None:
     source = weight.source
     if source is None or weight.dtype == "string" or weight.size == 0:
         return None
+    import numpy as np
+
     dtype = np.dtype(source.dtype)
     if dtype.kind not in "biufc" or source.length != weight.size * dtype.itemsize:
         return None
@@ -265,6 +270,8 @@ def write_dataset(group: h5py.Group, name: str, weight: Weight,
                   fills: DatasetFills | None = None) -> None:
     """The weight as dataset `name` of `group`; with `fills`, a weight whose bytes lie in a
     file is created empty and its bytes left to `fills` to copy."""
+    import numpy as np
+
     source = _fillable(weight) if fills is not None else None
     if source is not None:
         assert fills is not None

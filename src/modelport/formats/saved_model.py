@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from modelport.errors import FormatError, UnsupportedError
 from modelport.formats import tensor_bundle, tf_checkpoint
 from modelport.formats.common import name_layer_weights
@@ -476,6 +474,8 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def _itemsize(dtype: str) -> int:
+    import numpy as np
+
     try:
         return np.dtype(dtype).itemsize
     except TypeError:

@@ -10,9 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import google_crc32c
-import numpy as np
+from typing import TYPE_CHECKING
 
 from modelport.errors import FormatError, UnsupportedError
 from modelport.model import ByteRange, Weight
@@ -22,7 +20,10 @@ from modelport.protobuf import DecodeError, Message, decode_varint
 # CRC32C (Castagnoli), as the index blocks and the tensors are checksummed.
 # --------------------------------------------------------------------------------------------
 
-Buffer = bytes | bytearray | memoryview | np.ndarray
+if TYPE_CHECKING:  # numpy and google_crc32c are imported where tensors are read or checked
+    import numpy as np
+
+    Buffer = bytes | bytearray | memoryview | np.ndarray
 
 _MASK_DELTA = 0xA282EAD8
 # google_crc32c accepts only bytes; other buffers go through in copies of this size, so a large
@@ -31,6 +32,8 @@ _COPY_CHUNK = 1 << 20
 
 
 def _as_bytes_array(data: Buffer) -> np.ndarray:
+    import numpy as np
+
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
     return np.frombuffer(data, dtype=np.uint8)
@@ -38,6 +41,8 @@ def _as_bytes_array(data: Buffer) -> np.ndarray:
 
 def crc32c_extend(crc: int, data: Buffer) -> int:
     """The CRC32C of the concatenation of what `crc` was computed over and `data`."""
+    import google_crc32c
+
     if isinstance(data, bytes):
         return google_crc32c.extend(crc, data)
     buf = _as_bytes_array(data)
@@ -189,11 +194,16 @@ DTYPE_NAMES = {
 # How each dtype read() supports is stored: little-endian numpy types; bfloat16 as raw 16-bit
 # words, which read() widens to float32.
 _NUMPY_DTYPES = {
-    name: np.dtype(name).newbyteorder("<")
-    for name in ("float32", "float64", "int32", "uint8", "int16", "int8", "complex64", "int64",
-                 "bool", "uint16", "complex128", "float16", "uint32", "uint64")
+    "float32": "<f4", "float64": "<f8", "int32": "<i4", "uint8": "|u1", "int16": "<i2",
+    "int8": "|i1", "complex64": "<c8", "int64": "<i8", "bool": "|b1", "uint16": "<u2",
+    "complex128": "<c16", "float16": "<f2", "uint32": "<u4", "uint64": "<u8", "bfloat16": "<u2",
 }
-_NUMPY_DTYPES["bfloat16"] = np.dtype("<u2")
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    import numpy as np
+
+    return np.dtype(_NUMPY_DTYPES[name])
 
 HEADER_KEY = ""
 _SUPPORTED_VERSION = 1  # TensorFlow's kTensorBundleVersion
@@ -380,7 +390,7 @@ class _EntryCrc:
         self.crc = 0
 
     def update(self, data: bytes) -> None:
-        self.crc = google_crc32c.extend(self.crc, data)
+        self.crc = crc32c_extend(self.crc, data)
 
     def finish(self) -> None:
         self.bundle.check_crc(self.crc, self.entry, self.path)
@@ -497,8 +507,10 @@ class Bundle:
         """Where a tensor's bytes lie in its data file, when they are what `read` returns
         (little-endian, one run, not sliced, not bfloat16 or strings), with their crc32c
         checked as they are copied."""
-        dtype = _NUMPY_DTYPES.get(entry.dtype)
-        if entry.slices or entry.dtype == "bfloat16" or dtype is None or entry.size == 0 or (
+        if entry.dtype not in _NUMPY_DTYPES:
+            return None
+        dtype = _numpy_dtype(entry.dtype)
+        if entry.slices or entry.dtype == "bfloat16" or entry.size == 0 or (
                 math.prod(entry.shape) * dtype.itemsize != entry.size):
             return None
         path = self.data_path(entry.shard_id)
@@ -515,8 +527,10 @@ class Bundle:
                                    "does not read", self.index_path)
         if not entry.slices:
             return self._read_entry(entry)
+        import numpy as np
+
         out = np.empty(entry.shape, dtype=object if entry.dtype == "string" else (
-            np.dtype("<f4") if entry.dtype == "bfloat16" else _NUMPY_DTYPES[entry.dtype]))
+            np.dtype("<f4") if entry.dtype == "bfloat16" else _numpy_dtype(entry.dtype)))
         for extents, piece in self._pieces[key].items():
             lengths = tuple(length for _, length in extents)
             if piece.dtype != entry.dtype or piece.shape != lengths:
@@ -527,12 +541,14 @@ class Bundle:
         return out
 
     def _read_entry(self, entry: Entry) -> np.ndarray:
+        import numpy as np
+
         path = self.data_path(entry.shard_id)
         count = math.prod(entry.shape)
         if entry.dtype == "string":
             raw = self._read_range(path, entry, np.empty(entry.size, dtype=np.uint8))
             return self._decode_strings(raw.tobytes(), entry, count, path)
-        dtype = _NUMPY_DTYPES[entry.dtype]
+        dtype = _numpy_dtype(entry.dtype)
         if count * dtype.itemsize != entry.size:
             raise FormatError(f"tensor '{entry.key}' has {entry.size} bytes, but shape "
                               f"{entry.shape} of {entry.dtype} needs {count * dtype.itemsize}",
@@ -549,7 +565,7 @@ class Bundle:
         try:
             with open(path, "rb") as handle:
                 handle.seek(entry.offset)
-                got = handle.readinto(memoryview(out.view(np.uint8)))
+                got = handle.readinto(memoryview(out.view("u1")))
         except OSError as exc:
             raise FormatError(f"cannot read data shard ({exc.strerror})", path) from None
         if got != entry.size:
@@ -587,6 +603,8 @@ class Bundle:
         pos += 4
         crc = crc32c_extend(crc32c_extend(crc, length_crc), data[pos:])
         self.check_crc(crc, entry, path)
+        import numpy as np
+
         out = np.empty(count, dtype=object)
         for i, length in enumerate(lengths):
             out[i] = data[pos:pos + length]

@@ -11,9 +11,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import SourceFiles, atomic_files, copy_range, inside, read_range
@@ -29,6 +27,9 @@ from modelport.quantize import (
     storage_dtype,
 )
 
+if TYPE_CHECKING:  # numpy is imported where arrays are: listing the formats needs none
+    import numpy as np
+
 NAME = "tfjs_weights"
 MANIFEST_FILE = "weights_manifest.json"
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
@@ -40,8 +41,9 @@ TFJS_DTYPE_MAP = {
     "int64": "int32", "int16": "int32", "int8": "int32", "uint8": "int32", "uint16": "int32",
     "uint32": "int32", "uint64": "int32", "complex128": "complex64",
 }
-_STORAGE = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "bool": np.dtype("u1"),
-            "complex64": np.dtype("<c8")}
+# How TF.js stores each (numpy dtype strings), and the bytes of one element.
+_STORAGE = {"float32": "<f4", "int32": "<i4", "bool": "|u1", "complex64": "<c8"}
+_ITEMSIZE = {"float32": 4, "int32": 4, "bool": 1, "complex64": 8}
 
 # A weight and its manifest `group` tag (None, or "optimizer" for optimizer weights).
 ManifestEntry = tuple[Weight, str | None]
@@ -131,6 +133,8 @@ def _string_bytes(stream: _ShardedBytes, offset: int, count: int) -> int:
 
 
 def _decode_strings(raw: bytes | bytearray, count: int) -> np.ndarray:
+    import numpy as np
+
     # Filled element by element: np.array of equal-length byte strings would make a 2-D array.
     values = np.empty(count, dtype=object)
     position = 0
@@ -145,6 +149,8 @@ def _decode_strings(raw: bytes | bytearray, count: int) -> np.ndarray:
 def _weight_loader(stream: _ShardedBytes, offset: int, length: int, spec: dict[str, Any],
                    shape: tuple[int, ...], count: int):
     def load() -> np.ndarray:
+        import numpy as np
+
         raw = stream.read(offset, length)
         if spec["dtype"] == "string":
             return _decode_strings(raw, count).reshape(shape)
@@ -194,7 +200,7 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
                                       f"{quant.get('dtype')!r}", source)
                 length = count * storage_dtype(quant["dtype"]).itemsize
             elif dtype in _STORAGE:
-                length = count * _STORAGE[dtype].itemsize
+                length = count * _ITEMSIZE[dtype]
             else:
                 raise FormatError(f"weight '{name}' has dtype {dtype!r}, which TF.js files "
                                   "cannot hold", source)
@@ -208,7 +214,7 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
             loader = _weight_loader(stream, offset, length, spec, shape, count)
             source = None
             if not quant and dtype in _STORAGE and dtype != "bool" and length:
-                source = ByteRange(stream.pieces(offset, length), _STORAGE[dtype].str)
+                source = ByteRange(stream.pieces(offset, length), _STORAGE[dtype])
             weights.append((Weight(name, shape, out_dtype, loader, source=source),
                             spec.get("group")))
             offset += length
@@ -237,6 +243,8 @@ def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
                 str(item).encode("utf-8"))
             parts.append(struct.pack("<I", len(raw)) + raw)
         return b"".join(parts)
+    import numpy as np
+
     return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
@@ -247,7 +255,7 @@ def _byte_length(weight: Weight, plan: QuantizationPlan | None = None) -> int:
     quantized = plan.dtype_for(weight.name, dtype) if plan else None
     if quantized:
         return weight.size * storage_dtype(quantized).itemsize
-    return weight.size * _STORAGE[dtype].itemsize
+    return weight.size * _ITEMSIZE[dtype]
 
 
 def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:
@@ -317,7 +325,9 @@ def _copyable(weight: Weight, dtype: str) -> ByteRange | None:
     source = weight.source
     if source is None or dtype not in _STORAGE or weight.dtype == "string":
         return None
-    storage = _STORAGE[dtype]
+    import numpy as np
+
+    storage = np.dtype(_STORAGE[dtype])
     if np.dtype(source.dtype) != storage or source.length != weight.size * storage.itemsize:
         return None
     return source
@@ -333,6 +343,8 @@ def _float32_chunks(weight: Weight, sources: SourceFiles
     elements, as often as needed: read from its byte range through one reused buffer (with
     `checked=True`, the bytes pass the range's check once all are read), or (no byte range)
     from its array, read once."""
+    import numpy as np
+
     source = weight.source
     size = weight.size
     if source is not None and np.dtype(source.dtype).kind == "f" and (
@@ -373,6 +385,8 @@ def _write_quantized(weight: Weight, dtype: str, writer: _ShardWriter,
         if summary is not None:
             errors.append(quantizer.error(values, stored))
     if summary is not None:
+        import numpy as np
+
         error = float(np.max(np.array(errors))) if errors else 0.0
         summary.append(QuantizedWeight(weight.name, dtype, weight.size * 4,
                                        weight.size * storage_dtype(dtype).itemsize, error))
