@@ -212,10 +212,10 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
                 )
             out_dtype = "float32" if quant and dtype not in ("int32",) else dtype
             loader = _weight_loader(stream, offset, length, spec, shape, count)
-            source = None
+            on_disk = None
             if not quant and dtype in _STORAGE and dtype != "bool" and length:
-                source = ByteRange(stream.pieces(offset, length), _STORAGE[dtype])
-            weights.append((Weight(name, shape, out_dtype, loader, source=source),
+                on_disk = ByteRange(stream.pieces(offset, length), _STORAGE[dtype])
+            weights.append((Weight(name, shape, out_dtype, loader, source=on_disk),
                             spec.get("group")))
             offset += length
     return weights
