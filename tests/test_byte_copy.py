@@ -1,6 +1,9 @@
-""".h5 -> TF.js copies the bytes of contiguous, unfiltered little-endian float32 datasets file to
-file into the shards (no array in between); chunked, compressed or big-endian datasets go
-through arrays. Both give the same shards, and TF.js computes what tf_keras does."""
+"""Weights copied as bytes, file to file, where the layouts agree: .h5 -> TF.js copies
+contiguous, unfiltered little-endian float32 datasets into the shards (chunked, compressed or
+big-endian ones go through arrays, with the same shards); TF.js and checkpoints -> HDF5 create
+the datasets first and fill them by file offset (byte-identical to writing the arrays); a
+checkpoint's tensors are crc32c-checked on the way. The runtimes compute the original's
+outputs from what is written."""
 
 from __future__ import annotations
 
