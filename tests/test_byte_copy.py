@@ -204,3 +204,33 @@ def test_checkpoint_copied_by_range_with_its_crc_checked(checkpoint, load_and_pr
         modelport.convert(broken, out, architecture=case.path, **options)
     assert err.value.path == str(data)
     assert not out.exists() and not any((tmp_path / "out").iterdir())
+
+
+def test_stored_keras_weights_are_read_in_place(zoo_cache, run_tfjs, tmp_path):
+    """A .keras archive's stored model.weights.h5 is opened where it lies (its CRC-32 checked
+    once, nothing extracted): the weights' byte ranges point into the archive, the shards and
+    .h5 written from them are those of the array path, and TF.js computes Keras 3's outputs;
+    a flipped byte inside the member is refused as damage, naming the archive."""
+    case = zoo_cache.get("keras3", "cnn")
+    with zipfile.ZipFile(case.keras_path) as archive:
+        assert archive.getinfo("model.weights.h5").compress_type == zipfile.ZIP_STORED
+    with modelport.read(case.keras_path) as model:
+        sources = [w.source for w in model.all_weights()]
+        assert sources and all(s is not None and {p for p, _, _ in s.pieces} == {
+            str(case.keras_path)} for s in sources)
+        for name in ("web", "model.h5"):
+            copied = modelport.write(model, tmp_path / "copied" / name)
+            arrays = modelport.write(_without_sources(model), tmp_path / "arrays" / name)
+            assert [p.read_bytes() for p in copied.files] == [
+                p.read_bytes() for p in arrays.files], name
+    assert_outputs_close(run_tfjs(tmp_path / "copied" / "web" / "model.json", case.inputs),
+                         case.outputs, what="TF.js")
+
+    raw = bytearray(case.keras_path.read_bytes())
+    largest = max(sources, key=lambda s: s.length)
+    raw[largest.pieces[0][1] + 7] ^= 0x01
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(modelport.FormatError, match="fails its CRC-32 check") as err:
+        modelport.convert(damaged, tmp_path / "out")
+    assert str(damaged) in str(err.value) and not (tmp_path / "out").exists()

@@ -4,7 +4,7 @@ external link would make h5py open another file, anywhere, on access)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from modelport.errors import FormatError
 
@@ -12,12 +12,14 @@ if TYPE_CHECKING:
     import h5py
 
 
-def open_inside(path: Path) -> h5py.File:
-    """The file open for reading, refused when any of its links points into another file."""
+def open_inside(path: Path, fileobj: BinaryIO | None = None) -> h5py.File:
+    """The file open for reading, refused when any of its links points into another file.
+    `fileobj`: read the HDF5 bytes from it (e.g. an archive member read in place) instead;
+    `path` names them in messages."""
     import h5py  # only where an HDF5 file is opened: start-up stays light
 
     try:
-        handle = h5py.File(path, "r")
+        handle = h5py.File(path if fileobj is None else fileobj, "r")
     except (OSError, ValueError) as exc:
         raise FormatError(f"not a readable HDF5 file ({exc})", path) from None
     found: list[str] = []
