@@ -36,6 +36,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -732,3 +733,49 @@ def test_hand_made_quantized_manifest(tmp_path, node_tfjs):
         ours["b/scaled"], (np.array([0, 1, 2, 127, 128, 254, 255]) * 0.0023 - 0.3
                            ).astype(np.float32))
     np.testing.assert_array_equal(ours["b/kernel"], entries[3][1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_chunked_quantization_writes_the_bytes_of_one_pass(mlp, tmp_path, monkeypatch, mode):
+    """Quantization streams a weight in bounded chunks (a min/max pass, then the encoding
+    pass), from its file's bytes or from its array: chunks of 7 elements (a weight spans many,
+    the last one short) give the shards, manifest and summary that one chunk for the whole
+    tensor gives, also with a NaN, infinities and a constant tensor (what TF.js decodes of
+    such bytes the tests above check)."""
+    from modelport.formats import tfjs_weights
+    from modelport.quantize import plan_from_flags
+
+    source = tmp_path / "odd.h5"
+    shutil.copy(mlp.path, source)
+    with h5py.File(source, "r+") as f:
+        weights = f["model_weights"]
+        kernel = weights["dense/dense/kernel:0"]
+        values = kernel[()]
+        values[0, 0], values[1, 1], values[2, 2] = np.nan, np.inf, -np.inf
+        kernel[...] = values
+        weights["dense_1/dense_1/bias:0"][...] = 0.375
+    chunked = tmp_path / "chunked.h5"  # the same weights through arrays (no byte range)
+    with h5py.File(source, "r") as fin, h5py.File(chunked, "w") as fout:
+        fout.attrs.update(fin.attrs)
+        fin.visititems(lambda name, item: fout.require_group(name).attrs.update(item.attrs)
+                       if isinstance(item, h5py.Group) else fout.create_dataset(
+                           name, data=item[()], chunks=item.shape or None).attrs.update(
+                           item.attrs))
+    plan = plan_from_flags({mode: True})
+    written = {}
+    for chunk in (7, 1 << 40):
+        monkeypatch.setattr(tfjs_weights, "QUANTIZE_CHUNK", chunk)
+        for path in (source, chunked):
+            out = tmp_path / f"{path.stem}-{chunk}"
+            with np.errstate(invalid="ignore"):
+                result = modelport.convert(path, out, quantize=plan, shard_size=1000)
+            written[path.stem, chunk] = ({p.name: p.read_bytes() for p in out.iterdir()},
+                                         result.quantization)
+    assert values.size > 7 * 3
+    reference = written["odd", 1 << 40]
+    assert reference[1] and b'"quantization"' in reference[0]["model.json"]
+    for key, value in written.items():
+        assert value[0] == reference[0], key
+        assert [(q.name, q.bytes_after) for q in value[1]] == [
+            (q.name, q.bytes_after) for q in reference[1]], key
+        assert str(value[1]) == str(reference[1]), key  # NaN errors compare as text

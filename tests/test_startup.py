@@ -1,6 +1,7 @@
-"""Start-up stays light: the command line's help, the format list, TF.js -> TF.js and
-architecture-JSON work import neither h5py nor a framework (checked in a fresh interpreter,
-where `import modelport` used to pull in every format module and h5py)."""
+"""Start-up stays light: the command line's help and the format list import neither numpy nor
+h5py; TF.js -> TF.js and architecture-JSON work import neither h5py nor a framework (checked
+in a fresh interpreter, where `import modelport` used to pull in every format module and
+h5py)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ print("LOADED=" + json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in
 """
 
 
-def _loaded(*commands: list[str]) -> list[str]:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(sorted(HEAVY)),
+def _loaded(*commands: list[str], heavy: set[str] = HEAVY) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(sorted(heavy)),
                            json.dumps(list(commands))],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -47,6 +48,16 @@ def test_import_and_help_load_nothing_heavy():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert _loaded(["--help"], ["convert", "--help"], ["formats"]) == []
+
+
+def test_help_and_formats_load_no_numpy():
+    """`modelport --help` (and a command's) and `modelport formats` import numpy neither:
+    the command line reads verify's defaults and the quantized dtypes from modules that need
+    no array, and the format modules import numpy (and google_crc32c) where they use it."""
+    loaded = _loaded(["--help"], ["convert", "--help"], ["verify", "--help"],
+                     ["inspect", "--help"], ["formats"],
+                     heavy={"numpy", "h5py", "google_crc32c"})
+    assert loaded == []
 
 
 def test_public_names_still_resolve():

@@ -18,9 +18,13 @@ from modelport.fileio import check_writable
 from modelport.formats.record import WriteResult
 from modelport.quantize import QUANTIZED_DTYPES, plan_from_flags, render_summary
 from modelport.registry import get_format, incumbent_default_output
-from modelport.verification.compare import DEFAULT_ATOL, DEFAULT_RTOL
-from modelport.verification.inputs import DEFAULT_BATCH_SIZE, DEFAULT_SEED
-from modelport.verification.runtimes import RUNTIMES
+from modelport.verification.defaults import (
+    DEFAULT_ATOL,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_RTOL,
+    DEFAULT_SEED,
+    RUNTIMES,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -274,16 +278,18 @@ def _warn(messages: Sequence[str]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from modelport import api
+    if args.command == "formats":  # the registry alone: no format reads or writes anything
+        from modelport.registry import format_table
 
-    if args.command == "formats":
-        rows = api.formats()
+        rows = format_table()
         width = max(len(r["name"]) for r in rows)
         print(f"{'format':<{width}}  read  write  description")
         for row in rows:
             print(f"{row['name']:<{width}}  {'yes' if row['read'] else 'no':<4}  "
                   f"{'yes' if row['write'] else 'no':<5}  {row['description']}")
         return 0
+    from modelport import api
+
     if args.command == "inspect":
         from modelport.inspection import render
 

@@ -11,7 +11,7 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from modelport.errors import FormatError, OutputExistsError
@@ -197,6 +197,50 @@ def atomic_folder(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
 
 # ------------------------------------------------------------------ byte ranges file to file
 
+class SourceFiles:
+    """The files byte ranges are copied from, each opened (read-only) once, until `close`."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, int] = {}
+
+    def fd(self, path: str) -> int:
+        if path not in self._open:
+            self._open[path] = os.open(path, os.O_RDONLY)
+        return self._open[path]
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
+
+    def __enter__(self) -> SourceFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_range(sources: SourceFiles, pieces: tuple[tuple[str, int, int], ...], offset: int,
+               into: memoryview) -> None:
+    """Fill `into` with the bytes from `offset` of the run that `pieces` ((path, offset,
+    length) each, in order) make up."""
+    start = 0
+    for path, at, length in pieces:
+        lo, hi = max(offset, start), min(offset + len(into), start + length)
+        if lo < hi:
+            reader = io.FileIO(sources.fd(path), closefd=False)
+            view = into[lo - offset:hi - offset]
+            done = 0
+            while done < len(view):
+                reader.seek(at + lo - start + done)
+                got = reader.readinto(view[done:]) or 0
+                if got == 0:
+                    raise OSError(f"{path} ended {len(view) - done} bytes before the "
+                                  "weight's end")
+                done += got
+        start += length
+
+
 COPY_METHODS = ("copy_file_range", "sendfile", "buffer")
 _BUFFER_SIZE = 1 << 20
 _UNSUPPORTED = {"copy_file_range": not hasattr(os, "copy_file_range"),
@@ -204,12 +248,16 @@ _UNSUPPORTED = {"copy_file_range": not hasattr(os, "copy_file_range"),
 
 
 def copy_range(src: int, dst: int, offset: int, length: int,
-               methods: tuple[str, ...] = COPY_METHODS) -> None:
+               methods: tuple[str, ...] = COPY_METHODS,
+               update: Callable[[bytes], None] | None = None) -> None:
     """Copy `length` bytes at `offset` of file descriptor `src` to `dst` at its current
     position (which advances): in the kernel with copy_file_range (page cache to page cache,
     or a reflink, as cp does), else sendfile, else through one 1 MiB buffer reused for the
     whole range, so a tensor never passes through an array. A method the system refuses is
-    not tried again."""
+    not tried again. `update` (a checksum's) sees every byte, in order: the copy then goes
+    through the buffer."""
+    if update is not None:
+        methods = ("buffer",)
     done = 0
     for method in methods:
         if done == length:
@@ -217,7 +265,7 @@ def copy_range(src: int, dst: int, offset: int, length: int,
         if _UNSUPPORTED.get(method):
             continue
         try:
-            done += _copy_with(method, src, dst, offset + done, length - done)
+            done += _copy_with(method, src, dst, offset + done, length - done, update)
         except _Refused as refused:
             if refused.permanent:
                 _UNSUPPORTED[method] = True
@@ -234,9 +282,23 @@ class _Refused(Exception):
         self.permanent = permanent
 
 
-def _copy_with(method: str, src: int, dst: int, offset: int, length: int) -> int:
+def _copy_with(method: str, src: int, dst: int, offset: int, length: int,
+               update: Callable[[bytes], None] | None = None) -> int:
     """Bytes copied with `method` (fewer than `length` only when the source ended)."""
     done = 0
+    if method == "buffer" and update is not None:  # bytes objects, which the check takes
+        reader = io.FileIO(src, closefd=False)
+        while done < length:
+            reader.seek(offset + done)
+            data = reader.read(min(_BUFFER_SIZE, length - done))
+            if not data:
+                break
+            update(data)
+            view, written = memoryview(data), 0
+            while written < len(data):
+                written += os.write(dst, view[written:])
+            done += len(data)
+        return done
     if method == "buffer":
         buffer = bytearray(min(_BUFFER_SIZE, length))  # per call: threads may convert at once
         reader = io.FileIO(src, closefd=False)

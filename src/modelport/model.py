@@ -4,11 +4,13 @@ the canonical Keras 2 dialect, and weights as lazily read arrays grouped by top-
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are: the command line's help needs none
+    import numpy as np
 
 # The architecture is kept as a Keras model config dict in one canonical dialect: Keras 2
 # (tf_keras / TF.js) key names in snake_case, list-style inbound nodes, node indices of nested
@@ -17,16 +19,40 @@ import numpy as np
 ModelConfig = dict[str, Any]
 
 
+class ByteCheck(Protocol):
+    """A checksum over a weight's bytes, fed in order while they are copied."""
+
+    def update(self, data: bytes) -> None: ...
+
+    def finish(self) -> None:
+        """Raise a FormatError naming the file when the bytes were not what it promised."""
+
+
 @dataclass(frozen=True)
 class ByteRange:
-    """Where a weight's raw bytes lie in a file, as one C-order run of `length` bytes of
-    numpy dtype `dtype` (with byte order, e.g. '<f4'): writers that store exactly those bytes
+    """Where a weight's raw bytes lie on disk, as one C-order run of numpy dtype `dtype` (with
+    byte order, e.g. '<f4'): in one file, or (a tensor straddling TF.js shards) in consecutive
+    `pieces` of several, each (path, offset, length). Writers that store exactly those bytes
     copy them file to file instead of reading the array."""
 
-    path: str
-    offset: int
-    length: int
+    pieces: tuple[tuple[str, int, int], ...]
     dtype: str
+    # A check the bytes must pass as they are copied (a checkpoint's crc32c), made afresh for
+    # each copy; copies then go through a buffer that feeds it.
+    check: Callable[[], ByteCheck] | None = field(default=None, compare=False)
+
+    @classmethod
+    def at(cls, path: str, offset: int, length: int, dtype: str) -> ByteRange:
+        """One run of `length` bytes at `offset` of `path`."""
+        return cls(((path, offset, length),), dtype)
+
+    @property
+    def length(self) -> int:
+        return sum(length for _, _, length in self.pieces)
+
+    def checked(self, check: Callable[[], ByteCheck]) -> ByteRange:
+        """The same bytes, with `check` made and fed whenever they are copied."""
+        return ByteRange(self.pieces, self.dtype, check)
 
 
 @dataclass
@@ -45,13 +71,15 @@ class Weight:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
         """Bytes of the raw tensor (strings: unknown until read, counted as 0)."""
         if self.dtype == "string":
             return 0
+        import numpy as np
+
         return self.size * np.dtype(self.dtype).itemsize
 
     def read(self) -> np.ndarray:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where values are: the command line's help needs none
+    import numpy as np
 
 from modelport.errors import UnsupportedError
 from modelport.text import table_lines
 
 QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
 _QMAX = {"uint8": 255, "uint16": 65535}
-_STORAGE = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "float16": np.dtype("<f2")}
+_STORAGE = {"uint8": "<u1", "uint16": "<u2", "float16": "<f2"}  # numpy dtypes
 
 
 @dataclass(frozen=True)
@@ -76,42 +78,106 @@ def plan_from_flags(flags: Mapping[str, str | bool | None]) -> QuantizationPlan 
 FLOAT16_MAX = 65504.0  # the largest finite float16
 
 
-def quantize(values: np.ndarray, dtype: str, name: str = "") -> tuple[np.ndarray,
-                                                                     dict[str, object]]:
-    """The stored array and the manifest's `quantization` entry for float32 `values` (weight
-    `name`, for the message when float16 cannot hold them)."""
-    if dtype == "float16":
-        finite = np.asarray(values)[np.isfinite(values)]
-        largest = float(np.max(np.abs(finite))) if finite.size else 0.0
-        if largest > FLOAT16_MAX:
-            raise UnsupportedError(
-                f"weight '{name}' has values up to {largest:g}, beyond float16's "
-                f"+-{FLOAT16_MAX:g}: float16 would store them as infinity. Leave it out of "
-                "--quantize-float16's patterns (e.g. '*/kernel'), or quantize it with "
-                "--quantize-uint16")
-        return values.astype(_STORAGE["float16"]), {"dtype": "float16",
-                                                    "original_dtype": "float32"}
-    qmax = _QMAX[dtype]
-    data = np.asarray(values, dtype=np.float64)
-    low = float(data.min()) if data.size else 0.0
-    high = float(data.max()) if data.size else 0.0
-    if low == high:
-        stored = np.zeros(data.shape, _STORAGE[dtype])
-        return stored, {"dtype": dtype, "min": low, "scale": 1.0, "original_dtype": "float32"}
-    scale = (high - low) / qmax
-    if low <= 0 <= high:
-        # Nudge the range so that 0 is exactly representable (zero padding stays zero).
-        zero_point = float(np.round(-low / scale))
-        low = -zero_point * scale
-        high = qmax * scale + low
-    stored = np.round((np.clip(data, low, high) - low) / scale).astype(_STORAGE[dtype])
-    return stored, {"dtype": dtype, "min": low, "scale": scale, "original_dtype": "float32"}
+class Quantizer:
+    """One float32 weight quantized to `dtype` in bounded chunks, so no whole-tensor copy is
+    ever held: `observe` every chunk of its values (the min/max pass), then `entry` (the
+    manifest's `quantization`), then `encode` the same chunks again, in order. Chunk by chunk
+    the arithmetic is elementwise what it is on the whole array, so the bytes are the same."""
+
+    def __init__(self, dtype: str, name: str = ""):
+        self.dtype = dtype
+        self.name = name  # for the message when float16 cannot hold the values
+        self._lows: list[float] = []
+        self._highs: list[float] = []
+        self._entry: dict[str, object] | None = None
+
+    def observe(self, values: np.ndarray) -> None:
+        """One chunk of the weight's float32 values, before any is encoded."""
+        import numpy as np
+
+        if self.dtype == "float16":
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                self._highs.append(float(np.max(np.abs(finite))))
+        elif values.size:
+            self._lows.append(float(values.min()))
+            self._highs.append(float(values.max()))
+
+    def entry(self) -> dict[str, object]:
+        """The manifest's `quantization` entry, once every chunk has been observed."""
+        if self.dtype == "float16":
+            largest = _reduced("max", self._highs)
+            if largest > FLOAT16_MAX:
+                raise UnsupportedError(
+                    f"weight '{self.name}' has values up to {largest:g}, beyond float16's "
+                    f"+-{FLOAT16_MAX:g}: float16 would store them as infinity. Leave it out "
+                    "of --quantize-float16's patterns (e.g. '*/kernel'), or quantize it with "
+                    "--quantize-uint16")
+            self._entry = {"dtype": "float16", "original_dtype": "float32"}
+            return self._entry
+        qmax = _QMAX[self.dtype]
+        low, high = _reduced("min", self._lows), _reduced("max", self._highs)
+        if low == high:
+            self._entry = {"dtype": self.dtype, "min": low, "scale": 1.0,
+                           "original_dtype": "float32"}
+            return self._entry
+        scale = (high - low) / qmax
+        if low <= 0 <= high:
+            # Nudge the range so that 0 is exactly representable (zero padding stays zero).
+            import numpy as np
+
+            zero_point = float(np.round(-low / scale))
+            low = -zero_point * scale
+            high = qmax * scale + low
+        self._entry = {"dtype": self.dtype, "min": low, "scale": scale, "high": high,
+                       "original_dtype": "float32"}
+        return {k: v for k, v in self._entry.items() if k != "high"}
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """The stored values of one chunk of float32 values."""
+        import numpy as np
+
+        assert self._entry is not None, "entry() comes before encode()"
+        if self.dtype == "float16":
+            return values.astype(_STORAGE["float16"])
+        if "high" not in self._entry:  # every value the same
+            return np.zeros(values.shape, _STORAGE[self.dtype])
+        low, scale = float(self._entry["min"]), float(self._entry["scale"])  # type: ignore[arg-type]
+        data = values.astype(np.float64)
+        np.clip(data, low, float(self._entry["high"]), out=data)  # type: ignore[arg-type]
+        data -= low
+        data /= scale
+        np.round(data, out=data)
+        return data.astype(_STORAGE[self.dtype])
+
+    def error(self, values: np.ndarray, stored: np.ndarray) -> float:
+        """The largest absolute error of one encoded chunk (0 for an empty one)."""
+        if not values.size:
+            return 0.0
+        import numpy as np
+
+        restored = dequantize(stored, self._entry or {}, "float32").astype(np.float64)
+        restored -= values
+        return float(np.max(np.abs(restored)))
+
+
+def _reduced(kind: str, found: list[float]) -> float:
+    """The chunks' "min" or "max" (a NaN in any chunk makes it NaN, as over the whole array);
+    0 when there were no values."""
+    if not found:
+        return 0.0
+    import numpy as np
+
+    values = np.array(found, dtype=np.float64)
+    return float(values.min() if kind == "min" else values.max())
 
 
 def dequantize(stored: np.ndarray, quantization: Mapping[str, object], dtype: str
                ) -> np.ndarray:
     """What TF.js's tf.io.decodeWeights makes of stored values: `q*scale + min` computed in
     float64 and stored as float32, or rounded half up (Math.round) for int32; float16 widened."""
+    import numpy as np
+
     if quantization["dtype"] == "float16":
         return stored.astype(np.float32)
     scale, low = float(quantization["scale"]), float(quantization["min"])  # type: ignore[arg-type]
@@ -123,7 +189,9 @@ def dequantize(stored: np.ndarray, quantization: Mapping[str, object], dtype: st
 
 
 def storage_dtype(quantized: str) -> np.dtype:
-    return _STORAGE[quantized]
+    import numpy as np
+
+    return np.dtype(_STORAGE[quantized])
 
 
 @dataclass(frozen=True)
@@ -135,15 +203,6 @@ class QuantizedWeight:
     bytes_before: int
     bytes_after: int
     max_abs_error: float
-
-
-def summarise(values: np.ndarray, stored: np.ndarray, quantization: Mapping[str, object],
-              name: str) -> QuantizedWeight:
-    restored = dequantize(stored, quantization, "float32")
-    error = float(np.max(np.abs(restored.astype(np.float64) - values.astype(np.float64)))
-                  ) if values.size else 0.0
-    return QuantizedWeight(name, str(quantization["dtype"]), values.size * 4, stored.nbytes,
-                           error)
 
 
 def render_summary(rows: list[QuantizedWeight]) -> str:

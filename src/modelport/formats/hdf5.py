@@ -8,7 +8,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from modelport.errors import FormatError
 
@@ -16,13 +16,16 @@ if TYPE_CHECKING:
     import h5py
 
 
-def open_inside(path: Path, source: Path | None = None) -> h5py.File:
+def open_inside(path: Path, fileobj: BinaryIO | None = None, source: Path | None = None
+                ) -> h5py.File:
     """The file open for reading, refused when any of its links points into another file.
-    `source`: the user's file to name in errors when `path` was extracted from it."""
+    `fileobj`: read the HDF5 bytes from it (e.g. an archive member read in place) instead;
+    `path` names them in messages. `source`: the user's file to name in errors when `path`
+    was extracted from it."""
     import h5py  # only where an HDF5 file is opened: start-up stays light
 
     try:
-        handle = h5py.File(path, "r")
+        handle = h5py.File(path if fileobj is None else fileobj, "r")
     except (OSError, ValueError) as exc:
         raise FormatError(f"not a readable HDF5 file ({exc})", source or path) from None
     found: list[str] = []

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_file
+from modelport.fileio import SourceFiles, atomic_file, copy_range
 from modelport.formats.common import name_layer_weights
 from modelport.formats.hdf5 import checked_dataset, damage_refused, open_inside
 from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
@@ -30,8 +29,9 @@ from modelport.keras_config.targets import (
 )
 from modelport.model import ByteRange, Metadata, Model, Weight
 
-if TYPE_CHECKING:  # h5py is imported where a file is opened: start-up does not pay for it
+if TYPE_CHECKING:  # h5py and numpy are imported where used: start-up does not pay for them
     import h5py
+    import numpy as np
 
 NAME = "keras_h5"
 WEIGHTS_NAME = "keras_weights_h5"
@@ -79,6 +79,8 @@ def read_split_attr(obj: h5py.Group, name: str, source: Path | None = None) -> l
 
 
 def _names(value: Any, attr: str, source: Path | None) -> list[str]:
+    import numpy as np
+
     array = np.asarray(value)
     if array.ndim != 1 or not (array.dtype.kind in "SUO" or array.size == 0):
         raise FormatError(f"attribute '{attr}' is not a list of names", source)
@@ -89,6 +91,8 @@ def _names(value: Any, attr: str, source: Path | None) -> list[str]:
 
 
 def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
+    import numpy as np
+
     if not values:
         obj.attrs[name] = np.array([], dtype="S1")
         return
@@ -128,6 +132,8 @@ def dataset_weight(obj: object, name: str, source: Path) -> Weight:
 
             # Keras 3 stores bfloat16 as opaque 2-byte words: widen exactly to float32.
             def widen() -> np.ndarray:
+                import numpy as np
+
                 raw = np.asarray(read()).view("<u2").astype("<u4") << 16
                 return raw.view("<f4")
 
@@ -150,7 +156,7 @@ def dataset_range(dataset: h5py.Dataset) -> ByteRange | None:
     length = dataset.size * dataset.dtype.itemsize
     if offset is None or length == 0 or dataset.id.get_storage_size() != length:
         return None
-    return ByteRange(dataset.file.filename, offset, length, dataset.dtype.str)
+    return ByteRange.at(dataset.file.filename, offset, length, dataset.dtype.str)
 
 
 def _group_weights(group: object, source: Path) -> list[Weight]:
@@ -246,8 +252,8 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
         model.optimizer_weights = _group_weights(f["optimizer_weights"], source)
 
 
-def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]], suffix: str = ":0"
-                  ) -> None:
+def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]], fills: DatasetFills,
+                  suffix: str = ":0") -> None:
     write_split_attr(root, "layer_names", list(groups))
     for layer, weights in groups.items():
         try:
@@ -255,10 +261,11 @@ def _write_groups(root: h5py.Group, groups: dict[str, list[Weight]], suffix: str
         except ValueError:  # "a" and "a/b": HDF5 paths, not names
             raise UnsupportedError(f"layer name '{layer}' clashes with another layer's in an "
                                    "HDF5 file (names with '/' are paths there)") from None
-        _write_weight_group(group, weights, suffix)
+        _write_weight_group(group, weights, fills, suffix)
 
 
-def _write_weight_group(group: h5py.Group, weights: list[Weight], suffix: str = ":0") -> None:
+def _write_weight_group(group: h5py.Group, weights: list[Weight], fills: DatasetFills,
+                        suffix: str = ":0") -> None:
     """`weight_names` (with tf.keras's ':0', as every Keras 2 file has; Keras 3 writes none)
     and the datasets."""
     names = [f"{w.name}{suffix}" for w in weights]
@@ -268,10 +275,74 @@ def _write_weight_group(group: h5py.Group, weights: list[Weight], suffix: str = 
                                f"'{twice[0]}': an HDF5 group holds one of each name")
     write_split_attr(group, "weight_names", names)
     for name, weight in zip(names, weights, strict=True):
-        write_dataset(group, name, weight)
+        write_dataset(group, name, weight, fills)
 
 
-def write_dataset(group: h5py.Group, name: str, weight: Weight) -> None:
+class DatasetFills:
+    """Datasets created without their data, whose bytes are copied in file to file (no array
+    in between) once HDF5 has closed their file: `copy` them then. The file is byte for byte
+    what writing the arrays gives: same datasets, created in the same order, their storage
+    allocated at the same moment (its first write)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, int, ByteRange]] = []
+
+    def add(self, dataset: h5py.Dataset, source: ByteRange) -> None:
+        offset = dataset.id.get_offset()
+        assert offset is not None, "a written contiguous dataset has its storage"
+        self.pending.append((dataset.file.filename, offset, source))
+
+    def copy(self) -> None:
+        """Copy every pending dataset's bytes into its (closed) file."""
+        with SourceFiles() as sources:
+            for target in dict.fromkeys(file for file, _, _ in self.pending):
+                fd = os.open(target, os.O_WRONLY)
+                try:
+                    for file, offset, source in self.pending:
+                        if file != target:
+                            continue
+                        os.lseek(fd, offset, os.SEEK_SET)
+                        check = source.check() if source.check is not None else None
+                        for path, start, length in source.pieces:
+                            copy_range(sources.fd(path), fd, start, length,
+                                       update=check.update if check is not None else None)
+                        if check is not None:
+                            check.finish()
+                finally:
+                    os.close(fd)
+        self.pending.clear()
+
+
+def _fillable(weight: Weight) -> ByteRange | None:
+    """The weight's byte range when it is exactly the array `weight.read()` gives."""
+    source = weight.source
+    if source is None or weight.dtype == "string" or weight.size == 0:
+        return None
+    import numpy as np
+
+    dtype = np.dtype(source.dtype)
+    if dtype.kind not in "biufc" or source.length != weight.size * dtype.itemsize:
+        return None
+    return source
+
+
+def write_dataset(group: h5py.Group, name: str, weight: Weight,
+                  fills: DatasetFills | None = None) -> None:
+    """The weight as dataset `name` of `group`; with `fills`, a weight whose bytes lie in a
+    file is created empty and its bytes left to `fills` to copy."""
+    import numpy as np
+
+    source = _fillable(weight) if fills is not None else None
+    if source is not None:
+        assert fills is not None
+        dtype = np.dtype(source.dtype)
+        dataset = group.create_dataset(name, shape=weight.shape, dtype=dtype)
+        # HDF5 allocates a contiguous dataset's storage at its first write (as when the
+        # array is written whole): one element places it; the copy overwrites it.
+        corner = tuple(slice(0, 1) for _ in weight.shape)
+        dataset[corner] = np.zeros((1,) * len(weight.shape), dtype)
+        fills.add(dataset, source)
+        return
     array = weight.read()
     if weight.dtype == "string" or array.dtype.kind in "OSU":
         data = np.array([v if isinstance(v, bytes) else str(v).encode() for v in
@@ -338,18 +409,22 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
         keras_version = version if version.startswith("2.") else KERAS2_VERSION
     import h5py
 
-    with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["backend"] = "tensorflow"
-        f.attrs["keras_version"] = keras_version
-        f.attrs["model_config"] = json.dumps(config)
-        if model.training_config and keras == 2:
-            f.attrs["training_config"] = json.dumps(model.training_config)
-        root = f.create_group("model_weights")
-        root.attrs["backend"] = "tensorflow"
-        root.attrs["keras_version"] = keras_version
-        _write_groups(root, _layer_groups(flat), suffix=":0" if keras == 2 else "")
-        if model.optimizer_weights and keras == 2:
-            _write_weight_group(f.create_group("optimizer_weights"), model.optimizer_weights)
+    fills = DatasetFills()
+    with atomic_file(path, overwrite) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["backend"] = "tensorflow"
+            f.attrs["keras_version"] = keras_version
+            f.attrs["model_config"] = json.dumps(config)
+            if model.training_config and keras == 2:
+                f.attrs["training_config"] = json.dumps(model.training_config)
+            root = f.create_group("model_weights")
+            root.attrs["backend"] = "tensorflow"
+            root.attrs["keras_version"] = keras_version
+            _write_groups(root, _layer_groups(flat), fills, suffix=":0" if keras == 2 else "")
+            if model.optimizer_weights and keras == 2:
+                _write_weight_group(f.create_group("optimizer_weights"),
+                                    model.optimizer_weights, fills)
+        fills.copy()
     if keras == 3 and (model.training_config or model.optimizer_weights):
         warnings.append("the training config and optimizer weights are not written in the "
                         "Keras 3 dialect")
@@ -361,10 +436,14 @@ def write_weights(model: Model, path: Path, overwrite: bool = False) -> WriteRes
     keras_version = model.metadata.keras_version or KERAS2_VERSION
     import h5py
 
-    with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["backend"] = "tensorflow"
-        f.attrs["keras_version"] = keras_version
-        _write_groups(f, _layer_groups(model) if model.config is not None else model.weights)
+    fills = DatasetFills()
+    with atomic_file(path, overwrite) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["backend"] = "tensorflow"
+            f.attrs["keras_version"] = keras_version
+            _write_groups(f, _layer_groups(model) if model.config is not None else
+                          model.weights, fills)
+        fills.copy()
     return WriteResult([path])
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import re
 import shutil
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -21,7 +23,7 @@ from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import atomic_file, atomic_files, inside, regular_file
 from modelport.formats.common import read_json
 from modelport.formats.hdf5 import damage_refused, open_inside
-from modelport.formats.keras_h5 import dataset_weight, write_dataset
+from modelport.formats.keras_h5 import DatasetFills, dataset_weight, write_dataset
 from modelport.formats.record import Format, Probe, WriteResult
 from modelport.keras_config.dialects import to_canonical
 from modelport.keras_config.entries import MODEL_CLASSES, layer_name
@@ -29,7 +31,7 @@ from modelport.keras_config.graph import container_paths
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
 from modelport.keras_config.layouts import layer_slots
 from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
-from modelport.model import Metadata, Model, Weight
+from modelport.model import ByteRange, Metadata, Model, Weight
 
 if TYPE_CHECKING:  # h5py is imported where a file is opened: start-up does not pay for it
     import h5py
@@ -262,6 +264,84 @@ def _checked_members(archive: zipfile.ZipFile, path: Path) -> list[str]:
     return [info.filename for info in infos]
 
 
+class _MemberWindow(io.RawIOBase):
+    """A stored (uncompressed) archive member read in place as a file of its own: HDF5 opens
+    the weights where they lie, so their byte ranges point into the archive itself."""
+
+    def __init__(self, path: Path, start: int, size: int):
+        super().__init__()
+        self.raw = open(path, "rb")  # noqa: SIM115 (closed with the window)
+        self.start, self.size, self.position = start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = max(0, min(len(buffer), self.size - self.position))
+        self.raw.seek(self.start + self.position)
+        got = self.raw.readinto(memoryview(buffer).cast("B")[:wanted]) or 0
+        self.position += got
+        return got
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _stored_member(archive: zipfile.ZipFile, member: str, path: Path) -> _MemberWindow | None:
+    """A stored member as a window into the archive, once its CRC-32 has been checked over
+    its bytes (read once through a 1 MiB buffer: nothing is extracted); None when it is
+    deflated."""
+    info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        header = handle.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise FormatError(f"damaged .keras archive: member '{member}' has no local "
+                              "header where the directory says", path)
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        start = info.header_offset + 30 + name_length + extra_length
+        handle.seek(start)
+        crc, left = 0, info.file_size
+        while left:
+            chunk = handle.read(min(left, 1 << 20))
+            if not chunk:
+                raise FormatError(f"damaged .keras archive: member '{member}' is cut short",
+                                  path)
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+    if crc != info.CRC:
+        raise FormatError(f"damaged .keras archive: member '{member}' fails its CRC-32 "
+                          "check", path)
+    return _MemberWindow(path, start, info.file_size)
+
+
+def _in_archive(weight: Weight, name: str, window: _MemberWindow, path: Path) -> Weight:
+    """The weight with its byte range moved from the member read in place (`name`, as HDF5
+    calls that file) to the archive, where the bytes are (none when it leaves the member)."""
+    source = weight.source
+    if source is None or any(p != name for p, _, _ in source.pieces):
+        return weight
+    inside_member = all(0 <= at and at + n <= window.size for _, at, n in source.pieces)
+    moved = ByteRange(tuple((str(path), window.start + at, n) for _, at, n in source.pieces),
+                      source.dtype) if inside_member else None
+    return Weight(weight.name, weight.shape, weight.dtype, weight.load, weight.trainable,
+                  moved)
+
+
 def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
     """Stream one archive member to a temporary file that lives as long as the model."""
     tmp = Path(model.keep_open(tempfile.TemporaryDirectory(prefix="modelport-keras-")))
@@ -315,10 +395,15 @@ def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], pa
         model.warnings.append("the compile config of the .keras file is not carried over")
     model.assets = {m[len("assets/"):]: _member_loader(archive, m, path) for m in members
                     if m.startswith("assets/") and not m.endswith("/")}
+    window = None
     if WEIGHTS_MEMBER in members:
-        weights_file = _extract(archive, WEIGHTS_MEMBER, model)
-        weights_h5 = model.keep_open(open_inside(weights_file, path))
-        tree = _Tree({WEIGHTS_MEMBER: weights_h5}, None, path)
+        window = _stored_member(archive, WEIGHTS_MEMBER, path)
+        if window is None:  # deflated: inflated into a temporary file
+            weights = open_inside(_extract(archive, WEIGHTS_MEMBER, model), source=path)
+        else:
+            model.keep_open(window)
+            weights = open_inside(path, fileobj=window)
+        tree = _Tree({WEIGHTS_MEMBER: model.keep_open(weights)}, None, path)
     elif "model.weights.json" in members:
         raise UnsupportedError("sharded weights inside a .keras archive are not supported",
                                path)
@@ -333,6 +418,10 @@ def _read_archive(model: Model, archive: zipfile.ZipFile, members: list[str], pa
                                    "modelport does not read; re-save it with tf_keras >= 2.15 "
                                    "or as .h5", path)
         read_tree_into(model, tree)
+    if window is not None:
+        name = tree.files[WEIGHTS_MEMBER].filename
+        model.weights = {layer: [_in_archive(w, name, window, path) for w in group]
+                         for layer, group in model.weights.items()}
 
 
 def _member_loader(archive: zipfile.ZipFile, member: str, path: Path) -> Callable[[], bytes]:
@@ -413,14 +502,14 @@ def _relative_paths(entry: dict[str, Any], weights: list[Weight], warn: Callable
 
 
 def _write_objects(files: list[h5py.File], objects: dict[str, _Object],
-                   assign: Callable[[str], int]) -> None:
+                   assign: Callable[[str], int], fills: DatasetFills) -> None:
     for path, obj in objects.items():
         f = files[assign(path)]
         group = f.require_group(f"{path}/vars" if path else "vars")
         if obj.name is not None:
             group.attrs["name"] = obj.name
         for index, weight in sorted(obj.variables.items()):
-            write_dataset(group, str(index), weight)
+            write_dataset(group, str(index), weight, fills)
 
 
 def _check_target(model: Model) -> list[str]:
@@ -451,8 +540,10 @@ def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     with contextlib.ExitStack() as stack:
         tmp_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelport-")))
         weights_file = tmp_dir / WEIGHTS_MEMBER
+        fills = DatasetFills()
         with h5py.File(weights_file, "w") as f:
-            _write_objects([f], objects, lambda _: 0)
+            _write_objects([f], objects, lambda _: 0, fills)
+        fills.copy()
         tmp = stack.enter_context(atomic_file(path, overwrite))
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr("metadata.json", json.dumps(metadata))
@@ -491,8 +582,11 @@ def write_weights(model: Model, path: Path, overwrite: bool = False,
     warnings = _check_target(model) if model.config is not None else []
     objects = keras3_objects(model, warnings.append)
     if shard_size is None and not path.name.endswith(".json"):
-        with atomic_file(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
-            _write_objects([f], objects, lambda _: 0)
+        fills = DatasetFills()
+        with atomic_file(path, overwrite) as tmp:
+            with h5py.File(tmp, "w") as f:
+                _write_objects([f], objects, lambda _: 0, fills)
+            fills.copy()
         return WriteResult([path], warnings)
     if not path.name.endswith(".json"):
         path = path.with_suffix(".json")
@@ -503,10 +597,12 @@ def write_weights(model: Model, path: Path, overwrite: bool = False,
     names = [f"{base}_{i:05d}.weights.h5" for i in range(len(plan))]
     shard_of = {obj: i for i, paths in enumerate(plan) for obj in paths}
     with atomic_files(path.parent, [path.name, *names], overwrite) as tmp:
+        fills = DatasetFills()
         with contextlib.ExitStack() as stack:
             files = [stack.enter_context(h5py.File(tmp / n, "w")) for n in names]
             _write_objects(files, {p: o for p, o in objects.items() if p in shard_of},
-                           lambda p: shard_of[p])
+                           lambda p: shard_of[p], fills)
+        fills.copy()
         weight_map = {f"/{p}/vars" if p else "/vars": [names[shard_of[p]]]
                       for p, o in objects.items() if p in shard_of and o.variables}
         total = float(sum(w.nbytes for o in objects.values() for w in o.variables.values()))

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import contained, lexists, regular_file
 from modelport.formats import tensor_bundle, tf_checkpoint
@@ -486,6 +484,8 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def _itemsize(dtype: str) -> int:
+    import numpy as np
+
     try:
         return np.dtype(dtype).itemsize
     except TypeError:

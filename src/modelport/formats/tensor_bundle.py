@@ -10,20 +10,21 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import google_crc32c
-import numpy as np
+from typing import TYPE_CHECKING
 
 from modelport.errors import FormatError, UnsupportedError
 from modelport.fileio import contained, lexists, regular_file
-from modelport.model import Weight
+from modelport.model import ByteRange, Weight
 from modelport.protobuf import DecodeError, Message, decode_varint
 
 # --------------------------------------------------------------------------------------------
 # CRC32C (Castagnoli), as the index blocks and the tensors are checksummed.
 # --------------------------------------------------------------------------------------------
 
-Buffer = bytes | bytearray | memoryview | np.ndarray
+if TYPE_CHECKING:  # numpy and google_crc32c are imported where tensors are read or checked
+    import numpy as np
+
+    Buffer = bytes | bytearray | memoryview | np.ndarray
 
 _MASK_DELTA = 0xA282EAD8
 # google_crc32c accepts only bytes; other buffers go through in copies of this size, so a large
@@ -32,6 +33,8 @@ _COPY_CHUNK = 1 << 20
 
 
 def _as_bytes_array(data: Buffer) -> np.ndarray:
+    import numpy as np
+
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
     return np.frombuffer(data, dtype=np.uint8)
@@ -39,6 +42,8 @@ def _as_bytes_array(data: Buffer) -> np.ndarray:
 
 def crc32c_extend(crc: int, data: Buffer) -> int:
     """The CRC32C of the concatenation of what `crc` was computed over and `data`."""
+    import google_crc32c
+
     if isinstance(data, bytes):
         return google_crc32c.extend(crc, data)
     buf = _as_bytes_array(data)
@@ -198,11 +203,16 @@ DTYPE_NAMES = {
 # How each dtype read() supports is stored: little-endian numpy types; bfloat16 as raw 16-bit
 # words, which read() widens to float32.
 _NUMPY_DTYPES = {
-    name: np.dtype(name).newbyteorder("<")
-    for name in ("float32", "float64", "int32", "uint8", "int16", "int8", "complex64", "int64",
-                 "bool", "uint16", "complex128", "float16", "uint32", "uint64")
+    "float32": "<f4", "float64": "<f8", "int32": "<i4", "uint8": "|u1", "int16": "<i2",
+    "int8": "|i1", "complex64": "<c8", "int64": "<i8", "bool": "|b1", "uint16": "<u2",
+    "complex128": "<c16", "float16": "<f2", "uint32": "<u4", "uint64": "<u8", "bfloat16": "<u2",
 }
-_NUMPY_DTYPES["bfloat16"] = np.dtype("<u2")
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    import numpy as np
+
+    return np.dtype(_NUMPY_DTYPES[name])
 
 HEADER_KEY = ""
 _SUPPORTED_VERSION = 1  # TensorFlow's kTensorBundleVersion
@@ -381,6 +391,20 @@ def _parse_slice_key(key: bytes) -> tuple[str, list[tuple[int, int]]]:
     return name.decode("utf-8"), extents
 
 
+class _EntryCrc:
+    """A tensor's crc32c, computed over its bytes as they are copied out of the data file."""
+
+    def __init__(self, bundle: Bundle, entry: Entry, path: Path):
+        self.bundle, self.entry, self.path = bundle, entry, path
+        self.crc = 0
+
+    def update(self, data: bytes) -> None:
+        self.crc = crc32c_extend(self.crc, data)
+
+    def finish(self) -> None:
+        self.bundle.check_crc(self.crc, self.entry, self.path)
+
+
 class Bundle:
     """An opened bundle: `entries` (key -> Entry, in key order, header excluded; the same
     keys `tf.train.load_checkpoint` lists) and `read(key)` for one tensor at a time. No file
@@ -487,7 +511,22 @@ class Bundle:
         widened to float32, so that is its dtype)."""
         entry = self.entries[key]
         dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
-        return Weight(name, entry.shape, dtype, functools.partial(self.read, key), trainable)
+        return Weight(name, entry.shape, dtype, functools.partial(self.read, key), trainable,
+                      source=self._byte_range(entry))
+
+    def _byte_range(self, entry: Entry) -> ByteRange | None:
+        """Where a tensor's bytes lie in its data file, when they are what `read` returns
+        (little-endian, one run, not sliced, not bfloat16 or strings), with their crc32c
+        checked as they are copied."""
+        if entry.dtype not in _NUMPY_DTYPES:
+            return None
+        dtype = _numpy_dtype(entry.dtype)
+        if entry.slices or entry.dtype == "bfloat16" or entry.size == 0 or (
+                math.prod(entry.shape) * dtype.itemsize != entry.size):
+            return None
+        path = self.data_path(entry.shard_id)
+        return ByteRange.at(str(path), entry.offset, entry.size, dtype.str).checked(
+            functools.partial(_EntryCrc, self, entry, path))
 
     def read(self, key: str) -> np.ndarray:
         """The tensor stored under `key`, checked against its crc32c(s). bfloat16 comes back
@@ -499,8 +538,10 @@ class Bundle:
                                    "does not read", self.index_path)
         if not entry.slices:
             return self._read_entry(entry)
+        import numpy as np
+
         out = np.empty(entry.shape, dtype=object if entry.dtype == "string" else (
-            np.dtype("<f4") if entry.dtype == "bfloat16" else _NUMPY_DTYPES[entry.dtype]))
+            np.dtype("<f4") if entry.dtype == "bfloat16" else _numpy_dtype(entry.dtype)))
         for extents, piece in self._pieces[key].items():
             lengths = tuple(length for _, length in extents)
             if piece.dtype != entry.dtype or piece.shape != lengths:
@@ -511,19 +552,21 @@ class Bundle:
         return out
 
     def _read_entry(self, entry: Entry) -> np.ndarray:
+        import numpy as np
+
         path = self.data_path(entry.shard_id)
         count = math.prod(entry.shape)
         if entry.dtype == "string":
             raw = self._read_range(path, entry, np.empty(entry.size, dtype=np.uint8))
             return self._decode_strings(raw.tobytes(), entry, count, path)
-        dtype = _NUMPY_DTYPES[entry.dtype]
+        dtype = _numpy_dtype(entry.dtype)
         if count * dtype.itemsize != entry.size:
             raise FormatError(f"tensor '{entry.key}' has {entry.size} bytes, but shape "
                               f"{entry.shape} of {entry.dtype} needs {count * dtype.itemsize}",
                               self.index_path)
         array = np.empty(count, dtype=dtype)
         self._read_range(path, entry, array)
-        self._check_crc(crc32c(array), entry, path)
+        self.check_crc(crc32c(array), entry, path)
         if entry.dtype == "bfloat16":
             # bfloat16 is the top half of a float32: shifting the bits up is exact.
             array = (array.astype("<u4") << np.uint32(16)).view("<f4")
@@ -533,7 +576,7 @@ class Bundle:
         try:
             with open(path, "rb") as handle:
                 handle.seek(entry.offset)
-                got = handle.readinto(memoryview(out.view(np.uint8)))
+                got = handle.readinto(memoryview(out.view("u1")))
         except OSError as exc:
             raise FormatError(f"cannot read data shard ({exc.strerror})", path) from None
         if got != entry.size:
@@ -541,7 +584,7 @@ class Bundle:
                               "(truncated data file)", path)
         return out
 
-    def _check_crc(self, crc: int, entry: Entry, path: Path) -> None:
+    def check_crc(self, crc: int, entry: Entry, path: Path) -> None:
         if mask_crc32c(crc) != entry.crc32c:
             raise FormatError(f"tensor '{entry.key}' fails its crc32c check (stored "
                               f"{entry.crc32c:#010x}, computed {mask_crc32c(crc):#010x}): the "
@@ -570,7 +613,9 @@ class Bundle:
                               "lengths: the data file is corrupt", path)
         pos += 4
         crc = crc32c_extend(crc32c_extend(crc, length_crc), data[pos:])
-        self._check_crc(crc, entry, path)
+        self.check_crc(crc, entry, path)
+        import numpy as np
+
         out = np.empty(count, dtype=object)
         for i, length in enumerate(lengths):
             out[i] = data[pos:pos + length]

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from modelport._version import __version__
 from modelport.errors import FormatError, UnsupportedError
@@ -25,6 +23,9 @@ from modelport.formats.tfjs_weights import (
 from modelport.model import Model, Weight
 from modelport.quantize import QuantizationPlan
 from modelport.text import shape_text, table_lines
+
+if TYPE_CHECKING:  # numpy is imported by the code that reads the constants
+    import numpy as np
 
 NAME = "tfjs_graph_model"
 # A frozen TensorFlow GraphDef (`.pb`); modelport writes it from graph models only.

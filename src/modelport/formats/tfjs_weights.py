@@ -8,15 +8,13 @@ import json
 import math
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import FormatError, UnsupportedError
-from modelport.fileio import atomic_files, copy_range, inside
+from modelport.fileio import SourceFiles, atomic_files, copy_range, inside, read_range
 from modelport.formats.common import read_json
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult
 from modelport.model import ByteRange, Metadata, Model, Weight
@@ -24,11 +22,13 @@ from modelport.quantize import (
     QUANTIZED_DTYPES,
     QuantizationPlan,
     QuantizedWeight,
+    Quantizer,
     dequantize,
-    quantize,
     storage_dtype,
-    summarise,
 )
+
+if TYPE_CHECKING:  # numpy is imported where arrays are: listing the formats needs none
+    import numpy as np
 
 NAME = "tfjs_weights"
 MANIFEST_FILE = "weights_manifest.json"
@@ -41,8 +41,9 @@ TFJS_DTYPE_MAP = {
     "int64": "int32", "int16": "int32", "int8": "int32", "uint8": "int32", "uint16": "int32",
     "uint32": "int32", "uint64": "int32", "complex128": "complex64",
 }
-_STORAGE = {"float32": np.dtype("<f4"), "int32": np.dtype("<i4"), "bool": np.dtype("u1"),
-            "complex64": np.dtype("<c8")}
+# How TF.js stores each (numpy dtype strings), and the bytes of one element.
+_STORAGE = {"float32": "<f4", "int32": "<i4", "bool": "|u1", "complex64": "<c8"}
+_ITEMSIZE = {"float32": 4, "int32": 4, "bool": 1, "complex64": 8}
 
 # A weight and its manifest `group` tag (None, or "optimizer" for optimizer weights).
 ManifestEntry = tuple[Weight, str | None]
@@ -97,6 +98,18 @@ class _ShardedBytes:
                                   f"({exc.strerror})", manifest) from None
         self.total = sum(self.sizes)
 
+    def pieces(self, offset: int, length: int) -> tuple[tuple[str, int, int], ...]:
+        """Where `length` bytes from `offset` lie: (shard path, offset in it, length) runs."""
+        found = []
+        start = 0
+        for file, size in zip(self.files, self.sizes, strict=True):
+            end = start + size
+            if offset < end and offset + length > start:
+                lo, hi = max(offset, start), min(offset + length, end)
+                found.append((str(file), lo - start, hi - lo))
+            start = end
+        return tuple(found)
+
     def read(self, offset: int, length: int) -> bytearray:
         """`length` bytes from `offset`, read straight into one buffer (no extra copies)."""
         out = bytearray(length)
@@ -123,6 +136,8 @@ def _string_bytes(stream: _ShardedBytes, offset: int, count: int) -> int:
 
 
 def _decode_strings(raw: bytes | bytearray, count: int) -> np.ndarray:
+    import numpy as np
+
     # Filled element by element: np.array of equal-length byte strings would make a 2-D array.
     values = np.empty(count, dtype=object)
     position = 0
@@ -137,6 +152,8 @@ def _decode_strings(raw: bytes | bytearray, count: int) -> np.ndarray:
 def _weight_loader(stream: _ShardedBytes, offset: int, length: int, spec: dict[str, Any],
                    shape: tuple[int, ...], count: int):
     def load() -> np.ndarray:
+        import numpy as np
+
         raw = stream.read(offset, length)
         if spec["dtype"] == "string":
             return _decode_strings(raw, count).reshape(shape)
@@ -186,7 +203,7 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
                                       f"{quant.get('dtype')!r}", source)
                 length = count * storage_dtype(quant["dtype"]).itemsize
             elif dtype in _STORAGE:
-                length = count * _STORAGE[dtype].itemsize
+                length = count * _ITEMSIZE[dtype]
             else:
                 raise FormatError(f"weight '{name}' has dtype {dtype!r}, which TF.js files "
                                   "cannot hold", source)
@@ -198,7 +215,11 @@ def read_manifest(manifest: list[dict[str, Any]], base: Path, source: Path
                 )
             out_dtype = "float32" if quant and dtype not in ("int32",) else dtype
             loader = _weight_loader(stream, offset, length, spec, shape, count)
-            weights.append((Weight(name, shape, out_dtype, loader), spec.get("group")))
+            on_disk = None
+            if not quant and dtype in _STORAGE and dtype != "bool" and length:
+                on_disk = ByteRange(stream.pieces(offset, length), _STORAGE[dtype])
+            weights.append((Weight(name, shape, out_dtype, loader, source=on_disk),
+                            spec.get("group")))
             offset += length
     return weights
 
@@ -225,6 +246,8 @@ def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
                 str(item).encode("utf-8"))
             parts.append(struct.pack("<I", len(raw)) + raw)
         return b"".join(parts)
+    import numpy as np
+
     return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
@@ -235,7 +258,7 @@ def _byte_length(weight: Weight, plan: QuantizationPlan | None = None) -> int:
     quantized = plan.dtype_for(weight.name, dtype) if plan else None
     if quantized:
         return weight.size * storage_dtype(quantized).itemsize
-    return weight.size * _STORAGE[dtype].itemsize
+    return weight.size * _ITEMSIZE[dtype]
 
 
 def shard_names(total_bytes: int, shard_size: int, group: int = 1) -> list[str]:
@@ -255,7 +278,7 @@ class _ShardWriter:
         self.index = 0
         self.written = 0
         self.handle = open(directory / self.names[0], "wb")  # noqa: SIM115
-        self.sources: dict[str, int] = {}
+        self.sources = SourceFiles()
 
     def _room(self, wanted: int) -> int:
         """How much of `wanted` bytes goes into the current shard (moving to the next shard
@@ -278,25 +301,26 @@ class _ShardWriter:
             view = view[len(chunk):]
 
     def copy(self, source: ByteRange) -> None:
-        """Append `source`'s bytes, copied from its file without reading them into memory."""
-        if source.path not in self.sources:
-            self.sources[source.path] = os.open(source.path, os.O_RDONLY)
-        src = self.sources[source.path]
-        offset, remaining = source.offset, source.length
-        while remaining:
-            piece = self._room(remaining)
-            self.handle.flush()
-            copy_range(src, self.handle.fileno(), offset, piece)
-            self.handle.seek(0, os.SEEK_END)  # the buffered handle follows the descriptor
-            self.written += piece
-            offset += piece
-            remaining -= piece
+        """Append `source`'s bytes, copied from its files without reading them into memory
+        (through a buffer when they are checked on the way)."""
+        check = source.check() if source.check is not None else None
+        for path, offset, remaining in source.pieces:
+            src = self.sources.fd(path)
+            while remaining:
+                piece = self._room(remaining)
+                self.handle.flush()
+                copy_range(src, self.handle.fileno(), offset, piece,
+                           update=check.update if check is not None else None)
+                self.handle.seek(0, os.SEEK_END)  # the buffered handle follows the descriptor
+                self.written += piece
+                offset += piece
+                remaining -= piece
+        if check is not None:
+            check.finish()
 
     def close(self) -> None:
         self.handle.close()
-        for fd in self.sources.values():
-            os.close(fd)
-        self.sources.clear()
+        self.sources.close()
 
 
 def _copyable(weight: Weight, dtype: str) -> ByteRange | None:
@@ -304,10 +328,100 @@ def _copyable(weight: Weight, dtype: str) -> ByteRange | None:
     source = weight.source
     if source is None or dtype not in _STORAGE or weight.dtype == "string":
         return None
-    storage = _STORAGE[dtype]
+    import numpy as np
+
+    storage = np.dtype(_STORAGE[dtype])
     if np.dtype(source.dtype) != storage or source.length != weight.size * storage.itemsize:
         return None
     return source
+
+
+# Elements of a weight quantized at a time: a few MiB of temporaries, whatever its size.
+QUANTIZE_CHUNK = 1 << 19
+
+
+def _float32_chunks(weight: Weight, sources: SourceFiles
+                    ) -> Callable[..., Iterator[np.ndarray]]:
+    """A way to go through a weight's values as flat float32 chunks of at most QUANTIZE_CHUNK
+    elements, as often as needed: read from its byte range through one reused buffer (with
+    `checked=True`, the bytes pass the range's check once all are read), or (no byte range)
+    from its array, read once."""
+    import numpy as np
+
+    source = weight.source
+    size = weight.size
+    if source is not None and np.dtype(source.dtype).kind == "f" and (
+            source.length == size * np.dtype(source.dtype).itemsize):
+        dtype = np.dtype(source.dtype)
+
+        def from_file(checked: bool = False) -> Iterator[np.ndarray]:
+            check = source.check() if checked and source.check is not None else None
+            buffer = bytearray(min(QUANTIZE_CHUNK, size) * dtype.itemsize)
+            for start in range(0, size, QUANTIZE_CHUNK):
+                view = memoryview(buffer)[:min(QUANTIZE_CHUNK, size - start) * dtype.itemsize]
+                read_range(sources, source.pieces, start * dtype.itemsize, view)
+                if check is not None:
+                    check.update(bytes(view))
+                yield np.frombuffer(view, dtype).astype(_STORAGE["float32"], copy=False)
+            if check is not None:
+                check.finish()
+
+        return from_file
+    array = weight.read().astype(_STORAGE["float32"], copy=False).reshape(-1)
+    return lambda checked=False: (array[i:i + QUANTIZE_CHUNK]
+                                  for i in range(0, array.size, QUANTIZE_CHUNK))
+
+
+def _write_quantized(weight: Weight, dtype: str, writer: _ShardWriter,
+                     summary: list[QuantizedWeight] | None) -> dict[str, object]:
+    """Quantize a float32 weight into the shards in two passes over bounded chunks (min/max,
+    then encode); returns its manifest `quantization` entry."""
+    chunks = _float32_chunks(weight, writer.sources)
+    quantizer = Quantizer(dtype, weight.name)
+    for values in chunks(checked=True):
+        quantizer.observe(values)
+    entry = quantizer.entry()
+    errors = []
+    for values in chunks():
+        stored = quantizer.encode(values)
+        writer.write(memoryview(stored).cast("B"))
+        if summary is not None:
+            errors.append(quantizer.error(values, stored))
+    if summary is not None:
+        import numpy as np
+
+        error = float(np.max(np.array(errors))) if errors else 0.0
+        summary.append(QuantizedWeight(weight.name, dtype, weight.size * 4,
+                                       weight.size * storage_dtype(dtype).itemsize, error))
+    return entry
+
+
+def _write_weight(weight: Weight, writer: _ShardWriter, plan: QuantizationPlan | None,
+                  summary: list[QuantizedWeight] | None) -> dict[str, Any]:
+    """Append one weight's bytes to the shards: copied file to file when they are already
+    TF.js's, quantized in chunks when `plan` says so, else through its array; returns its
+    manifest entry."""
+    if weight.dtype != "string":
+        dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
+        spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
+                                "dtype": dtype}
+        quantized = plan.dtype_for(weight.name, dtype) if plan else None
+        if quantized:
+            spec["quantization"] = _write_quantized(weight, quantized, writer, summary)
+            return spec
+        copyable = _copyable(weight, dtype)
+        if copyable is not None:
+            writer.copy(copyable)
+            if summary is not None:
+                summary.append(QuantizedWeight(weight.name, dtype, copyable.length,
+                                               copyable.length, 0.0))
+            return spec
+    array, dtype = tfjs_array(weight)
+    encoded = _encode(array, dtype)
+    writer.write(encoded)
+    if summary is not None:
+        summary.append(QuantizedWeight(weight.name, dtype, len(encoded), len(encoded), 0.0))
+    return {"name": weight.name, "shape": list(weight.shape), "dtype": dtype}
 
 
 def write_weight_group(entries: list[ManifestEntry], directory: Path,
@@ -324,34 +438,7 @@ def write_weight_group(entries: list[ManifestEntry], directory: Path,
     specs = []
     try:
         for weight, tag in entries:
-            copyable = None
-            if weight.dtype != "string":
-                dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
-                quantized = plan.dtype_for(weight.name, dtype) if plan else None
-                copyable = None if quantized else _copyable(weight, dtype)
-            if copyable is not None:
-                writer.copy(copyable)
-                if summary is not None:
-                    summary.append(QuantizedWeight(weight.name, dtype, copyable.length,
-                                                   copyable.length, 0.0))
-                specs.append({"name": weight.name, "shape": list(weight.shape),
-                              "dtype": dtype, **({"group": tag} if tag else {})})
-                continue
-            array, dtype = tfjs_array(weight)
-            spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
-                                    "dtype": dtype}
-            quantized = plan.dtype_for(weight.name, dtype) if plan else None
-            if quantized:
-                stored, spec["quantization"] = quantize(array, quantized, weight.name)
-                writer.write(_encode(stored, quantized))
-                if summary is not None:
-                    summary.append(summarise(array, stored, spec["quantization"], weight.name))
-            else:
-                encoded = _encode(array, dtype)
-                writer.write(encoded)
-                if summary is not None:
-                    summary.append(QuantizedWeight(weight.name, dtype, len(encoded),
-                                                   len(encoded), 0.0))
+            spec = _write_weight(weight, writer, plan, summary)
             if tag:
                 spec["group"] = tag
             specs.append(spec)

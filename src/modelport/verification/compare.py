@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from modelport.verification.defaults import DEFAULT_ATOL, DEFAULT_RTOL
+
 # float32 arithmetic done in a different order (another runtime, fused kernels) differs in the
 # last bits; these bound that for models of ordinary depth while still catching one wrong weight.
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-4
 # A quantized weight is off by up to half a quantization step; through a network the outputs
 # move by a few times the worst relative step (measured on the zoo; see the tests).
 QUANTIZATION_FACTOR = 8.0

@@ -22,13 +22,18 @@ from modelport.summary import model_outputs
 from modelport.verification import inputs as inputs_module
 from modelport.verification import runtimes
 from modelport.verification.compare import (
-    DEFAULT_ATOL,
-    DEFAULT_RTOL,
     OutputComparison,
     Tolerance,
     compare,
     quantization_step,
     widened,
+)
+from modelport.verification.defaults import (
+    DEFAULT_ATOL,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_RTOL,
+    DEFAULT_SEED,
+    RUNTIMES,
 )
 from modelport.verification.inputs import InputSpec
 from modelport.verification.result import InputInfo, Side, VerifyResult
@@ -155,8 +160,8 @@ def verify(a: PathLike | Any, b: PathLike | Any,
            inputs: PathLike | list[np.ndarray] | None = None, *,
            runtime_a: str | None = None, runtime_b: str | None = None,
            format_a: str | None = None, format_b: str | None = None,
-           batch_size: int = inputs_module.DEFAULT_BATCH_SIZE,
-           seed: int = inputs_module.DEFAULT_SEED, atol: float | None = None,
+           batch_size: int = DEFAULT_BATCH_SIZE,
+           seed: int = DEFAULT_SEED, atol: float | None = None,
            rtol: float | None = None,
            custom_objects: PathLike | dict[str, Any] | None = None,
            allow_lambda: bool = False) -> VerifyResult:
@@ -170,9 +175,9 @@ def verify(a: PathLike | Any, b: PathLike | Any,
     if batch_size < 1:
         raise ModelportError("--batch-size must be at least 1")
     for runtime in (runtime_a, runtime_b):
-        if runtime is not None and runtime not in runtimes.RUNTIMES:
+        if runtime is not None and runtime not in RUNTIMES:
             raise ModelportError(f"unknown runtime '{runtime}'; choose from "
-                                 f"{', '.join(runtimes.RUNTIMES)}")
+                                 f"{', '.join(RUNTIMES)}")
     objects = (load_custom_objects(custom_objects) if isinstance(custom_objects, (str, Path))
                else dict(custom_objects or {}))
     with contextlib.ExitStack() as stack:

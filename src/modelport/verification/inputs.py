@@ -13,9 +13,8 @@ from modelport.errors import FormatError, UnsupportedError
 from modelport.keras_config.graph import node_refs
 from modelport.model import Model
 from modelport.summary import model_inputs
+from modelport.verification.defaults import DEFAULT_BATCH_SIZE, DEFAULT_SEED
 
-DEFAULT_BATCH_SIZE = 8
-DEFAULT_SEED = 0
 # A dimension the model leaves open (sequence length, image size) gets this many entries:
 # long enough for a few poolings or strides, small enough to stay fast.
 UNKNOWN_DIM = 16

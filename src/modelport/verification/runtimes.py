@@ -25,8 +25,6 @@ from modelport.formats.record import Format, Probe
 from modelport.model import Model
 from modelport.verification.inputs import InputSpec
 
-RUNTIMES = ("keras3", "tf_keras", "tensorflow", "tfjs")
-
 Run = Callable[[list[tuple[str, np.ndarray]]], tuple[list[str], list[np.ndarray]]]
 
 
