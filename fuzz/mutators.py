@@ -616,7 +616,7 @@ def _block(entries: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def write_table(entries: list[tuple[bytes, bytes]], lie: dict | None = None) -> bytes:
-    from modelport.formats.tf_checkpoint import masked_crc32c
+    from modelport.formats.tensor_bundle import masked_crc32c
 
     lie = lie or {}
     out = bytearray()

@@ -36,7 +36,7 @@ def open_inside(path: Path, fileobj: BinaryIO | None = None, source: Path | None
 
     try:
         handle.visititems_links(visit)
-    except (RuntimeError, KeyError, ValueError) as exc:
+    except (RuntimeError, KeyError, ValueError, SystemError) as exc:  # h5py on broken links
         handle.close()
         raise FormatError(f"damaged HDF5 structure ({exc})", source or path) from None
     if found:
@@ -48,7 +48,8 @@ def open_inside(path: Path, fileobj: BinaryIO | None = None, source: Path | None
 
 # What h5py raises on a damaged or lying file: a broken B-tree or heap, a type it cannot map,
 # a dataset whose declared size exceeds the bytes the file holds.
-DAMAGE = (RuntimeError, KeyError, ValueError, OSError, TypeError, IndexError, OverflowError)
+DAMAGE = (RuntimeError, KeyError, ValueError, OSError, TypeError, IndexError, OverflowError,
+          SystemError)
 # Deflate inflates at most ~1032:1; a filtered dataset declaring more is lying.
 _MAX_FILTER_RATIO = 1100
 

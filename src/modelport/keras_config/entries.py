@@ -18,7 +18,9 @@ def layer_name(entry: dict[str, Any]) -> str:
 
 
 def is_model_entry(entry: dict[str, Any]) -> bool:
-    return entry.get("class_name") in MODEL_CLASSES and "layers" in entry.get("config", {})
+    class_name, cfg = entry.get("class_name"), entry.get("config")
+    return isinstance(class_name, str) and class_name in MODEL_CLASSES and isinstance(
+        cfg, (dict, list)) and "layers" in cfg
 
 
 def has_builtin_node(entry: dict[str, Any]) -> bool:

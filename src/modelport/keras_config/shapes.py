@@ -628,7 +628,7 @@ def infer_layer(class_name: str, cfg: dict[str, Any], call: Call
     """One call of one layer: its outputs and its weights (layout order)."""
     try:
         return _infer_layer(class_name, cfg, call)
-    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError):
         # A config this rule cannot read (missing or malformed arguments): unknown, since
         # a wrong shape would be worse and one odd layer must not stop the whole model.
         return None, None
