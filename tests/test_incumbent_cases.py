@@ -40,10 +40,6 @@ from harness import keras_module
 KERAS_SAVED_MODEL = "issue 16: format name keras_saved_model is unknown"
 BATCH_INPUT_SHAPE = ("issue 16: the first layer's batch_input_shape (and Embedding's "
                      "input_length) is dropped, so a to_json() round trip differs")
-WEIGHTS_ONLY_FOLDER = ("issue 16: weights-only .h5 -> folder writes weights_manifest.json, "
-                       "not model.json with modelTopology null")
-WEIGHTS_ONLY_METADATA = ("issue 16: weights-only .h5 -> folder writes weights_manifest.json "
-                         "and refuses --metadata")
 INT32_QUANTIZED = ("issue 16: int32 weights are never quantized (note: the incumbent's own "
                    "write_weights skips non-float32 too; only its quantize_weights does ints)")
 NESTED_SAVED_MODEL = ("issue 16: keras_saved_model is unknown; and modelport refuses this "
@@ -359,7 +355,6 @@ def _assert_weights_only_model_json(folder: Path, weights: int | None = None) ->
     assert glob.glob(os.path.join(folder, "group*-*"))
 
 
-@xfail(WEIGHTS_ONLY_FOLDER)
 def test_weights_only_h5(my_model_weights_h5, tmp_path):
     """converter_test.py::ConvertH5WeightsTest::testWeightsOnly"""
     h5 = shutil.copy(my_model_weights_h5, tmp_path)  # the incumbent writes beside its input
@@ -411,7 +406,6 @@ def test_saved_keras_model_to_layers_model_sharded(dense1, tmp_path):
     _assert_four_shards(tmp_path / "sharded_tfjs", dense1["bytes"])
 
 
-@xfail(WEIGHTS_ONLY_FOLDER)
 def test_weights_from_sequential_model(dense2, tmp_path):
     """converter_test.py::ConvertH5WeightsTest::testConvertWeightsFromSequentialModel"""
     h5 = shutil.copy(dense2["weights"], tmp_path)
@@ -419,7 +413,6 @@ def test_weights_from_sequential_model(dense2, tmp_path):
     _assert_weights_only_model_json(tmp_path, weights=3)
 
 
-@xfail(WEIGHTS_ONLY_METADATA)
 def test_user_defined_metadata_weights_only(dense2, tmp_path):
     """converter_test.py::ConvertH5WeightsTest::testUserDefinedMetadata"""
     h5 = shutil.copy(dense2["weights"], tmp_path)
@@ -430,7 +423,6 @@ def test_user_defined_metadata_weights_only(dense2, tmp_path):
     assert model_json(tmp_path)["userDefinedMetadata"]["key"] == metadata
 
 
-@xfail(WEIGHTS_ONLY_FOLDER)
 def test_nonexistent_output_dir_is_created(dense1, tmp_path):
     """converter_test.py::ConvertH5WeightsTest::testConvertModelForNonexistentDirCreatesDir"""
     output = tmp_path / "foo_model"
