@@ -37,9 +37,6 @@ from harness import keras_module
 # ------------------------------------------------------------------------------ xfail reasons
 # One wording per missing feature, so the work list reads as a list.
 
-KERAS_SAVED_MODEL = "issue 16: format name keras_saved_model is unknown"
-BATCH_INPUT_SHAPE = ("issue 16: the first layer's batch_input_shape (and Embedding's "
-                     "input_length) is dropped, so a to_json() round trip differs")
 INT32_QUANTIZED = ("issue 16: int32 weights are never quantized (note: the incumbent's own "
                    "write_weights skips non-float32 too; only its quantize_weights does ints)")
 NESTED_SAVED_MODEL = ("issue 16: keras_saved_model is unknown; and modelport refuses this "
@@ -447,7 +444,6 @@ def test_output_dir_is_an_existing_file(dense1, tmp_path):
                                 output)
 
 
-@xfail(BATCH_INPUT_SHAPE)
 def test_tfjs_to_keras_round_trip(tfk, dense2, tmp_path):
     """converter_test.py::ConvertH5WeightsTest::testTensorflowjsToKerasConversionSucceeds"""
     converted("--input_format", "keras", dense2["model"], tmp_path)
@@ -547,13 +543,11 @@ def _keras_saved_model_round_trip(tfk, saved: dict[str, Any], tmp_path: Path) ->
     assert_weights_close(saved["weights"], model.get_weights())
 
 
-@xfail(f"{KERAS_SAVED_MODEL}; then: {BATCH_INPUT_SHAPE}")
 def test_keras_saved_model_sequential(tfk, simple_saved_model, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfKerasSequentialSavedAsSavedModel"""
     _keras_saved_model_round_trip(tfk, simple_saved_model, tmp_path)
 
 
-@xfail(f"{KERAS_SAVED_MODEL}; then: {BATCH_INPUT_SHAPE}")
 def test_keras_saved_model_sequential_compiled(tfk, simple_saved_model, tmp_path):
     """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfKerasSequentialCompiledAndSavedAsSavedModel
 
@@ -706,14 +700,12 @@ def _assert_same_model(source: dict[str, Any], model) -> None:
     assert model.to_json() == source["json"]
 
 
-@xfail(BATCH_INPUT_SHAPE)
 def test_load_keras_model_and_weights(tfk, loader_tfjs, tmp_path):
     """keras_tfjs_loader_test.py::LoadKerasModelTest::testLoadKerasModelAndWeights"""
     model = load_in_tf_keras(tfk, loader_tfjs["path"] / "model.json", tmp_path)
     _assert_same_model(loader_tfjs, model)
 
 
-@xfail(BATCH_INPUT_SHAPE)
 def test_load_keras_rnn_model_and_weights(tfk, built, tmp_path):
     """keras_tfjs_loader_test.py::LoadKerasModelTest::testLoadKerasRNNModelAndWeights"""
     def make(folder: Path) -> dict[str, Any]:
@@ -727,7 +719,6 @@ def test_load_keras_rnn_model_and_weights(tfk, built, tmp_path):
                                                      tmp_path))
 
 
-@xfail(BATCH_INPUT_SHAPE)
 def test_load_keras_model_relative_path(tfk, loader_tfjs, tmp_path, monkeypatch):
     """keras_tfjs_loader_test.py::LoadKerasModelTest::testLoadKerasModelWithCurrentWorkingDirectoryRelativePath"""
     monkeypatch.chdir(loader_tfjs["path"])
@@ -735,7 +726,6 @@ def test_load_keras_model_relative_path(tfk, loader_tfjs, tmp_path, monkeypatch)
     _assert_same_model(loader_tfjs, model)
 
 
-@xfail(BATCH_INPUT_SHAPE)
 def test_load_keras_model_without_weights(tfk, loader_tfjs, tmp_path):
     """keras_tfjs_loader_test.py::LoadKerasModelTest::testLoadKerasModelWithoutWeights
 
