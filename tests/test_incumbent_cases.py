@@ -39,9 +39,6 @@ from harness import keras_module
 
 INT32_QUANTIZED = ("issue 16: int32 weights are never quantized (note: the incumbent's own "
                    "write_weights skips non-float32 too; only its quantize_weights does ints)")
-NESTED_SAVED_MODEL = ("issue 16: keras_saved_model is unknown; and modelport refuses this "
-                      "SavedModel under tf_saved_model ('sequential_N has 7 variables in the "
-                      "SavedModel; its class has 5': the inner model is compiled too)")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -564,10 +561,17 @@ def test_keras_h5_flag_refuses_saved_model_dir(simple_saved_model, tmp_path):
     assert not (tmp_path / "tfjs").exists()
 
 
-@xfail(NESTED_SAVED_MODEL)
 def test_keras_saved_model_nested_sequential(tfk, nested_saved_model, tmp_path):
-    """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfKerasNestedSequentialSavedAsSavedModel"""
-    _keras_saved_model_round_trip(tfk, nested_saved_model, tmp_path)
+    """converter_test.py::ConvertTfKerasSavedModelTest::testConvertTfKerasNestedSequentialSavedAsSavedModel
+
+    Allowed difference: the incumbent builds the model in a TF1 graph, where tf_keras's
+    to_json() gives the inner model (compiled on its own) no compile_config; in eager it does,
+    and neither tf_keras's own SavedModel nor its .h5 keeps it (loaded back, tf_keras's own
+    files lose it too). So the expected JSON is the graph-mode one: without it."""
+    expected = json.loads(json.dumps(nested_saved_model["json"]))
+    inner = [e for e in expected["config"]["layers"] if e["class_name"] == "Sequential"]
+    assert len(inner) == 1 and inner[0].pop("compile_config")["optimizer"] == "adam"
+    _keras_saved_model_round_trip(tfk, {**nested_saved_model, "json": expected}, tmp_path)
 
 
 def test_keras_saved_model_functional(tfk, functional_saved_model, tmp_path):
