@@ -35,20 +35,32 @@ class QuantizationPlan:
             raise UnsupportedError(f"cannot quantize to {', '.join(sorted(unknown))}; "
                                    f"choose from {', '.join(QUANTIZED_DTYPES)}")
 
-    def dtype_for(self, name: str, dtype: str) -> str | None:
-        """The dtype weight `name` is stored as (None: unquantized). Only float32 weights are
-        quantized, as TF.js decodes quantized data into float32 (or int32) tensors."""
+    def dtype_for(self, name: str, dtype: str, values: np.ndarray | None = None
+                  ) -> str | None:
+        """The dtype weight `name` is stored as (None: unquantized). float32 weights are
+        quantized as selected. int32 weights (their `values` given) only when a pattern names
+        them (the fallback takes float32 weights alone, as tensorflowjs_converter quantizes
+        nothing else), only to uint8 / uint16, and only where that is exact: TF.js rounds
+        them back (tensorflowjs's quantize_weights does ints the same way), so their range
+        must fit in the dtype's steps, else they stay int32."""
+        if dtype == "int32":
+            chosen = self._selected(name, fallback=False)
+            return chosen if chosen in _QMAX and values is not None and ints_fit(
+                values, chosen) else None
         if dtype != "float32":
             return None
+        return self._selected(name)
+
+    def _selected(self, name: str, fallback: bool = True) -> str | None:
         matched = [d for d, patterns in self.rules.items() if patterns is not None
                    and any(fnmatch.fnmatchcase(name, p) for p in patterns)]
         if len(matched) > 1:
             raise UnsupportedError(f"weight '{name}' matches the patterns of both "
                                    f"--quantize-{matched[0]} and --quantize-{matched[1]}")
-        if matched:
-            return matched[0]
-        fallback = [d for d, patterns in self.rules.items() if patterns is None]
-        return fallback[0] if fallback else None
+        if matched or not fallback:
+            return matched[0] if matched else None
+        fallbacks = [d for d, patterns in self.rules.items() if patterns is None]
+        return fallbacks[0] if fallbacks else None
 
 
 def parse_flag(value: str | bool | None) -> tuple[str, ...] | None | bool:
@@ -76,10 +88,20 @@ def plan_from_flags(flags: Mapping[str, str | bool | None]) -> QuantizationPlan 
 FLOAT16_MAX = 65504.0  # the largest finite float16
 
 
+def ints_fit(values: np.ndarray, dtype: str) -> bool:
+    """Whether integer `values` come back exactly from `dtype` (uint8 / uint16): their range
+    spans at most its largest value, so a step is at most 1 and rounding restores each."""
+    data = np.asarray(values)
+    if data.size == 0:
+        return False
+    return int(data.max()) - int(data.min()) <= _QMAX[dtype]
+
+
 def quantize(values: np.ndarray, dtype: str, name: str = "") -> tuple[np.ndarray,
                                                                      dict[str, object]]:
-    """The stored array and the manifest's `quantization` entry for float32 `values` (weight
-    `name`, for the message when float16 cannot hold them)."""
+    """The stored array and the manifest's `quantization` entry for float32 (or, affine only,
+    int32) `values` (weight `name`, for the message when float16 cannot hold them)."""
+    original = "int32" if np.asarray(values).dtype.kind in "iu" else "float32"
     if dtype == "float16":
         finite = np.asarray(values)[np.isfinite(values)]
         largest = float(np.max(np.abs(finite))) if finite.size else 0.0
@@ -97,7 +119,7 @@ def quantize(values: np.ndarray, dtype: str, name: str = "") -> tuple[np.ndarray
     high = float(data.max()) if data.size else 0.0
     if low == high:
         stored = np.zeros(data.shape, _STORAGE[dtype])
-        return stored, {"dtype": dtype, "min": low, "scale": 1.0, "original_dtype": "float32"}
+        return stored, {"dtype": dtype, "min": low, "scale": 1.0, "original_dtype": original}
     scale = (high - low) / qmax
     if low <= 0 <= high:
         # Nudge the range so that 0 is exactly representable (zero padding stays zero).
@@ -105,7 +127,7 @@ def quantize(values: np.ndarray, dtype: str, name: str = "") -> tuple[np.ndarray
         low = -zero_point * scale
         high = qmax * scale + low
     stored = np.round((np.clip(data, low, high) - low) / scale).astype(_STORAGE[dtype])
-    return stored, {"dtype": dtype, "min": low, "scale": scale, "original_dtype": "float32"}
+    return stored, {"dtype": dtype, "min": low, "scale": scale, "original_dtype": original}
 
 
 def dequantize(stored: np.ndarray, quantization: Mapping[str, object], dtype: str
@@ -139,7 +161,8 @@ class QuantizedWeight:
 
 def summarise(values: np.ndarray, stored: np.ndarray, quantization: Mapping[str, object],
               name: str) -> QuantizedWeight:
-    restored = dequantize(stored, quantization, "float32")
+    restored = dequantize(stored, quantization, str(quantization.get("original_dtype",
+                                                                      "float32")))
     error = float(np.max(np.abs(restored.astype(np.float64) - values.astype(np.float64)))
                   ) if values.size else 0.0
     return QuantizedWeight(name, str(quantization["dtype"]), values.size * 4, stored.nbytes,

@@ -239,11 +239,22 @@ def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
     return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
+def _quantized_dtype(plan: QuantizationPlan | None, weight: Weight, dtype: str,
+                     array: np.ndarray | None = None) -> str | None:
+    """The dtype `plan` stores the weight as (an int32 weight's values decide whether it can
+    be quantized exactly; they are read here unless given)."""
+    if plan is None:
+        return None
+    if dtype == "int32" and array is None:
+        array = weight.read()
+    return plan.dtype_for(weight.name, dtype, array if dtype == "int32" else None)
+
+
 def _byte_length(weight: Weight, plan: QuantizationPlan | None = None) -> int:
     if weight.dtype == "string":
         return len(_encode(weight.read(), "string"))
     dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
-    quantized = plan.dtype_for(weight.name, dtype) if plan else None
+    quantized = _quantized_dtype(plan, weight, dtype)
     if quantized:
         return weight.size * storage_dtype(quantized).itemsize
     return weight.size * _STORAGE[dtype].itemsize
@@ -338,7 +349,7 @@ def write_weight_group(entries: list[ManifestEntry], directory: Path,
             copyable = None
             if weight.dtype != "string":
                 dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
-                quantized = plan.dtype_for(weight.name, dtype) if plan else None
+                quantized = _quantized_dtype(plan, weight, dtype)
                 copyable = None if quantized else _copyable(weight, dtype)
             if copyable is not None:
                 writer.copy(copyable)
@@ -351,7 +362,7 @@ def write_weight_group(entries: list[ManifestEntry], directory: Path,
             array, dtype = tfjs_array(weight)
             spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
                                     "dtype": dtype}
-            quantized = plan.dtype_for(weight.name, dtype) if plan else None
+            quantized = _quantized_dtype(plan, weight, dtype, array)
             if quantized:
                 stored, spec["quantization"] = quantize(array, quantized, weight.name)
                 writer.write(_encode(stored, quantized))

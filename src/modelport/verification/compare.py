@@ -75,6 +75,8 @@ def quantization_step(manifest: list[dict[str, Any]]) -> tuple[float, str]:
                 continue
             qmax = 255 if dtype == "uint8" else 65535
             scale = float(quant.get("scale", 0.0))
+            if spec.get("dtype") == "int32" and scale <= 1:
+                continue  # integers a step of at most 1 apart are rounded back exactly
             low = float(quant.get("min", 0.0))
             largest = max(abs(low), abs(low + scale * qmax))
             if largest > 0:
