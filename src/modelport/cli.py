@@ -409,17 +409,27 @@ def _untangle_paths(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    before = errors.SPELL_FOR_CLI, progress.WANTED
+    before = errors.SPELL_FOR_CLI, progress.WANTED, os.environ.get(DEBUG_ENV)
     errors.SPELL_FOR_CLI = True
     try:
         return _main(argv)
     finally:
-        errors.SPELL_FOR_CLI, progress.WANTED = before
+        errors.SPELL_FOR_CLI, progress.WANTED, debug = before
+        if debug is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = debug
+
+
+# Set by --debug: TensorFlow's C++ start-up lines are shown too (they are silenced otherwise).
+DEBUG_ENV = "MODELPORT_DEBUG"
 
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
     progress.WANTED = not args.quiet
+    if args.debug:
+        os.environ[DEBUG_ENV] = "1"
     try:
         return _run(args)
     except ModelportError as exc:
