@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -351,6 +352,7 @@ def _verify(args: argparse.Namespace) -> int:
                         allow_lambda=args.allow_lambda)
     print(_json_document("verify", result.as_dict()) if args.json else result.render())
     if args.report:
+        result.command = shlex.join(["modelport", *args.argv])
         from modelport.verification.report import write_report
 
         write_report(result, Path(args.report), args.overwrite)
@@ -426,7 +428,9 @@ DEBUG_ENV = "MODELPORT_DEBUG"
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(_untangle_paths(given))
+    args.argv = given
     progress.WANTED = not args.quiet
     if args.debug:
         os.environ[DEBUG_ENV] = "1"
