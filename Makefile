@@ -55,10 +55,17 @@ bench-zoo: $(VENV)/.test
 	$(BIN)/python bench/convert_speed.py
 	$(BIN)/python bench/memory.py
 
-# The wheel users install (`pip install dist/modelport-*.whl`); tests are not part of it.
+# The sdist (sources, README, LICENSE, CHANGELOG; the tests stay in the repository, see
+# MANIFEST.in) and the wheel users install (`pip install dist/modelport-*.whl`), built from that
+# sdist, which proves it complete. setuptools >= 77 (pyproject's SPDX license) goes into a
+# throwaway folder, as a build frontend's isolated environment would have it.
 dist: $(BIN)/python
 	rm -rf dist build
-	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp" src/modelport.egg-info' EXIT && \
+	$(BIN)/python -m pip install -q --target "$$tmp" 'setuptools>=77' && \
+	PYTHONPATH="$$tmp" $(BIN)/python -c \
+	    "from setuptools import build_meta; build_meta.build_sdist('dist')" >/dev/null && \
+	$(BIN)/python -m pip wheel -q --no-deps -w dist dist/modelport-*.tar.gz
 
 # The fuzz campaign (fuzz/): FUZZ_ARGS bounds it (--cases N or --seconds S) and seeds it; the
 # report goes to docs/robustness.md, one reproducer per signature to fuzz/.findings.

@@ -388,7 +388,7 @@ def test_patterns_select_dtypes_and_summary(mlp, tmp_path):
     kinds = {s["name"]: s.get("quantization", {}).get("dtype", s["dtype"]) for s in specs}
     expected = {}
     for spec in specs:
-        if spec["dtype"] == "int32":
+        if spec["dtype"] == "int32":  # no pattern names it: the fallback is float32 only
             expected[spec["name"]] = "int32"
         elif re.fullmatch(r"dense[^/]*/kernel", spec["name"]):
             expected[spec["name"]] = "float16"
@@ -427,16 +427,49 @@ def test_patterns_select_dtypes_and_summary(mlp, tmp_path):
     assert f"{total_before:,} bytes -> {total_after:,} bytes" in total, total
 
 
-def test_int32_weights_are_never_quantized(mlp, tmp_path):
+def test_int32_weights_are_quantized_only_where_exact(mlp, tmp_path, node_tfjs):
+    """int32 weights are quantized to uint8 / uint16 (as tensorflowjs's quantize_weights does
+    ints) only when a pattern names them and TF.js rounds every value back exactly: their
+    range within the dtype's steps; otherwise, under float16 and under a flag without
+    patterns (float32 weights only, as tensorflowjs_converter, which never quantizes ints:
+    its write_weights passes every non-float32 weight through) they stay int32."""
+    from modelport.model import array_weight
+    from modelport.quantize import plan_from_flags
+
     proc = run_cli("convert", "--quantize-uint8", "iteration,*", mlp.path, tmp_path / "web",
                    "--include-optimizer")
     assert proc.returncode == 0, proc.stderr
     (iteration,) = [s for s in specs_of(tmp_path / "web") if s["name"] == "iteration"]
-    assert iteration["dtype"] == "int32" and "quantization" not in iteration
+    assert iteration["dtype"] == "int32"
+    assert iteration["quantization"]["dtype"] == "uint8"
+    assert iteration["quantization"]["original_dtype"] == "int32"
     np.testing.assert_array_equal(modelport_weights(tmp_path / "web")["iteration"],
                                   modelport_weights(mlp.path)["iteration"].astype(np.int32))
     rows, _ = _summary_rows(proc.stdout)
-    assert rows["iteration"] == ["int32", "4", "4", "-"]
+    assert rows["iteration"] == ["uint8", "4", "1", "0"]
+
+    values = {"t/small": np.arange(-3, 253, dtype=np.int32),  # 255 steps: uint8 holds it
+              "t/wide": np.array([-1, 255, 7], dtype=np.int32),  # 256: uint16 only
+              "t/huge": np.array([-70000, 0, 3, 70000], dtype=np.int32)}  # neither
+    source = modelport.Model(config=None, weights={"t": [
+        array_weight(name, value) for name, value in values.items()]})
+    expected = {("uint8", "t/*"): {"t/small": "uint8", "t/wide": None, "t/huge": None},
+                ("uint16", "*"): {"t/small": "uint16", "t/wide": "uint16", "t/huge": None},
+                ("uint16", True): dict.fromkeys(values),
+                ("float16", "*"): dict.fromkeys(values)}
+    for (dtype, flag), stored_as in expected.items():
+        folder = tmp_path / f"{dtype}_{flag}"
+        modelport.write(source, folder, "tfjs_weights", quantize=plan_from_flags({dtype: flag}))
+        document = json.loads((folder / "weights_manifest.json").read_text())
+        specs = [spec for group in document for spec in group["weights"]]
+        assert {s["name"]: s.get("quantization", {}).get("dtype") for s in specs} == stored_as
+        assert all(s["dtype"] == "int32" for s in specs)
+        ours = modelport_weights(folder)
+        theirs = tfjs.decode_weights(folder / "weights_manifest.json")
+        for name, value in values.items():
+            assert ours[name].dtype == np.int32, (dtype, name)
+            np.testing.assert_array_equal(ours[name], value, err_msg=f"{dtype} {name}")
+            np.testing.assert_array_equal(theirs[name], value, err_msg=f"TF.js {dtype} {name}")
 
 
 def test_weight_matching_two_dtypes_is_refused(mlp, tmp_path):

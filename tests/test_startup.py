@@ -116,3 +116,32 @@ def test_api_functions_win_over_submodules_of_the_same_name():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_tensorflow_start_up_lines_are_silenced_unless_debug(tmp_path):
+    """TensorFlow's C++ start-up lines (absl, oneDNN, CUDA drivers) go to file descriptor 2
+    whatever TF_CPP_MIN_LOG_LEVEL says: a TF-backed convert (SavedModel -> graph model) shows
+    none of them; --debug shows them."""
+    import os
+
+    import tensorflow as tf
+
+    class Double(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+        def serve(self, x):
+            return {"y": x * 2.0}
+
+    module = Double()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.serve})
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                                                             "MODELPORT_DEBUG")}
+    runs = {}
+    for name, extra in (("quiet", []), ("debug", ["--debug"])):
+        runs[name] = subprocess.run(
+            [sys.executable, "-m", "modelport", "convert", str(tmp_path / "sm"),
+             str(tmp_path / name), "--to", "tfjs_graph_model", *extra],
+            capture_output=True, text=True, env=env, timeout=300)
+        assert runs[name].returncode == 0, runs[name].stderr
+        assert (tmp_path / name / "model.json").is_file()
+    assert runs["quiet"].stderr == "", runs["quiet"].stderr
+    assert runs["debug"].stderr.strip(), "--debug should let TensorFlow's start-up lines through"

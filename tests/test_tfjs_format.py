@@ -91,6 +91,51 @@ def test_string_weights_of_one_length_round_trip(strings, tmp_path, node_tfjs):
     assert list(np.asarray(theirs["t/vocab"]).reshape(-1)) == list(array.reshape(-1))
 
 
+def test_weights_only_model_json_round_trip(tmp_path, node_tfjs):
+    """Weights alone written as a TF.js layers model: model.json with modelTopology null (as
+    tensorflowjs_converter writes a save_weights .h5), read back by modelport as weights
+    only (detected, by folder or file, also under --from tfjs_layers_model), decoded by
+    tfjs-core; --weights-only and the default for a folder keep the bare manifest."""
+    import tfjs
+
+    weights = _odd_weights()
+    source = modelport.Model(config=None, weights={"a": weights[:2], "b": weights[2:]})
+    written = modelport.write(source, tmp_path / "web", "tfjs_layers_model",
+                              metadata={"key": {"a": 1}})
+    assert sorted(p.name for p in written) == ["group1-shard1of1.bin", "model.json"]
+    document = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert list(document) == ["format", "generatedBy", "convertedBy", "userDefinedMetadata",
+                              "modelTopology", "weightsManifest"]
+    assert document["format"] == "layers-model" and document["generatedBy"] is None
+    assert document["modelTopology"] is None
+    assert document["userDefinedMetadata"] == {"key": {"a": 1}}
+    expected = {w.name: w.read() for w in weights}
+    for given, fmt in ((tmp_path / "web", None), (tmp_path / "web" / "model.json", None),
+                       (tmp_path / "web", "tfjs_layers_model")):
+        assert modelport.inspect(given)["format"] == "tfjs_weights"
+        with modelport.read(given, fmt) as back:
+            assert back.config is None
+            assert back.metadata.user_defined_metadata == {"key": {"a": 1}}
+            got = {w.name: w.read() for w in back.all_weights()}
+        assert list(got) == list(expected)
+        for name, value in expected.items():
+            if value.dtype == object:
+                assert list(got[name].reshape(-1)) == list(value.reshape(-1))
+            else:
+                np.testing.assert_array_equal(got[name], value.astype(got[name].dtype))
+    theirs = tfjs.decode_weights(tmp_path / "web" / "model.json")
+    np.testing.assert_array_equal(theirs["d/big"], expected["d/big"])
+    assert list(theirs) == list(expected)
+    modelport.write(source, tmp_path / "bare")
+    modelport.write(source, tmp_path / "only", "tfjs_layers_model", weights_only=True)
+    for folder in ("bare", "only"):
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == [
+            "group1-shard1of1.bin", "weights_manifest.json"]
+    with pytest.raises(modelport.UnsupportedError, match="holds no weights"):
+        modelport.write(modelport.Model(config=None), tmp_path / "none", "tfjs_layers_model")
+    assert not (tmp_path / "none").exists()
+
+
 def test_duplicate_and_missing_weights_are_refused(tmp_path):
     one = np.ones(2, "float32")
     twice = modelport.Model(config=None, weights={

@@ -235,8 +235,53 @@ def test_rendered_plots(dom, result):
         caption = section.find("figcaption").text
         assert caption.startswith(f"{output.abs_errors.size} elements")
         assert f"max {fmt(output.max_abs_error)}." in caption
-        assert "dashed line marks atol" in caption
+        # The dashed lines mark the elements' real bounds atol + rtol * |a|, not atol alone.
+        low = float(np.min(output.bounds))
+        high = float(np.max(output.bounds))
+        assert output.atol <= low < high  # |a| runs from near 0 to a few here
+        assert high == pytest.approx(output.atol + output.rtol * float(np.max(np.abs(
+            (output.bounds - output.atol) / output.rtol))))
+        assert (f"the dashed lines mark the smallest and the largest bound, {fmt(low)} and "
+                f"{fmt(high)}.") in caption
+        assert (f"{output.over_bound} of {output.abs_errors.size} elements exceed theirs"
+                in caption)
     assert "fail" in sections[1].classes()
+    assert result.outputs[1].over_bound == 1
+
+
+def test_rendered_worst_elements(dom, result):
+    """Per output, the elements with the largest |b - a| for their bound, A against B: the
+    one broken element first, marked over its bound."""
+    sections = dom.find_all("section", "output")
+    broken = sections[1].find("table", "worst")
+    rows = broken.find_all("tr")[1:]
+    assert len(rows) == 5
+    cells = [c.text for c in rows[0].find_all("td")]
+    output = result.outputs[1]
+    sample = output.worst[0]
+    assert cells[0] == "[3, 7]" and sample.index == (3, 7)
+    assert float(cells[1]) == pytest.approx(sample.a, rel=1e-7)
+    assert float(cells[2]) == pytest.approx(sample.a + 0.5, abs=1e-6)
+    assert float(cells[3]) == pytest.approx(0.5, rel=1e-3)
+    assert cells[5] == "over" and "fail" in rows[0].classes()
+    assert all([c.text for c in r.find_all("td")][5] == "within" for r in rows[1:])
+    # Equal outputs have no rows to show.
+    assert not sections[3].find_all("table", "worst")
+
+
+def test_command_line_in_the_report(zoo_cache, tmp_path, capsys):
+    """The report names the command line that produced it."""
+    from modelport import cli
+
+    case = zoo_cache.get("tf_keras", "mlp")
+    report = tmp_path / "r e p.html"
+    code = cli.main(["verify", str(case.path), str(case.path), "--report", str(report),
+                     "--seed", "3"])
+    assert code == 0, capsys.readouterr().err
+    page = parse(report.read_text(encoding="utf-8"))
+    command = page.find("pre", "command").text
+    assert command == (f"modelport verify {case.path} {case.path} --report "
+                       f"'{report}' --seed 3")
 
 
 def decode_png(path: Path) -> np.ndarray:
@@ -332,7 +377,8 @@ def test_outputs_without_a_plot_say_why(tmp_path):
         "Not compared: shapes differ: (2, 3) vs (3, 2).",
         "6 elements; 5 exactly equal (|b - a| = 0, not on the log axis); 1 non-finite (NaN or "
         "inf on one side only, not plotted). Median 0, 99th percentile inf, max inf. Each "
-        "element's bound is atol + rtol * |a| with atol 1e-05, rtol 0.0001."]
+        "element's bound is atol + rtol * |a| with atol 1e-05, rtol 0.0001: 1 of 6 elements "
+            "exceed theirs."]
     rows = page.find("table", "comparison").find_all("tr", "fail")
     assert [[c.text for c in row.find_all("td")] for row in rows] == [
         ["mismatch", "(2, 3) vs (3, 2)", "-", "-", "-", "FAIL"],

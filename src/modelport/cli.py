@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -359,6 +360,7 @@ def _verify(args: argparse.Namespace) -> int:
                         allow_lambda=args.allow_lambda)
     print(_json_document("verify", result.as_dict()) if args.json else result.render())
     if args.report:
+        result.command = shlex.join(["modelport", *args.argv])
         from modelport.verification.report import write_report
 
         write_report(result, Path(args.report), args.overwrite)
@@ -417,12 +419,20 @@ def _untangle_paths(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    before = errors.SPELL_FOR_CLI, progress.WANTED
+    before = errors.SPELL_FOR_CLI, progress.WANTED, os.environ.get(DEBUG_ENV)
     errors.SPELL_FOR_CLI = True
     try:
         return _main(argv)
     finally:
-        errors.SPELL_FOR_CLI, progress.WANTED = before
+        errors.SPELL_FOR_CLI, progress.WANTED, debug = before
+        if debug is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = debug
+
+
+# Set by --debug: TensorFlow's C++ start-up lines are shown too (they are silenced otherwise).
+DEBUG_ENV = "MODELPORT_DEBUG"
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -430,8 +440,12 @@ def _interrupted(signum: int, frame: object) -> None:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(_untangle_paths(list(sys.argv[1:] if argv is None else argv)))
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(_untangle_paths(given))
+    args.argv = given
     progress.WANTED = not args.quiet
+    if args.debug:
+        os.environ[DEBUG_ENV] = "1"
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupted) if main_thread else None
     try:

@@ -37,20 +37,32 @@ class QuantizationPlan:
             raise UnsupportedError(f"cannot quantize to {', '.join(sorted(unknown))}; "
                                    f"choose from {', '.join(QUANTIZED_DTYPES)}")
 
-    def dtype_for(self, name: str, dtype: str) -> str | None:
-        """The dtype weight `name` is stored as (None: unquantized). Only float32 weights are
-        quantized, as TF.js decodes quantized data into float32 (or int32) tensors."""
+    def dtype_for(self, name: str, dtype: str, values: np.ndarray | None = None
+                  ) -> str | None:
+        """The dtype weight `name` is stored as (None: unquantized). float32 weights are
+        quantized as selected. int32 weights (their `values` given) only when a pattern names
+        them (the fallback takes float32 weights alone, as tensorflowjs_converter quantizes
+        nothing else), only to uint8 / uint16, and only where that is exact: TF.js rounds
+        them back (tensorflowjs's quantize_weights does ints the same way), so their range
+        must fit in the dtype's steps, else they stay int32."""
+        if dtype == "int32":
+            chosen = self._selected(name, fallback=False)
+            return chosen if chosen in _QMAX and values is not None and ints_fit(
+                values, chosen) else None
         if dtype != "float32":
             return None
+        return self._selected(name)
+
+    def _selected(self, name: str, fallback: bool = True) -> str | None:
         matched = [d for d, patterns in self.rules.items() if patterns is not None
                    and any(fnmatch.fnmatchcase(name, p) for p in patterns)]
         if len(matched) > 1:
             raise UnsupportedError(f"weight '{name}' matches the patterns of both "
                                    f"--quantize-{matched[0]} and --quantize-{matched[1]}")
-        if matched:
-            return matched[0]
-        fallback = [d for d, patterns in self.rules.items() if patterns is None]
-        return fallback[0] if fallback else None
+        if matched or not fallback:
+            return matched[0] if matched else None
+        fallbacks = [d for d, patterns in self.rules.items() if patterns is None]
+        return fallbacks[0] if fallbacks else None
 
 
 def parse_flag(value: str | bool | None) -> tuple[str, ...] | None | bool:
@@ -78,15 +90,27 @@ def plan_from_flags(flags: Mapping[str, str | bool | None]) -> QuantizationPlan 
 FLOAT16_MAX = 65504.0  # the largest finite float16
 
 
+def ints_fit(values: np.ndarray, dtype: str) -> bool:
+    """Whether integer `values` come back exactly from `dtype` (uint8 / uint16): their range
+    spans at most its largest value, so a step is at most 1 and rounding restores each."""
+    import numpy as np
+
+    data = np.asarray(values)
+    if data.size == 0:
+        return False
+    return int(data.max()) - int(data.min()) <= _QMAX[dtype]
+
+
 class Quantizer:
     """One float32 weight quantized to `dtype` in bounded chunks, so no whole-tensor copy is
     ever held: `observe` every chunk of its values (the min/max pass), then `entry` (the
     manifest's `quantization`), then `encode` the same chunks again, in order. Chunk by chunk
     the arithmetic is elementwise what it is on the whole array, so the bytes are the same."""
 
-    def __init__(self, dtype: str, name: str = ""):
+    def __init__(self, dtype: str, name: str = "", original: str = "float32"):
         self.dtype = dtype
         self.name = name  # for the message when float16 cannot hold the values
+        self.original = original  # int32 weights are quantized affinely and rounded back
         self._lows: list[float] = []
         self._highs: list[float] = []
         self._entry: dict[str, object] | None = None
@@ -119,7 +143,7 @@ class Quantizer:
         low, high = _reduced("min", self._lows), _reduced("max", self._highs)
         if low == high:
             self._entry = {"dtype": self.dtype, "min": low, "scale": 1.0,
-                           "original_dtype": "float32"}
+                           "original_dtype": self.original}
             return self._entry
         scale = (high - low) / qmax
         if low <= 0 <= high:
@@ -130,7 +154,7 @@ class Quantizer:
             low = -zero_point * scale
             high = qmax * scale + low
         self._entry = {"dtype": self.dtype, "min": low, "scale": scale, "high": high,
-                       "original_dtype": "float32"}
+                       "original_dtype": self.original}
         return {k: v for k, v in self._entry.items() if k != "high"}
 
     def encode(self, values: np.ndarray) -> np.ndarray:
@@ -156,7 +180,7 @@ class Quantizer:
             return 0.0
         import numpy as np
 
-        restored = dequantize(stored, self._entry or {}, "float32").astype(np.float64)
+        restored = dequantize(stored, self._entry or {}, self.original).astype(np.float64)
         restored -= values
         return float(np.max(np.abs(restored)))
 

@@ -328,8 +328,10 @@ def _variables_bundle(meta: MetaGraph) -> tf_checkpoint.Checkpoint:
 
 # Children tf_keras adds to every layer of a SavedModel saved with traces (the default), beside
 # the layer's own dependencies: lists of its variables, the call functions, and `keras_api`.
-# Skipped so that variables are met through their owners, in creation order.
-_TRACE_EXTRAS = frozenset({
+# Skipped so that variables are met through their owners, in creation order. `optimizer`: a
+# nested model compiled on its own keeps its optimizer's variables (iteration, learning rate,
+# slots) under it; they are no weights of its layers (the root's optimizer is met apart).
+_TRACE_EXTRAS = frozenset({"optimizer",
     "variables", "trainable_variables", "non_trainable_variables", "regularization_losses",
     "keras_api", "__call__", "call_and_return_conditional_losses",
     "call_and_return_all_conditional_losses", "_default_save_signature", "signatures",

@@ -14,6 +14,7 @@ from modelport.formats.common import read_json
 from modelport.formats.record import FOLDER, Format, Probe, WriteResult
 from modelport.formats.tfjs_weights import (
     DEFAULT_SHARD_SIZE,
+    LAYERS_MODEL_FORMAT,
     json_kind,
     model_json_path,
     read_manifest,
@@ -158,6 +159,8 @@ def _architecture(data: Any, source: Path) -> Model:
 def read(path: Path, probe: Probe | None = None) -> Model:
     source = model_json_path(path)
     data = read_json(source, probe)
+    if json_kind(data) == "weights":  # modelTopology null: the weights alone
+        return tfjs_weights.read(source, probe)
     model = _architecture(data, source)
     assert model.config is not None
     manifest = data.get("weightsManifest") or []
@@ -171,9 +174,7 @@ def read(path: Path, probe: Probe | None = None) -> Model:
 # ------------------------------------------------------------------------------------ writing
 
 def check_target(model: Model) -> None:
-    if model.config is None:
-        raise UnsupportedError("a TF.js layers model needs an architecture; this input holds "
-                               "weights only")
+    assert model.config is not None  # weights alone are written without a topology
     missing = missing_layers(model.config, TFJS_LAYERS)
     if missing:
         listed = ", ".join(f"{cls} ('{where}')" for where, cls in missing)
@@ -194,16 +195,38 @@ def write(model: Model, path: Path, overwrite: bool = False,
     optimizer's weights are left out unless `include_optimizer`, as TF.js's own model.save
     does: a browser downloads the model's weights only. Returns the files written and what
     quantizing each weight cost."""
-    if model.config is None:  # weights alone: the weights manifest, as keras_h5 does for .h5
-        return tfjs_weights.write(model, path, overwrite=overwrite, shard_size=shard_size,
-                                  quantize=quantize,
-                                  split_weights_by_layer=split_weights_by_layer)
+    if model.config is None:  # weights alone: model.json with modelTopology null
+        return tfjs_weights.write_weights(
+            model, path, default_name="model.json",
+            document=lambda manifest: _weights_only_json(model, manifest, metadata),
+            overwrite=overwrite, shard_size=shard_size, quantize=quantize,
+            split_weights_by_layer=split_weights_by_layer, include_optimizer=include_optimizer)
     check_target(model)
     written = write_manifest(
         path, weight_groups(model, split_weights_by_layer, with_optimizer=include_optimizer),
         default_name="model.json", document=lambda manifest: _model_json(model, manifest, metadata),
         overwrite=overwrite, shard_size=shard_size, plan=quantize)
     return WriteResult(written.files, quantization=written.quantization)
+
+
+def _weights_only_json(model: Model, manifest: list[dict[str, Any]],
+                       metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """tensorflowjs_converter's model.json for a weights-only input (its write_artifacts with
+    no topology): no generator, modelTopology null; tf.io.decodeWeights reads the manifest."""
+    document: dict[str, Any] = {"format": LAYERS_MODEL_FORMAT, "generatedBy": None,
+                                "convertedBy": f"modelport v{__version__}"}
+    user_metadata = _user_metadata(model, metadata)
+    if user_metadata:
+        document["userDefinedMetadata"] = user_metadata
+    document["modelTopology"] = None
+    document["weightsManifest"] = manifest
+    return document
+
+
+def _user_metadata(model: Model, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    user_metadata = dict(model.metadata.user_defined_metadata or {})
+    user_metadata.update(metadata or {})
+    return user_metadata
 
 
 def _model_json(model: Model, manifest: list[dict[str, Any]],
@@ -220,14 +243,13 @@ def _model_json(model: Model, manifest: list[dict[str, Any]],
     if model.training_config:
         topology["training_config"] = model.training_config
     document: dict[str, Any] = {
-        "format": "layers-model",
+        "format": LAYERS_MODEL_FORMAT,
         "generatedBy": model.metadata.generated_by or f"keras v{keras_version}",
         "convertedBy": f"modelport v{__version__}",
         "modelTopology": topology,
         "weightsManifest": manifest,
     }
-    user_metadata = dict(model.metadata.user_defined_metadata or {})
-    user_metadata.update(metadata or {})
+    user_metadata = _user_metadata(model, metadata)
     if user_metadata:
         document["userDefinedMetadata"] = user_metadata
     return document

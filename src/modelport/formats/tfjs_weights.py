@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # numpy is imported where arrays are: listing the formats nee
 
 NAME = "tfjs_weights"
 MANIFEST_FILE = "weights_manifest.json"
+LAYERS_MODEL_FORMAT = "layers-model"  # model.json's "format" for layers models
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
 
 # dtypes TF.js can decode, and what others are widened or narrowed to (as the incumbent does).
@@ -57,12 +58,20 @@ def model_json_path(path: Path) -> Path:
 
 
 def manifest_path(path: Path) -> Path:
-    """The weights manifest given as its folder or as the JSON file itself."""
-    return path / MANIFEST_FILE if path.is_dir() else path
+    """The weights manifest given as its folder or as the JSON file itself; a folder without
+    weights_manifest.json may hold a weights-only model.json (modelTopology null)."""
+    if not path.is_dir():
+        return path
+    bare = path / MANIFEST_FILE
+    if not bare.is_file() and (path / "model.json").is_file():
+        return path / "model.json"
+    return bare
 
 
 def json_kind(data: Any) -> str | None:
-    """'layers', 'graph' or 'weights' for a parsed TF.js JSON file, None if it is none."""
+    """'layers', 'graph' or 'weights' for a parsed TF.js JSON file, None if it is none.
+    'weights' is a bare manifest (a list of groups) or tensorflowjs_converter's weights-only
+    model.json: a layers-model document whose modelTopology is null."""
     if isinstance(data, list):
         if data and all(isinstance(g, dict) and "paths" in g and "weights" in g for g in data):
             return "weights"
@@ -70,6 +79,11 @@ def json_kind(data: Any) -> str | None:
     if not isinstance(data, dict) or "modelTopology" not in data:
         return None
     topology = data["modelTopology"]
+    if topology is None:
+        if data.get("format", LAYERS_MODEL_FORMAT) == LAYERS_MODEL_FORMAT and isinstance(
+                data.get("weightsManifest"), list):
+            return "weights"
+        return None
     if data.get("format") == "graph-model" or (isinstance(topology, dict) and "node" in topology):
         return "graph"
     if isinstance(topology, dict) and ("model_config" in topology or "class_name" in topology):
@@ -251,11 +265,22 @@ def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
     return memoryview(np.ascontiguousarray(array)).cast("B")
 
 
+def _quantized_dtype(plan: QuantizationPlan | None, weight: Weight, dtype: str,
+                     array: np.ndarray | None = None) -> str | None:
+    """The dtype `plan` stores the weight as (an int32 weight's values decide whether it can
+    be quantized exactly; they are read here unless given)."""
+    if plan is None:
+        return None
+    if dtype == "int32" and array is None:
+        array = weight.read()
+    return plan.dtype_for(weight.name, dtype, array if dtype == "int32" else None)
+
+
 def _byte_length(weight: Weight, plan: QuantizationPlan | None = None) -> int:
     if weight.dtype == "string":
         return len(_encode(weight.read(), "string"))
     dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
-    quantized = plan.dtype_for(weight.name, dtype) if plan else None
+    quantized = _quantized_dtype(plan, weight, dtype)
     if quantized:
         return weight.size * storage_dtype(quantized).itemsize
     return weight.size * _ITEMSIZE[dtype]
@@ -396,6 +421,21 @@ def _write_quantized(weight: Weight, dtype: str, writer: _ShardWriter,
     return entry
 
 
+def _write_quantized_ints(weight: Weight, dtype: str, writer: _ShardWriter,
+                          summary: list[QuantizedWeight] | None) -> dict[str, object]:
+    """Quantize an int32 weight (whose range `dtype` holds exactly) from its array."""
+    values = weight.read()
+    quantizer = Quantizer(dtype, weight.name, original="int32")
+    quantizer.observe(values)
+    entry = quantizer.entry()
+    stored = quantizer.encode(values)
+    writer.write(memoryview(stored).cast("B"))
+    if summary is not None:
+        summary.append(QuantizedWeight(weight.name, dtype, weight.size * 4, stored.nbytes,
+                                       quantizer.error(values, stored)))
+    return entry
+
+
 def _write_weight(weight: Weight, writer: _ShardWriter, plan: QuantizationPlan | None,
                   summary: list[QuantizedWeight] | None) -> dict[str, Any]:
     """Append one weight's bytes to the shards: copied file to file when they are already
@@ -405,7 +445,10 @@ def _write_weight(weight: Weight, writer: _ShardWriter, plan: QuantizationPlan |
         dtype = TFJS_DTYPE_MAP.get(weight.dtype, weight.dtype)
         spec: dict[str, Any] = {"name": weight.name, "shape": list(weight.shape),
                                 "dtype": dtype}
-        quantized = plan.dtype_for(weight.name, dtype) if plan else None
+        quantized = _quantized_dtype(plan, weight, dtype)
+        if quantized and dtype == "int32":  # small index tables: through their array
+            spec["quantization"] = _write_quantized_ints(weight, quantized, writer, summary)
+            return spec
         if quantized:
             spec["quantization"] = _write_quantized(weight, quantized, writer, summary)
             return spec
@@ -506,19 +549,28 @@ def write_manifest(path: Path, groups: list[list[ManifestEntry]], *, default_nam
 # ------------------------------------------------------- the format: a bare weights manifest
 
 def detect(probe: Probe) -> bool:
-    document = probe.json_in_folder(MANIFEST_FILE) if probe.is_dir else probe.json
-    return json_kind(document) == "weights"
+    if probe.is_dir and json_kind(probe.json_in_folder(MANIFEST_FILE)) == "weights":
+        return True
+    return json_kind(probe.json) == "weights"  # a file, or a folder's weights-only model.json
 
 
 def read(path: Path, probe: Probe | None = None) -> Model:
-    """A bare weights manifest: one group per top-level name ('dense/kernel' -> 'dense'), in
-    manifest order; optimizer weights apart."""
+    """A bare weights manifest, or a weights-only model.json (modelTopology null, as
+    tensorflowjs_converter writes a save_weights .h5): one group per top-level name
+    ('dense/kernel' -> 'dense'), in manifest order; optimizer weights apart."""
     source = manifest_path(path)
-    manifest = read_json(source, probe)
-    if json_kind(manifest) != "weights":
-        raise FormatError("not a TF.js weights manifest (a JSON list of {paths, weights})",
-                          source)
-    model = Model(config=None, metadata=Metadata(source_format=NAME))
+    document = read_json(source, probe)
+    if json_kind(document) != "weights":
+        raise FormatError("not a TF.js weights manifest (a JSON list of {paths, weights}, or "
+                          "a model.json whose modelTopology is null)", source)
+    if isinstance(document, dict):
+        manifest = document["weightsManifest"]
+        user = document.get("userDefinedMetadata")
+        metadata = Metadata(source_format=NAME, converted_by=document.get("convertedBy"),
+                            user_defined_metadata=user if isinstance(user, dict) else None)
+    else:
+        manifest, metadata = document, Metadata(source_format=NAME)
+    model = Model(config=None, metadata=metadata)
     for weight, group in read_manifest(manifest, source.parent, source):
         if group == "optimizer":
             model.optimizer_weights.append(weight)
@@ -527,19 +579,31 @@ def read(path: Path, probe: Probe | None = None) -> Model:
     return model
 
 
+def write_weights(model: Model, path: Path, *, default_name: str = MANIFEST_FILE,
+                  document: Callable[[list[dict[str, Any]]], Any] | None = None,
+                  overwrite: bool = False, shard_size: int = DEFAULT_SHARD_SIZE,
+                  quantize: QuantizationPlan | None = None,
+                  split_weights_by_layer: bool = False,
+                  include_optimizer: bool = False) -> WriteResult:
+    """A model's weights alone and the JSON file holding `document(manifest)` (the bare
+    manifest without `document`); refused when there is no weight to write."""
+    groups = weight_groups(model, split_weights_by_layer, with_optimizer=include_optimizer)
+    if not any(groups):
+        raise UnsupportedError("the input holds no weights: a weights manifest lists at least "
+                               "one", path)
+    written = write_manifest(path, groups, default_name=default_name, document=document,
+                             overwrite=overwrite, shard_size=shard_size, plan=quantize)
+    return WriteResult(written.files, quantization=written.quantization)
+
+
 def write(model: Model, path: Path, overwrite: bool = False,
           shard_size: int = DEFAULT_SHARD_SIZE, quantize: QuantizationPlan | None = None,
           split_weights_by_layer: bool = False) -> WriteResult:
     """A bare weights manifest (`weights_manifest.json`, or the `.json` name given) and its
     shards: the weights alone, without optimizer weights, as `tf.io.loadWeights` reads them.
     Returns the files written and what quantizing each weight cost."""
-    groups = weight_groups(model, split_weights_by_layer, with_optimizer=False)
-    if not any(groups):
-        raise UnsupportedError("the input holds no weights: a weights manifest lists at least "
-                               "one", path)
-    written = write_manifest(path, groups, default_name=MANIFEST_FILE, overwrite=overwrite,
-                             shard_size=shard_size, plan=quantize)
-    return WriteResult(written.files, quantization=written.quantization)
+    return write_weights(model, path, overwrite=overwrite, shard_size=shard_size,
+                         quantize=quantize, split_weights_by_layer=split_weights_by_layer)
 
 
 FORMATS = (

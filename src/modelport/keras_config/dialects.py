@@ -487,19 +487,28 @@ def _qualified(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def explicit_input_layer(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keras 3 misreads `batch_input_shape` on a Sequential's first layer (it adds a second
-    batch axis); an explicit InputLayer, as tf_keras writes, reads the same everywhere."""
+    """Keras 3 misreads `batch_input_shape` on a Sequential's first layer when no InputLayer
+    comes before it (it adds a second batch axis); an explicit InputLayer, as tf_keras writes,
+    reads the same everywhere. The first layer keeps its own batch_input_shape, as tf_keras
+    writes it too (its to_json() has both): Keras 2 and TF.js read it, and the Keras 3
+    renderer drops it from every layer but InputLayers."""
     if not layers or layers[0].get("class_name") == "InputLayer":
         return layers
-    first = dict(layers[0]["config"])
+    first = layers[0]["config"]
     if "batch_input_shape" not in first:
         return layers
     dtype = first.get("dtype")
     input_layer = {"class_name": "InputLayer", "config": {
-        "batch_input_shape": first.pop("batch_input_shape"),
+        "batch_input_shape": first["batch_input_shape"],
         "dtype": dtype if isinstance(dtype, str) else "float32",
         "sparse": False, "ragged": False, "name": f"{first.get('name', 'layer')}_input"}}
-    return [input_layer, {**layers[0], "config": first}, *layers[1:]]
+    return [input_layer, *layers]
+
+
+def _first_layer(layers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A Sequential's first layer after its InputLayer (the one a shape may be given to)."""
+    rest = [e for e in layers[:2] if e.get("class_name") != "InputLayer"]
+    return rest[0] if rest else None
 
 
 def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
@@ -514,12 +523,18 @@ def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
     if is_model_entry(entry):
         cfg = dict(cfg)
         cfg["layers"] = [portable_keras2(layer) for layer in cfg["layers"]]
+        first = None
         if class_name == "Sequential":
             cfg["layers"] = explicit_input_layer(cfg["layers"])
+            first = _first_layer(cfg["layers"])
         # Only InputLayers give a model its shapes; Keras 3 rejects batch_input_shape
-        # elsewhere (tf_keras writes it on Embedding).
+        # elsewhere (tf_keras writes it on Embedding). A Sequential's first layer keeps the
+        # shape it was given, as tf_keras's .h5 has it (tf_keras and TF.js read it, Keras 3
+        # takes it as an input_shape its InputLayer overrides) unless the entry is
+        # module-qualified: Keras 3 then builds the class directly, which refuses it.
         for layer in cfg["layers"]:
-            if layer.get("class_name") != "InputLayer":
+            if layer.get("class_name") != "InputLayer" and (
+                    layer is not first or "module" in layer):
                 layer["config"].pop("batch_input_shape", None)
         out["config"] = cfg
     else:

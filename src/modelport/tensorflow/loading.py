@@ -3,7 +3,10 @@ for old SavedModels that `tf.saved_model.load` rejects in current TensorFlow."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +18,35 @@ TF2_LOADER = "tf.saved_model.load"
 TF1_LOADER = "tf1"
 
 
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """TensorFlow's C++ start-up lines (absl, oneDNN, CUDA drivers) ignore
+    TF_CPP_MIN_LOG_LEVEL and go straight to file descriptor 2; they are not about the user's
+    model. Silenced while TensorFlow's libraries load, unless MODELPORT_DEBUG is set (as
+    --debug does). Python errors are raised, not printed, so nothing the user needs is lost."""
+    if os.environ.get("MODELPORT_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def import_tensorflow() -> Any:
-    """The tensorflow module, or MissingExtraError naming the extra that brings it."""
+    """The tensorflow module, or MissingExtraError naming the extra that brings it (its C++
+    start-up lines silenced)."""
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import tensorflow as tf
+        with native_stderr_silenced():
+            import tensorflow as tf
     except ImportError:
         raise MissingExtraError("TensorFlow is not installed: pip install "
                                 "'modelport[tensorflow]'") from None

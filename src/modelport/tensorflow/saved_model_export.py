@@ -13,13 +13,18 @@ from modelport.fileio import atomic_folder
 from modelport.formats import keras_h5
 from modelport.formats.record import WriteResult
 from modelport.model import Model
-from modelport.tensorflow.loading import DEFAULT_SIGNATURE, import_tensorflow
+from modelport.tensorflow.loading import (
+    DEFAULT_SIGNATURE,
+    import_tensorflow,
+    native_stderr_silenced,
+)
 
 
 def _import_tf_keras() -> Any:
     import_tensorflow()
     try:
-        import tf_keras
+        with native_stderr_silenced():
+            import tf_keras
     except ImportError:
         raise MissingExtraError("tf_keras is not installed: pip install "
                                 "'modelport[tensorflow]'") from None

@@ -30,6 +30,21 @@ class Tolerance:
     relative_step: float = 0.0
 
 
+@dataclass(frozen=True)
+class ElementSample:
+    """One element of an output: where it is, A's and B's values, |b - a| and its bound."""
+
+    index: tuple[int, ...]
+    a: float
+    b: float
+    abs_error: float
+    bound: float
+
+
+# Rows of the worst elements the report shows per output.
+WORST_ELEMENTS = 5
+
+
 @dataclass
 class OutputComparison:
     """One output of the two models compared."""
@@ -49,13 +64,18 @@ class OutputComparison:
     problem: str = ""
     # |b - a| per element (flattened float64), for the report's error distribution.
     abs_errors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    # Each element's bound atol + rtol * |a| (flattened float64), and how many exceed it.
+    bounds: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    over_bound: int = 0
+    # The elements furthest past (or nearest to) their bound, worst first, for the report.
+    worst: list[ElementSample] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape_a": list(self.shape_a), "shape_b": list(self.shape_b),
                 "max_abs_error": self.max_abs_error, "max_rel_error": self.max_rel_error,
                 "argmax_agreement": self.argmax_agreement, "argmax_rows": self.argmax_rows,
                 "passed": self.passed, "atol": self.atol, "rtol": self.rtol,
-                "problem": self.problem}
+                "elements_over_bound": self.over_bound, "problem": self.problem}
 
 
 def quantization_step(manifest: list[dict[str, Any]]) -> tuple[float, str]:
@@ -75,6 +95,8 @@ def quantization_step(manifest: list[dict[str, Any]]) -> tuple[float, str]:
                 continue
             qmax = 255 if dtype == "uint8" else 65535
             scale = float(quant.get("scale", 0.0))
+            if spec.get("dtype") == "int32" and scale <= 1:
+                continue  # integers a step of at most 1 apart are rounded back exactly
             low = float(quant.get("min", 0.0))
             largest = max(abs(low), abs(low + scale * qmax))
             if largest > 0:
@@ -125,8 +147,9 @@ def compare(name: str, a: np.ndarray, b: np.ndarray, tolerance: Tolerance,
         scale = float(finite.max()) if finite.size else 1.0
         atol = max(atol, QUANTIZATION_FACTOR * tolerance.relative_step * max(scale, 1.0))
     magnitude = np.abs(a64)
-    passed = bool(np.all(diff <= atol + tolerance.rtol * np.where(np.isfinite(magnitude),
-                                                                  magnitude, 0.0)))
+    bounds = atol + tolerance.rtol * np.where(np.isfinite(magnitude), magnitude, 0.0)
+    over = diff > bounds
+    passed = not bool(np.any(over))
     meaningful = magnitude > atol
     rel = diff[meaningful] / magnitude[meaningful]
     agreement, rows = None, 0
@@ -141,4 +164,19 @@ def compare(name: str, a: np.ndarray, b: np.ndarray, tolerance: Tolerance,
         float(diff.max()) if diff.size else 0.0,
         float(rel.max()) if rel.size else 0.0,
         agreement, rows, passed, atol, tolerance.rtol,
-        abs_errors=diff.reshape(-1))
+        abs_errors=diff.reshape(-1), bounds=bounds.reshape(-1),
+        over_bound=int(np.count_nonzero(over)), worst=_worst(a64, b64, diff, bounds))
+
+
+def _worst(a: np.ndarray, b: np.ndarray, diff: np.ndarray, bounds: np.ndarray
+           ) -> list[ElementSample]:
+    """The elements with the largest |b - a| relative to their bound (equal ones left out)."""
+    ratio = (diff / bounds).reshape(-1)
+    candidates = np.flatnonzero(diff.reshape(-1) > 0)
+    if candidates.size > WORST_ELEMENTS:
+        part = np.argpartition(-ratio[candidates], WORST_ELEMENTS - 1)[:WORST_ELEMENTS]
+        candidates = candidates[part]
+    ordered = candidates[np.argsort(-ratio[candidates], kind="stable")]
+    return [ElementSample(tuple(int(i) for i in np.unravel_index(flat, a.shape)),
+                          float(a.flat[flat]), float(b.flat[flat]), float(diff.flat[flat]),
+                          float(bounds.flat[flat])) for flat in ordered]

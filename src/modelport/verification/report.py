@@ -1,5 +1,6 @@
 """The `--report` page: one self-contained HTML file with the verdict, both sides, the inputs,
-the comparison table and, per output, a plot of the error distribution (needs matplotlib)."""
+the command line that produced it, the comparison table and, per output, a plot of the error
+distribution with the elements' bounds and the worst elements, A against B (needs matplotlib)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ BINS_PER_DECADE = 8
 AXIS_DECADES_LIMIT = 200.0  # the x axis stays within 1e-200..1e200 (see _histogram_png)
 # A colour used nowhere else on the page, so a rendering test can find the drawn bars.
 BAR_COLOUR = "#009688"
-ATOL_COLOUR = "#d62828"
+BOUND_COLOUR = "#d62828"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; color: #222; max-width: 64em; margin: 2em auto;
@@ -49,6 +50,9 @@ section.output h3 { margin-bottom: .3em; }
 figure { margin: 0; }
 figcaption, p.no-plot { font-size: .9em; color: #444; max-width: 50em; }
 footer { margin-top: 2em; font-size: .8em; color: #777; }
+pre.command { background: #f6f6f6; padding: .4em .6em; white-space: pre-wrap;
+              word-break: break-all; }
+td.index { font-family: ui-monospace, monospace; }
 """
 
 
@@ -95,6 +99,7 @@ def render_report(result: VerifyResult) -> str:
         f'<p class="verdict {css_class}">{_esc(result.verdict())}</p>',
         *([f'<p class="divergence">{_esc(result.divergence_line())}</p>']
           if result.divergence_line() else []),
+        *([f'<pre class="command">{_esc(result.command)}</pre>'] if result.command else []),
         "<h2>Models</h2>",
         _sides_table([result.a, result.b]),
         "<h2>Inputs</h2>",
@@ -210,6 +215,21 @@ def _number(value: float) -> str:
     return "0" if value == 0 else f"{value:.3g}"
 
 
+def bound_range(output: OutputComparison) -> tuple[float, float]:
+    """The smallest and largest of the elements' bounds atol + rtol * |a| (atol alone when
+    the comparison kept none)."""
+    bounds = np.asarray(output.bounds, dtype=np.float64)
+    finite = bounds[np.isfinite(bounds)]
+    if finite.size == 0:
+        return output.atol, output.atol
+    return float(finite.min()), float(finite.max())
+
+
+def _one_bound(low: float, high: float) -> bool:
+    """Whether the bounds are one value as the plot and caption show numbers (3 digits)."""
+    return high <= low * (1 + 1e-3)
+
+
 def _caption(summary: ErrorSummary, output: OutputComparison) -> str:
     text = f"{summary.count} elements"
     if summary.zeros:
@@ -220,9 +240,15 @@ def _caption(summary: ErrorSummary, output: OutputComparison) -> str:
     text += (f". Median {_number(summary.median)}, 99th percentile {_number(summary.p99)}, "
              f"max {_number(summary.maximum)}. ")
     text += (f"Each element's bound is atol + rtol * |a| with atol {_number(output.atol)}, "
-             f"rtol {_number(output.rtol)}")
-    if summary.positive.size and output.atol > 0:
-        text += "; the dashed line marks atol"
+             f"rtol {_number(output.rtol)}: {output.over_bound} of {summary.count} elements "
+             "exceed theirs")
+    low, high = bound_range(output)
+    if summary.positive.size and high > 0:
+        if _one_bound(low, high):
+            text += f"; the dashed line marks the bound, {_number(high)}"
+        else:
+            text += (f"; the dashed lines mark the smallest and the largest bound, "
+                     f"{_number(low)} and {_number(high)}")
     return text + "."
 
 
@@ -243,19 +269,48 @@ def _output_section(index: int, output: OutputComparison) -> str:
     elif summary.positive.size == 0:
         parts.append(f'<p class="no-plot">{_esc(_caption(summary, output))}</p>')
     else:
-        png = _histogram_png(summary.positive, output.atol)
+        png = _histogram_png(summary.positive, bound_range(output))
         source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         alt = f"Histogram of |b - a| for output {output.name} on a log scale"
         parts.append(f'<figure><img src="{source}" alt="{_esc(alt)}" '
                      f'width="{round(FIGURE_INCHES[0] * FIGURE_DPI)}" '
                      f'height="{round(FIGURE_INCHES[1] * FIGURE_DPI)}">'
                      f"<figcaption>{_esc(_caption(summary, output))}</figcaption></figure>")
+    if output.worst:
+        parts.append(_worst_table(output))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _histogram_png(positive: np.ndarray, atol: float) -> bytes:
-    """A histogram of the positive errors on log-log axes with atol as a vertical line."""
+def _worst_table(output: OutputComparison) -> str:
+    """The elements furthest past (or nearest to) their bound: A against B."""
+    rows = []
+    for sample in output.worst:
+        over = sample.abs_error > sample.bound
+        cells = [f'<td class="index">{_esc(list(sample.index))}</td>',
+                 *(f'<td class="num">{_esc(_precise(v))}</td>' for v in (sample.a, sample.b)),
+                 *(f'<td class="num">{_esc(_number(v))}</td>'
+                   for v in (sample.abs_error, sample.bound)),
+                 f'<td class="result {"fail" if over else "pass"}">'
+                 f'{"over" if over else "within"}</td>']
+        rows.append(f'<tr class="{"fail" if over else "pass"}">{"".join(cells)}</tr>')
+    caption = (f'<p class="worst">The {len(rows)} element(s) with the largest |b - a| for '
+               "their bound:</p>")
+    return caption + _table(("element", "A", "B", "|b - a|", "bound", "result"), rows,
+                            "worst")
+
+
+def _precise(value: float) -> str:
+    """A value as the models computed it (float32 needs 9 significant digits)."""
+    if np.isnan(value) or np.isinf(value):
+        return _number(value)
+    return f"{value:.9g}"
+
+
+def _histogram_png(positive: np.ndarray, bounds: tuple[float, float]) -> bytes:
+    """A histogram of the positive errors on log-log axes with the elements' bounds
+    (atol + rtol * |a|, smallest and largest) as vertical lines."""
+    low, high = bounds
     # The figure API with an explicit Agg canvas: no pyplot, so no global backend switch in a
     # user's process and no figure registry that would need closing.
     import matplotlib.style
@@ -267,8 +322,7 @@ def _histogram_png(positive: np.ndarray, atol: float) -> bytes:
     # well inside float64 (matplotlib's tick code overflows near its limits); errors beyond
     # are drawn in the edge bins and the caption gives their true values.
     exponents = [float(np.log10(positive.min())), float(np.log10(positive.max()))]
-    if atol > 0:
-        exponents.append(float(np.log10(atol)))
+    exponents += [float(np.log10(v)) for v in (low, high) if v > 0]
     first = float(np.clip(min(exponents) - 0.5, -AXIS_DECADES_LIMIT, AXIS_DECADES_LIMIT - 1))
     last = float(np.clip(max(exponents) + 0.5, first + 1, AXIS_DECADES_LIMIT))
     # Bins across the whole axis, not just the data's range: errors that are nearly all alike
@@ -296,9 +350,15 @@ def _histogram_png(positive: np.ndarray, atol: float) -> bytes:
         axes.set_xlabel("|b - a|", fontsize=8)
         axes.set_ylabel("elements", fontsize=8)
         axes.tick_params(labelsize=7)
-        if atol > 0:
-            axes.axvline(atol, color=ATOL_COLOUR, linestyle="--", linewidth=1.2,
-                         label=f"atol {_number(atol)}")
+        if high > 0:
+            if _one_bound(low, high) or low <= 0:
+                axes.axvline(high, color=BOUND_COLOUR, linestyle="--", linewidth=1.2,
+                             label=f"bound {_number(high)}")
+            else:
+                axes.axvspan(low, high, color=BOUND_COLOUR, alpha=0.08, linewidth=0)
+                axes.axvline(low, color=BOUND_COLOUR, linestyle="--", linewidth=1.2,
+                             label=f"bound atol + rtol*|a|: {_number(low)} .. {_number(high)}")
+                axes.axvline(high, color=BOUND_COLOUR, linestyle="--", linewidth=1.2)
             axes.legend(fontsize=7, frameon=False, loc="best")
         # Fixed margins rather than a tight layout, so the panels of all outputs line up.
         figure.subplots_adjust(left=0.11, right=0.98, bottom=0.2, top=0.96)

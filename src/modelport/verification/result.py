@@ -48,6 +48,8 @@ class VerifyResult:
     # When outputs differ and both sides could run layer by layer: the first layer (in A's
     # order) whose outputs differ, with its comparison.
     divergence: OutputComparison | None = None
+    # The command line that produced the result (set by the CLI; shown in the report).
+    command: str = ""
 
     @property
     def passed(self) -> bool:

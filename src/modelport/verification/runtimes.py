@@ -4,15 +4,13 @@ runtime that cannot read a format itself is handed the model (converted by model
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import os
 import re
-import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from modelport import registry
 from modelport.errors import MissingExtraError, ModelportError, UnsupportedError
 from modelport.formats.record import Format, Probe
 from modelport.model import Model
+from modelport.tensorflow.loading import native_stderr_silenced
 from modelport.verification.inputs import InputSpec
 
 Run = Callable[[list[tuple[str, np.ndarray]]], tuple[list[str], list[np.ndarray]]]
@@ -97,31 +96,10 @@ def default_runtime(fmt: Format, keras_version: str | None) -> str:
 EXTRA = "pip install 'modelport[verify]'"
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers) ignore TF_CPP_MIN_LOG_LEVEL and
-    go straight to file descriptor 2; they are not about the user's model. Python errors are
-    raised, not printed, so nothing the user needs is lost."""
-    if os.environ.get("MODELPORT_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-
-
 def _import(module: str, runtime: str) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             mod = importlib.import_module(module)
     except ImportError as exc:
         backend = os.environ.get("KERAS_BACKEND")
