@@ -10,11 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from modelport.errors import UnsupportedError
+from modelport.keras_config import ops
 from modelport.keras_config.entries import (
     KERAS3_EXPORTED_NAMES,
     has_builtin_node,
+    is_keras3_op,
     is_model_entry,
 )
+from modelport.keras_config.operations import keras3_call_to_canonical
 
 KERAS2_VERSION = "2.15.0"  # what Keras 2 dialect output claims when the source was not Keras 2
 
@@ -270,6 +273,9 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
 
     new_layers = []
     for entry in layers:
+        if is_keras3_op(entry):
+            new_layers.append(_keras3_op_entry(entry, lambda r: ref(r, shift_all=True)))
+            continue
         converted = _keras3_layer_entry(entry, warn)
         if "inbound_nodes" in entry:
             converted["inbound_nodes"] = [
@@ -286,6 +292,22 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
         # Keras 3 already counts nested Functional models from 1 here, not Sequential ones.
         cfg[key] = _map_refs(value, lambda r: ref(r, shift_all=False))
     return {"class_name": "Functional" if class_name == "Model" else class_name, "config": cfg}
+
+
+def _keras3_op_entry(entry: dict[str, Any], ref: Callable[[list[Any]], list[Any]]
+                     ) -> dict[str, Any]:
+    """A Keras 3 operation node kept as Keras 3 wrote it, its calls as canonical call nodes
+    (keras_config.operations)."""
+    name = entry.get("name") or (entry.get("config") or {}).get("name")
+    nodes = []
+    for node in entry.get("inbound_nodes") or []:
+        if not isinstance(node, dict):
+            raise UnsupportedError(f"operation '{name}' ({entry.get('class_name')}) has a "
+                                   "list-form node, which Keras 3 never writes for operations")
+        nodes.append(keras3_call_to_canonical(node, ref))
+    return {"module": entry["module"], "class_name": entry.get("class_name"),
+            "registered_name": entry.get("registered_name"), "name": name,
+            "config": copy.deepcopy(entry.get("config") or {}), "inbound_nodes": nodes}
 
 
 def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
@@ -501,6 +523,8 @@ def explicit_input_layer(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
     """The canonical config rendered for output: the Keras 2 dialect less what Keras 3 rejects
     (time_major, groups, Policy dicts, module-wrapped built-in objects)."""
+    if is_keras3_op(entry):
+        return ops.keras3_to_tf(entry)
     class_name = entry.get("class_name", "")
     out = {k: v for k, v in entry.items() if k not in ("config", "build_config",
                                                        "compile_config")}
