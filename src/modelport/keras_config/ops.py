@@ -136,7 +136,9 @@ def _sizes_to_indices(value: Any) -> Any:
     if isinstance(value, int):
         return value
     sizes = list(value)
-    if any(not isinstance(s, int) or s < 0 for s in sizes):
+    # A -1 size takes the rest; numpy's last part does that, anywhere else it is not a split.
+    if any(not isinstance(s, int) or s < 0 for s in sizes[:-1]) or not sizes or not (
+            isinstance(sizes[-1], int) and sizes[-1] >= -1):
         raise ValueError(f"split sizes {value!r}")
     indices, total = [], 0
     for size in sizes[:-1]:
@@ -317,10 +319,11 @@ TABLE: tuple[Op, ...] = (
         _config("mode", tf_default="CONSTANT", k3_default="constant", to_k3=_lower,
                 to_tf=_upper),
         Arg("constant_values", "constant_values", "kwarg", 0, None,
-            to_tf=lambda v: 0 if v is None else v)),
+            to_k3=lambda v: None if v == 0 else v, to_tf=lambda v: 0 if v is None else v)),
        group="shape", k3_call_kwargs=("constant_values",),
        notes="mode is upper case in TensorFlow, lower case in Keras 3; a constant_values of "
-             "None (Keras 3) is 0"),
+             "None (Keras 3) is 0, and Keras 3 refuses any other value unless mode is "
+             "constant (TensorFlow ignores it)"),
     # indexing
     Op(("__operators__.getitem",), ("GetItem",), "keras.src.ops.numpy",
        (Arg("tensor", "x"), Arg("slice_spec", "key", to_k3=_slice_to_k3, to_tf=_slice_to_tf)),
