@@ -350,3 +350,74 @@ def test_tf_op_argument_keras3_lacks_is_refused(tmp_path):
     model.save(path)
     with pytest.raises(UnsupportedError, match="transpose_b=True"):
         modelport.convert(path, tmp_path / "out.keras")
+
+
+# ---------------------------------------------------------------------------- TF.js
+
+def _tfjs_exact_outputs(x, ops):
+    """Operations TF.js layers computes exactly as layers: activations and x * c, x + c."""
+    return [ops["relu"](x - 0.5), ops["sigmoid"](x), ops["tanh"](x), ops["softmax"](x),
+            x * 2.0, 3.0 * x, x + 1.0, x - 0.25]
+
+
+@pytest.mark.parametrize("library", ["tf_keras", "keras3"])
+def test_exact_tfjs_layers_are_written_as_layers(library, node_tfjs, tmp_path):
+    import tfjs
+
+    keras = harness.keras_module(library)
+    if library == "tf_keras":
+        import tensorflow as tf
+
+        fns = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh,
+               "softmax": tf.nn.softmax}
+        path = tmp_path / "exact.h5"
+    else:
+        fns = {name: getattr(keras.ops, name) for name in ("relu", "sigmoid", "tanh",
+                                                           "softmax")}
+        path = tmp_path / "exact.keras"
+    x = keras.Input((5,), name="x")
+    model = keras.Model(x, _tfjs_exact_outputs(keras.layers.Dense(5, name="d")(x), fns))
+    model.save(path)
+    inputs = [np.random.default_rng(1).uniform(-1, 1, (4, 5)).astype("float32")]
+    expected = harness.predict(model, inputs)
+    out = _converted(path, tmp_path / "web")
+    topology = json.loads((out / "model.json").read_text())["modelTopology"]["model_config"]
+    classes = [e["class_name"] for e in topology["config"]["layers"]]
+    assert classes.count("Activation") == 4 and classes.count("Rescaling") == 5, classes
+    harness.assert_outputs_close(tfjs.run_tfjs(out / "model.json", inputs), expected, ATOL,
+                                 "TF.js layers")
+
+
+@pytest.mark.parametrize("library", ["tf_keras", "keras3"])
+def test_other_ops_are_refused_for_tfjs_layers_naming_the_graph_model_route(library, tmp_path,
+                                                                            capsys):
+    keras = harness.keras_module(library)
+    x = keras.Input((5,), name="x")
+    model = keras.Model(x, (x / 255.0)[:, :2])
+    path = tmp_path / ("scaled.h5" if library == "tf_keras" else "scaled.keras")
+    model.save(path)
+    assert main(["convert", str(path), str(tmp_path / "web")]) == 2
+    message = capsys.readouterr().err
+    shown = "tf.math.truediv" if library == "tf_keras" else "keras.ops.numpy.TrueDivide"
+    assert shown in message and "--to tfjs_graph_model" in message, message
+    assert str(path) in message
+    assert not (tmp_path / "web").exists()
+
+
+@pytest.mark.parametrize("library", ["tf_keras", "keras3"])
+def test_graph_model_and_saved_model_routes_run_the_ops(library, tf_keras_model, keras3_model,
+                                                        node_tfjs, tmp_path):
+    from test_graph_model import run_graph_model
+
+    built = tf_keras_model if library == "tf_keras" else keras3_model
+    web = _converted(built.path, tmp_path / "graph", to_format="tfjs_graph_model")
+    harness.assert_outputs_close(run_graph_model(web, _inputs()), built.outputs, 2e-5,
+                                 "tfjs_graph_model")
+    saved = _converted(built.path, tmp_path / "saved", to_format="tf_saved_model")
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    result = signature(x=tf.constant(_inputs()[0]))
+    keys = sorted(result, key=lambda k: [int(p) if p.isdigit() else p
+                                         for p in __import__("re").split(r"(\d+)", k)])
+    assert len(keys) == len(built.outputs)

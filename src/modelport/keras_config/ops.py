@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelport.errors import UnsupportedError
-from modelport.keras_config.entries import layer_name
+from modelport.keras_config.entries import is_operation, is_tf_op, layer_name
 from modelport.keras_config.graph import is_ref
 from modelport.keras_config.operations import (
     ARGS,
@@ -371,10 +371,16 @@ def for_keras3(module: str, class_name: str) -> Op | None:
     return _BY_K3.get((module, class_name))
 
 
+def _shown(entry: dict[str, Any]) -> str:
+    """How an operation is named in messages: tf.math.multiply, keras.ops.numpy.Multiply."""
+    if is_tf_op(entry):
+        return f"tf.{entry.get('config', {}).get('function')}"
+    module = str(entry.get("module", "")).replace("keras.src.ops", "keras.ops")
+    return f"{module}.{entry.get('class_name')}"
+
+
 def _refuse(entry: dict[str, Any], what: str, target: str) -> UnsupportedError:
-    function = entry.get("config", {}).get("function")
-    shown = f"tf.{function}" if function else \
-        f"{entry.get('module', '')}.{entry.get('class_name')}"
+    shown = _shown(entry)
     return UnsupportedError(f"operation {shown} (layer '{layer_name(entry)}') {what}; {target} "
                             "cannot run it as written")
 
@@ -531,3 +537,76 @@ def _arg_text(arg: Arg) -> str:
         defaults = f" = {tf_default}" if tf_default == k3_default else \
             f" = {tf_default} (TF) / {k3_default} (Keras 3)"
     return f"{name}{where}{defaults}"
+
+
+# ------------------------------------------------------------------- TF.js layers output
+
+# Operations TF.js layers computes with the same function under a layer: the activation of
+# that name (tfjs-layers' activations are TensorFlow's ops of the same name).
+_TFJS_ACTIVATIONS = {"nn.relu": "relu", "nn.relu6": "relu6", "math.sigmoid": "sigmoid",
+                     "math.tanh": "tanh", "nn.selu": "selu", "nn.elu": "elu",
+                     "math.softplus": "softplus", "nn.softmax": "softmax"}
+# x * c and x + c as Rescaling(scale, offset), which computes x * scale + offset: exact for
+# these (x * 1 and x + 0 are x), not for x / c (x * (1 / c) rounds differently).
+_TFJS_SCALINGS = {"math.multiply": (True, lambda c: (c, 0.0)),
+                  "__operators__.add": (True, lambda c: (1.0, c)),
+                  "math.subtract": (False, lambda c: (1.0, -c))}
+TFJS_ROUTE = "`--to tfjs_graph_model` runs it"
+
+
+def _as_tf(entry: dict[str, Any]) -> dict[str, Any]:
+    return entry if is_tf_op(entry) else keras3_to_tf(entry)
+
+
+def tfjs_layer(entry: dict[str, Any]) -> dict[str, Any]:
+    """An operation as the TF.js layer that computes exactly the same (canonical Keras 2
+    entry, list-form node); refused, naming the op and the route that runs it, otherwise."""
+    name = layer_name(entry)
+    try:
+        tf_entry = _as_tf(entry)
+    except UnsupportedError:
+        tf_entry = None
+    function = (tf_entry or {}).get("config", {}).get("function")
+    nodes = (tf_entry or {}).get("inbound_nodes") or []
+    shown = _shown(entry)
+    refusal = UnsupportedError(f"operation {shown} (layer '{name}'): TF.js layers models have "
+                               f"no operations and no layer computing exactly this; "
+                               f"{TFJS_ROUTE}")
+    if tf_entry is None or len(nodes) != 1:
+        raise refusal
+    first, kwargs = tf_node_to_call(nodes[0])
+    kwargs = {k: v for k, v in kwargs.items() if k != "name"}
+    base = {"name": name, "trainable": True, "dtype": "float32"}
+    if function in _TFJS_ACTIVATIONS and is_ref(first):
+        allowed = {"nn.softmax": {"axis": (None, -1)}}.get(function, {})
+        if all(k in allowed and v in allowed[k] for k, v in kwargs.items()):
+            return {"class_name": "Activation", "name": name,
+                    "config": {**base, "activation": _TFJS_ACTIVATIONS[function]},
+                    "inbound_nodes": [[[*first[:3], {}]]]}
+    if function in _TFJS_SCALINGS and set(kwargs) == {"y"}:
+        commutative, scaling = _TFJS_SCALINGS[function]
+        tensor, constant = first, kwargs["y"]
+        if commutative and not is_ref(tensor) and is_ref(constant):
+            tensor, constant = constant, tensor
+        if is_ref(tensor) and isinstance(constant, int | float) and not isinstance(
+                constant, bool):
+            scale, offset = scaling(float(constant))
+            return {"class_name": "Rescaling", "name": name,
+                    "config": {**base, "scale": scale, "offset": offset},
+                    "inbound_nodes": [[[*tensor[:3], {}]]]}
+    raise refusal
+
+
+def with_tfjs_layers(model_config: dict[str, Any]) -> dict[str, Any]:
+    """The canonical config with every operation written as its exact TF.js layer (nested
+    models too); raises UnsupportedError for the first operation that has none."""
+
+    def render(entry: dict[str, Any]) -> dict[str, Any]:
+        if is_operation(entry):
+            return tfjs_layer(entry)
+        cfg = entry.get("config")
+        if isinstance(cfg, dict) and isinstance(cfg.get("layers"), list):
+            return {**entry, "config": {**cfg, "layers": [render(e) for e in cfg["layers"]]}}
+        return entry
+
+    return render(model_config)
