@@ -174,9 +174,12 @@ def read(path: PathLike, format: str | Format | None = None) -> Model:
     fmt = get_format(format) if format else _detect(probe)
     if fmt.read is None:
         raise UnsupportedError(f"modelport cannot read {fmt.name} files", path)
-    if "probe" in _accepted(fmt.read):  # what detection parsed is not parsed again
-        return fmt.call("read", path, probe=probe)
-    return fmt.call("read", path)
+    try:
+        if "probe" in _accepted(fmt.read):  # what detection parsed is not parsed again
+            return fmt.call("read", path, probe=probe)
+        return fmt.call("read", path)
+    except ModelportError as exc:
+        raise exc.about(path) from None  # e.g. a config the canonical form cannot hold
 
 
 def _flag(option: str) -> str:

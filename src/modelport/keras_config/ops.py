@@ -371,7 +371,7 @@ def for_keras3(module: str, class_name: str) -> Op | None:
     return _BY_K3.get((module, class_name))
 
 
-def _shown(entry: dict[str, Any]) -> str:
+def display_name(entry: dict[str, Any]) -> str:
     """How an operation is named in messages: tf.math.multiply, keras.ops.numpy.Multiply."""
     if is_tf_op(entry):
         return f"tf.{entry.get('config', {}).get('function')}"
@@ -380,7 +380,7 @@ def _shown(entry: dict[str, Any]) -> str:
 
 
 def _refuse(entry: dict[str, Any], what: str, target: str) -> UnsupportedError:
-    shown = _shown(entry)
+    shown = display_name(entry)
     return UnsupportedError(f"operation {shown} (layer '{layer_name(entry)}') {what}; {target} "
                             "cannot run it as written")
 
@@ -568,7 +568,7 @@ def tfjs_layer(entry: dict[str, Any]) -> dict[str, Any]:
         tf_entry = None
     function = (tf_entry or {}).get("config", {}).get("function")
     nodes = (tf_entry or {}).get("inbound_nodes") or []
-    shown = _shown(entry)
+    shown = display_name(entry)
     refusal = UnsupportedError(f"operation {shown} (layer '{name}'): TF.js layers models have "
                                f"no operations and no layer computing exactly this; "
                                f"{TFJS_ROUTE}")
