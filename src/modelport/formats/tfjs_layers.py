@@ -191,7 +191,8 @@ def write(model: Model, path: Path, overwrite: bool = False,
                                   quantize=quantize,
                                   split_weights_by_layer=split_weights_by_layer)
     # Operations become the TF.js layers that compute exactly the same, or are refused.
-    model = dataclasses.replace(model, config=with_tfjs_layers(model.config))
+    model = dataclasses.replace(model, config=with_tfjs_layers(
+        model.config, "`--to tfjs_graph_model` runs it"))
     check_target(model)
     written = write_manifest(
         path, weight_groups(model, split_weights_by_layer, with_optimizer=include_optimizer),

@@ -551,16 +551,15 @@ _TFJS_ACTIVATIONS = {"nn.relu": "relu", "nn.relu6": "relu6", "math.sigmoid": "si
 _TFJS_SCALINGS = {"math.multiply": (True, lambda c: (c, 0.0)),
                   "__operators__.add": (True, lambda c: (1.0, c)),
                   "math.subtract": (False, lambda c: (1.0, -c))}
-TFJS_ROUTE = "`--to tfjs_graph_model` runs it"
 
 
 def _as_tf(entry: dict[str, Any]) -> dict[str, Any]:
     return entry if is_tf_op(entry) else keras3_to_tf(entry)
 
 
-def tfjs_layer(entry: dict[str, Any]) -> dict[str, Any]:
+def tfjs_layer(entry: dict[str, Any], route: str) -> dict[str, Any]:
     """An operation as the TF.js layer that computes exactly the same (canonical Keras 2
-    entry, list-form node); refused, naming the op and the route that runs it, otherwise."""
+    entry, list-form node); refused otherwise, naming the op and `route`, what runs it."""
     name = layer_name(entry)
     try:
         tf_entry = _as_tf(entry)
@@ -571,7 +570,7 @@ def tfjs_layer(entry: dict[str, Any]) -> dict[str, Any]:
     shown = display_name(entry)
     refusal = UnsupportedError(f"operation {shown} (layer '{name}'): TF.js layers models have "
                                f"no operations and no layer computing exactly this; "
-                               f"{TFJS_ROUTE}")
+                               f"{route}")
     if tf_entry is None or len(nodes) != 1:
         raise refusal
     first, kwargs = tf_node_to_call(nodes[0])
@@ -597,13 +596,14 @@ def tfjs_layer(entry: dict[str, Any]) -> dict[str, Any]:
     raise refusal
 
 
-def with_tfjs_layers(model_config: dict[str, Any]) -> dict[str, Any]:
+def with_tfjs_layers(model_config: dict[str, Any], route: str) -> dict[str, Any]:
     """The canonical config with every operation written as its exact TF.js layer (nested
-    models too); raises UnsupportedError for the first operation that has none."""
+    models too); raises UnsupportedError for the first operation that has none, saying
+    `route` (the conversion that runs it)."""
 
     def render(entry: dict[str, Any]) -> dict[str, Any]:
         if is_operation(entry):
-            return tfjs_layer(entry)
+            return tfjs_layer(entry, route)
         cfg = entry.get("config")
         if isinstance(cfg, dict) and isinstance(cfg.get("layers"), list):
             return {**entry, "config": {**cfg, "layers": [render(e) for e in cfg["layers"]]}}
