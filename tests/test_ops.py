@@ -459,3 +459,46 @@ def _assert_matched(actual: list[np.ndarray], expected: list[np.ndarray], atol: 
                       and np.abs(a.astype(np.float64) - e).max() <= atol), None)
         assert match is not None, f"output {index} {e.shape}: no equal output"
         unused.pop(match)
+
+
+# ------------------------------------------------------------------ nested models, .h5
+
+def _nested_model(library: str):
+    """Operations inside a nested functional model and around its call."""
+    keras = harness.keras_module(library)
+    if library == "tf_keras":
+        import tensorflow as tf
+
+        tanh, concat = tf.tanh, tf.concat
+    else:
+        tanh, concat = keras.ops.tanh, keras.ops.concatenate
+    xi = keras.Input((4,), name="inner_x")
+    inner = keras.Model(xi, concat([tanh(xi) * 2.0, xi[:, :1]], axis=-1), name="inner")
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(4, name="dense")(x / 255.0)
+    return keras.Model(x, [inner(h) + 1.0, inner(x)[:, 1:] - h[:, :1]], name="outer")
+
+
+@pytest.mark.parametrize("library", ["tf_keras", "keras3"])
+def test_operations_inside_nested_models_convert_both_ways(library, tmp_path):
+    model = _nested_model(library)
+    path = tmp_path / ("nested.h5" if library == "tf_keras" else "nested.keras")
+    model.save(path)
+    inputs = [np.random.default_rng(3).uniform(0, 255, (4, 4)).astype("float32")]
+    expected = harness.predict(model, inputs)
+    other, out = ("keras3", tmp_path / "out.keras") if library == "tf_keras" else (
+        "tf_keras", tmp_path / "out.h5")
+    _converted(path, out)
+    harness.assert_outputs_close(harness.load_and_predict(other, out, inputs), expected, ATOL,
+                                 f"{path.name} -> {out.name}")
+
+
+def test_keras3_dialect_h5_with_operations_is_refused_and_keras2_h5_warns(keras3_model,
+                                                                          tmp_path):
+    with pytest.raises(UnsupportedError) as caught:
+        modelport.convert(keras3_model.path, tmp_path / "k3.h5", keras=3)
+    assert "Keras 3 cannot load operations from a legacy .h5" in str(caught.value)
+    assert str(keras3_model.path) in str(caught.value)
+    assert not (tmp_path / "k3.h5").exists()
+    result = modelport.convert(keras3_model.path, tmp_path / "k2.h5")
+    assert any("Keras 3 cannot load operations" in w for w in result.warnings), result.warnings

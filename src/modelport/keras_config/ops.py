@@ -459,7 +459,7 @@ def keras3_to_tf(entry: dict[str, Any]) -> dict[str, Any]:
     name = layer_name(entry)
     cfg = entry.get("config") or {}
     for key, value in cfg.items():
-        if key in ("name", "dtype") or any(a.k3 == key and a.place == "config"
+        if key == "name" or any(a.k3 == key and a.place == "config"
                                           for a in op.args):
             continue
         if key in op.k3_fixed and value == op.k3_fixed[key]:
