@@ -116,7 +116,8 @@ def _tf_outputs(keras, tf, x):
         tf.reduce_max(a, axis=-1), tf.reduce_min(a, 1), tf.reduce_prod(x, axis=1),
         tf.math.reduce_std(x, axis=1), tf.math.reduce_variance(x, axis=1),
         tf.math.reduce_logsumexp(x, axis=1), f(tf.argmax(d, axis=-1)),
-        f(tf.argmin(d, axis=-1)),
+        f(tf.argmin(d, axis=-1)), f(tf.reduce_any(a > 0, axis=1)),
+        f(tf.reduce_all(a > 0, axis=[1, 2], keepdims=True)),
         # shapes
         tf.reshape(x, (-1, 24)), tf.transpose(x, perm=[0, 2, 1, 3]), tf.expand_dims(x, axis=1),
         tf.squeeze(tf.expand_dims(x, 1), axis=1), tf.concat([x, d], axis=-1),
@@ -131,6 +132,8 @@ def _tf_outputs(keras, tf, x):
         tf.matmul(x, tf.transpose(x, [0, 1, 3, 2])), x @ tf.transpose(d, [0, 1, 3, 2]),
         tf.cast(x * 10, "int32"), tf.clip_by_value(a, -0.2, 0.2), tf.where(a > 0, x, 0.0),
         tf.where(a > 0, d, a),
+        # array constants
+        x * np.array([1.0, 2.0, 3.0, 4.0], dtype="float32"),
     ]
 
 
@@ -161,7 +164,8 @@ def _k3_outputs(keras, x):
         ops.max(a, axis=-1), ops.min(a, 1), ops.prod(x, axis=1),
         ops.std(x, axis=1), ops.var(x, axis=1),
         ops.logsumexp(x, axis=1), f(ops.argmax(d, axis=-1)),
-        f(ops.argmin(d, axis=-1)),
+        f(ops.argmin(d, axis=-1)), f(ops.any(a > 0, axis=1)),
+        f(ops.all(a > 0, axis=[1, 2], keepdims=True)),
         ops.reshape(x, (-1, 24)), ops.transpose(x, axes=[0, 2, 1, 3]), ops.expand_dims(x, 1),
         ops.squeeze(ops.expand_dims(x, 1), axis=1), ops.concatenate([x, d], axis=-1),
         ops.stack([x, d], axis=1), ops.split(x, 2, axis=-1)[1], ops.split(x, [1], axis=-1)[1],
@@ -173,6 +177,7 @@ def _k3_outputs(keras, x):
         ops.matmul(x, ops.transpose(x, [0, 1, 3, 2])), x @ ops.transpose(d, [0, 1, 3, 2]),
         ops.cast(x * 10, "int32"), ops.clip(a, -0.2, 0.2), ops.where(a > 0, x, 0.0),
         ops.where(a > 0, d, a),
+        x * np.array([1.0, 2.0, 3.0, 4.0], dtype="float32"),
     ]
 
 
@@ -502,3 +507,20 @@ def test_keras3_dialect_h5_with_operations_is_refused_and_keras2_h5_warns(keras3
     assert not (tmp_path / "k3.h5").exists()
     result = modelport.convert(keras3_model.path, tmp_path / "k2.h5")
     assert any("Keras 3 cannot load operations" in w for w in result.warnings), result.warnings
+
+
+def test_keras3_own_h5_with_operations_converts(tmp_path):
+    """Keras 3's legacy .h5 writer drops an operation's module (and Keras 3 cannot load the
+    file back): the table knows the class, so modelport reads it, for tf_keras and .keras."""
+    keras = harness.keras_module("keras3")
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, [x * 2.0 + 1.0, keras.ops.tanh(x)[:, :2],
+                            keras.ops.any(keras.ops.not_equal(x, 0.5), axis=-1)])
+    path = tmp_path / "own.h5"
+    model.save(path)
+    inputs = [np.array([[0.5, 1.0, -2.0, 0.0], [0.5] * 4], dtype="float32")]
+    expected = harness.predict(model, inputs)
+    for library, out in (("tf_keras", tmp_path / "k2.h5"), ("keras3", tmp_path / "k3.keras")):
+        _converted(path, out)
+        harness.assert_outputs_close(harness.load_and_predict(library, out, inputs), expected,
+                                     ATOL, f"Keras 3 .h5 -> {out.name}")

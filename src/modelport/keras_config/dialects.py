@@ -273,6 +273,7 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
 
     new_layers = []
     for entry in layers:
+        entry = _legacy_keras3_op(entry)
         if is_keras3_op(entry):
             new_layers.append(_keras3_op_entry(entry, lambda r: ref(r, shift_all=True)))
             continue
@@ -292,6 +293,21 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
         # Keras 3 already counts nested Functional models from 1 here, not Sequential ones.
         cfg[key] = _map_refs(value, lambda r: ref(r, shift_all=False))
     return {"class_name": "Functional" if class_name == "Model" else class_name, "config": cfg}
+
+
+def _legacy_keras3_op(entry: dict[str, Any]) -> dict[str, Any]:
+    """Keras 3's legacy .h5 writer leaves an operation's module out: an entry without one whose
+    config has no `trainable` (every Keras 3 layer writes it) and whose class is an operation
+    of the op table is that operation."""
+    cfg = entry.get("config")
+    nodes = entry.get("inbound_nodes") or []
+    if "module" in entry or not isinstance(cfg, dict) or "trainable" in cfg or not all(
+            isinstance(n, dict) for n in nodes):
+        return entry
+    module = ops.keras3_module_of(str(entry.get("class_name")))
+    if module is None:
+        return entry
+    return {**entry, "module": module, "registered_name": entry.get("class_name")}
 
 
 def _keras3_op_entry(entry: dict[str, Any], ref: Callable[[list[Any]], list[Any]]

@@ -30,6 +30,7 @@ from modelport.keras_config.operations import (
     KWARGS,
     call_node,
     call_to_tf_node,
+    map_tree,
     tf_node_to_call,
 )
 
@@ -70,15 +71,38 @@ class Op:
     k3_call_kwargs: tuple[str, ...] = ()
 
 
-def _x(tf: str = "x", k3: str = "x") -> Arg:
-    return Arg(tf, k3)
+def _array(value: Any) -> Any:
+    """A constant operand: tf_keras writes an array as its nested list, which TensorFlow
+    converts with Python's dtypes (float32, int32, bool); Keras 3 needs it as an array."""
+    if not isinstance(value, list):
+        return value
+    flat: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list):
+            for item in v:
+                walk(item)
+        else:
+            flat.append(v)
+
+    walk(value)
+    if all(isinstance(v, bool) for v in flat):
+        dtype = "bool"
+    elif all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+        dtype = "int32"
+    elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in flat):
+        dtype = "float32"
+    else:
+        raise ValueError(f"a constant {value!r}")
+    return {"class_name": "__numpy__", "config": {"value": value, "dtype": dtype}}
 
 
 def _binary(tf: str, k3: str, module: str = "numpy", notes: str = "", group: str = "",
             names: tuple[str, str] = ("x", "y"), more_tf: tuple[str, ...] = (),
             more_k3: tuple[str, ...] = ()) -> Op:
     return Op((tf, *more_tf), (k3, *more_k3), f"keras.src.ops.{module}",
-              (Arg(names[0], "x1"), Arg(names[1], "x2")), group=group, notes=notes)
+              (Arg(names[0], "x1", to_k3=_array), Arg(names[1], "x2", to_k3=_array)),
+              group=group, notes=notes)
 
 
 def _unary(tf: str, k3: str, module: str = "numpy", notes: str = "", group: str = "",
@@ -271,6 +295,10 @@ TABLE: tuple[Op, ...] = (
     _reduction("math.reduce_std", "Std"),
     _reduction("math.reduce_variance", "Var"),
     _reduction("math.reduce_logsumexp", "Logsumexp", module="math"),
+    _reduction("math.reduce_any", "Any", notes="TensorFlow takes bool tensors only; Keras 3 "
+               "casts to bool"),
+    _reduction("math.reduce_all", "All", notes="TensorFlow takes bool tensors only; Keras 3 "
+               "casts to bool"),
     Op(("math.argmax",), ("Argmax",), "keras.src.ops.numpy",
        (Arg("input", "x"), _config("axis", tf_default=None, k3_default=None,
                                    to_k3=lambda v: 0 if v is None else v, to_tf=_axis_given)),
@@ -339,7 +367,7 @@ TABLE: tuple[Op, ...] = (
              "with None refused); Keras 3 wraps negative indices, TensorFlow refuses them"),
     # linear algebra, dtype, clipping, selection
     Op(("linalg.matmul",), ("Matmul",), "keras.src.ops.numpy",
-       (Arg("a", "x1"), Arg("b", "x2")),
+       (Arg("a", "x1", to_k3=_array), Arg("b", "x2", to_k3=_array)),
        tf_fixed={"transpose_a": False, "transpose_b": False, "adjoint_a": False,
                  "adjoint_b": False, "a_is_sparse": False, "b_is_sparse": False,
                  "output_type": None},
@@ -351,7 +379,8 @@ TABLE: tuple[Op, ...] = (
        (Arg("t", "x"), _config("clip_value_min", "x_min"), _config("clip_value_max", "x_max")),
        group="clip", notes="bounds must be constants (Keras 3 keeps them in the config)"),
     Op(("where",), ("Where",), "keras.src.ops.numpy",
-       (Arg("condition", "condition"), Arg("x", "x1"), Arg("y", "x2")),
+       (Arg("condition", "condition", to_k3=_array), Arg("x", "x1", to_k3=_array),
+        Arg("y", "x2", to_k3=_array)),
        group="selection",
        notes="with both x and y only: tf.where(c) alone gives indices, keras.ops.where(c) "
              "numpy's nonzero; " + _DTYPE_PROMOTION),
@@ -369,6 +398,13 @@ def for_tf(function: str) -> Op | None:
 
 def for_keras3(module: str, class_name: str) -> Op | None:
     return _BY_K3.get((module, class_name))
+
+
+def keras3_module_of(class_name: str) -> str | None:
+    """The module of the Keras 3 operation class of this name in the table (Keras 3's legacy
+    .h5 writer leaves the module out)."""
+    modules = {module for module, name in _BY_K3 if name == class_name}
+    return modules.pop() if len(modules) == 1 else None
 
 
 def display_name(entry: dict[str, Any]) -> str:
@@ -420,9 +456,7 @@ def tf_to_keras3(entry: dict[str, Any]) -> dict[str, Any]:
                 value = arg.tf_default
             else:
                 raise _refuse(entry, f"is called without {arg.tf}", "Keras 3")
-            if arg.to_k3 is not None and _is_tensor_tree(value):
-                raise _refuse(entry, f"takes a tensor in {arg.tf}", "Keras 3")
-            if arg.to_k3 is not None:
+            if arg.to_k3 is not None and not _is_tensor_tree(value):
                 try:
                     value = arg.to_k3(value)
                 except ValueError as exc:
@@ -449,6 +483,15 @@ def tf_to_keras3(entry: dict[str, Any]) -> dict[str, Any]:
             "name": name, "config": config, "inbound_nodes": nodes}
 
 
+def _numpy_as_list(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+        cfg = value.get("config") or {}
+        if str(cfg.get("dtype")) not in ("float32", "int32", "bool"):
+            raise ValueError(f"a {cfg.get('dtype')} array constant")
+        return cfg.get("value")
+    return None
+
+
 def keras3_to_tf(entry: dict[str, Any]) -> dict[str, Any]:
     """A Keras 3 operation node as the tf_keras TFOpLambda / SlicingOpLambda of the same
     function (list-form nodes as tf_keras writes them)."""
@@ -468,8 +511,13 @@ def keras3_to_tf(entry: dict[str, Any]) -> dict[str, Any]:
     nodes = []
     call_args = [a for a in op.args if a.place == "call"]
     for node in entry.get("inbound_nodes") or []:
-        positional = list(node.get(ARGS) or [])
-        given_kwargs = dict(node.get(KWARGS) or {})
+        # tf_keras writes an array constant as its nested list (TF converts it back with the
+        # dtype Python values get: float32 / int32), Keras 3 as a __numpy__ object.
+        try:
+            positional = map_tree(list(node.get(ARGS) or []), _numpy_as_list)
+            given_kwargs = map_tree(dict(node.get(KWARGS) or {}), _numpy_as_list)
+        except ValueError as exc:
+            raise _refuse(entry, f"takes {exc}", "tf_keras") from None
         if len(positional) > len(call_args):
             raise _refuse(entry, f"is called with {len(positional)} arguments", "tf_keras")
         by_name = dict(zip((a.k3 for a in call_args), positional, strict=False))
@@ -490,9 +538,7 @@ def keras3_to_tf(entry: dict[str, Any]) -> dict[str, Any]:
                 if arg.k3_default is REQUIRED:
                     raise _refuse(entry, f"is called without {arg.k3}", "tf_keras")
                 value = arg.k3_default
-            if arg.to_tf is not None and _is_tensor_tree(value):
-                raise _refuse(entry, f"takes a tensor in {arg.k3}", "tf_keras")
-            if arg.to_tf is not None:
+            if arg.to_tf is not None and not _is_tensor_tree(value):
                 try:
                     value = arg.to_tf(value)
                 except ValueError as exc:
