@@ -376,10 +376,7 @@ NOT_INFERRED: dict[str, str] = {
     "Pipeline": "a list of layers kept inside one config; not derived",
 }
 # (library, class) whose catalog config has no canonical (Keras 2) form, with the reason.
-NOT_CANONICAL = {
-    ("keras3", "Masking"): "Keras 3 computes the mask with keras.ops nodes (NotEqual) that a "
-    "Keras 2 node cannot express",
-}
+NOT_CANONICAL: dict[tuple[str, str], str] = {}
 # Layers for which initial_weights gives no values, and why.
 NO_FRESH_VALUES = {
     "STFTSpectrogram": "its kernels are windowed DFT matrices (keras.initializers.STFT), not "

@@ -7,8 +7,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from modelport.keras_config.entries import layer_name
+from modelport.keras_config.entries import is_keras3_op, layer_name
 from modelport.keras_config.graph import output_refs
+from modelport.keras_config.ops import display_name
 from modelport.model import Model
 from modelport.text import shape_text, table_lines
 
@@ -57,7 +58,8 @@ def summarise(model: Model, format_name: str, path: Path) -> dict[str, Any]:
         weights = model.weights.get(name, [])
         layers.append({
             "name": name,
-            "class_name": entry.get("class_name"),
+            # A Keras 3 operation by its module: its class (Multiply, Add) is a layer's name too.
+            "class_name": display_name(entry) if is_keras3_op(entry) else entry.get("class_name"),
             "params": sum(w.size for w in weights),
             "weights": [{"name": w.name, "shape": list(w.shape), "dtype": w.dtype,
                          "trainable": w.trainable} for w in weights],

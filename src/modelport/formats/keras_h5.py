@@ -14,7 +14,7 @@ from modelport.formats.common import name_layer_weights
 from modelport.formats.hdf5 import checked_dataset, damage_refused, open_inside
 from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
-from modelport.keras_config.entries import layer_name
+from modelport.keras_config.entries import is_keras3_op, is_operation, layer_name
 from modelport.keras_config.graph import container_paths
 from modelport.keras_config.inline import inline_nested_models
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
@@ -374,6 +374,11 @@ def _loadability_warnings(model: Model, keras: int) -> list[str]:
             listed = ", ".join(f"'{where}' ({cls})" for where, cls in found)
             warnings.append(f"{runtimes} has no layer class for {listed}: the file will not "
                             "load there")
+    operations = [where for where, entry in iter_layer_entries(model.config)
+                  if is_keras3_op(entry)]
+    if operations and keras == 2:
+        warnings.append(f"Keras 3 cannot load operations ('{operations[0]}', written as "
+                        "tf_keras TFOpLambda layers) from a legacy .h5: for Keras 3 write .keras")
     attention = [where for where, entry in iter_layer_entries(model.config)
                  if entry.get("class_name") == "MultiHeadAttention"]
     if attention and keras == 2:
@@ -396,6 +401,13 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
     if keras not in (2, 3):
         raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")
     check_dialect_semantics(model, f"keras{keras}")
+    operations = [where for where, entry in iter_layer_entries(model.config)
+                  if is_operation(entry)]
+    if operations and keras == 3:
+        # Keras 3's legacy loader builds layers only: its own .h5 of such a model fails.
+        raise UnsupportedError(f"operation '{operations[0]}': Keras 3 cannot load operations "
+                               "from a legacy .h5 file; write .keras for Keras 3, or --keras 2 "
+                               "for tf_keras")
     warnings = _loadability_warnings(model, keras)
     version = model.metadata.keras_version or ""
     if keras == 3:

@@ -4,6 +4,7 @@ config in and out of the topology, and the manifest's weights assigned to layers
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from modelport.keras_config.dialects import (
 )
 from modelport.keras_config.entries import layer_name
 from modelport.keras_config.layouts import layer_layout, tfjs_lookup_name
+from modelport.keras_config.ops import with_tfjs_layers
 from modelport.keras_config.targets import (
     TFJS_LAYERS,
     check_dialect_semantics,
@@ -201,6 +203,9 @@ def write(model: Model, path: Path, overwrite: bool = False,
             document=lambda manifest: _weights_only_json(model, manifest, metadata),
             overwrite=overwrite, shard_size=shard_size, quantize=quantize,
             split_weights_by_layer=split_weights_by_layer, include_optimizer=include_optimizer)
+    # Operations become the TF.js layers that compute exactly the same, or are refused.
+    model = dataclasses.replace(model, config=with_tfjs_layers(
+        model.config, "`--to tfjs_graph_model` runs it"))
     check_target(model)
     written = write_manifest(
         path, weight_groups(model, split_weights_by_layer, with_optimizer=include_optimizer),

@@ -10,11 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from modelport.errors import UnsupportedError
+from modelport.keras_config import ops
 from modelport.keras_config.entries import (
     KERAS3_EXPORTED_NAMES,
     has_builtin_node,
+    is_keras3_op,
     is_model_entry,
 )
+from modelport.keras_config.operations import keras3_call_to_canonical
 from modelport.keras_config.structure import check_model_config
 
 KERAS2_VERSION = "2.15.0"  # what Keras 2 dialect output claims when the source was not Keras 2
@@ -271,6 +274,10 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
 
     new_layers = []
     for entry in layers:
+        entry = _legacy_keras3_op(entry)
+        if is_keras3_op(entry):
+            new_layers.append(_keras3_op_entry(entry, lambda r: ref(r, shift_all=True)))
+            continue
         converted = _keras3_layer_entry(entry, warn)
         if "inbound_nodes" in entry:
             converted["inbound_nodes"] = [
@@ -287,6 +294,37 @@ def _keras3_model(model_config: dict[str, Any], warn: Callable[[str], None]) -> 
         # Keras 3 already counts nested Functional models from 1 here, not Sequential ones.
         cfg[key] = _map_refs(value, lambda r: ref(r, shift_all=False))
     return {"class_name": "Functional" if class_name == "Model" else class_name, "config": cfg}
+
+
+def _legacy_keras3_op(entry: dict[str, Any]) -> dict[str, Any]:
+    """Keras 3's legacy .h5 writer leaves an operation's module out: an entry without one whose
+    config has no `trainable` (every Keras 3 layer writes it) and whose class is an operation
+    of the op table is that operation."""
+    cfg = entry.get("config")
+    nodes = entry.get("inbound_nodes") or []
+    if "module" in entry or not isinstance(cfg, dict) or "trainable" in cfg or not all(
+            isinstance(n, dict) for n in nodes):
+        return entry
+    module = ops.keras3_module_of(str(entry.get("class_name")))
+    if module is None:
+        return entry
+    return {**entry, "module": module, "registered_name": entry.get("class_name")}
+
+
+def _keras3_op_entry(entry: dict[str, Any], ref: Callable[[list[Any]], list[Any]]
+                     ) -> dict[str, Any]:
+    """A Keras 3 operation node kept as Keras 3 wrote it, its calls as canonical call nodes
+    (keras_config.operations)."""
+    name = entry.get("name") or (entry.get("config") or {}).get("name")
+    nodes = []
+    for node in entry.get("inbound_nodes") or []:
+        if not isinstance(node, dict):
+            raise UnsupportedError(f"operation '{name}' ({entry.get('class_name')}) has a "
+                                   "list-form node, which Keras 3 never writes for operations")
+        nodes.append(keras3_call_to_canonical(node, ref))
+    return {"module": entry["module"], "class_name": entry.get("class_name"),
+            "registered_name": entry.get("registered_name"), "name": name,
+            "config": copy.deepcopy(entry.get("config") or {}), "inbound_nodes": nodes}
 
 
 def _map_refs(value: Any, fn: Callable[[list[Any]], list[Any]]) -> Any:
@@ -514,6 +552,8 @@ def _first_layer(layers: list[dict[str, Any]]) -> dict[str, Any] | None:
 def portable_keras2(entry: dict[str, Any]) -> dict[str, Any]:
     """The canonical config rendered for output: the Keras 2 dialect less what Keras 3 rejects
     (time_major, groups, Policy dicts, module-wrapped built-in objects)."""
+    if is_keras3_op(entry):
+        return ops.keras3_to_tf(entry)
     class_name = entry.get("class_name", "")
     out = {k: v for k, v in entry.items() if k not in ("config", "build_config",
                                                        "compile_config")}

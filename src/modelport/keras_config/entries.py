@@ -13,6 +13,30 @@ MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
 KERAS3_EXPORTED_NAMES = {"GroupQueryAttention": "GroupedQueryAttention"}
 
 
+# tf_keras records a TensorFlow function called on Keras tensors as one of these layers
+# (`function`: the TF API name without `tf.`, e.g. 'math.multiply', '__operators__.getitem').
+TF_OP_CLASSES = frozenset({"TFOpLambda", "SlicingOpLambda"})
+# Keras 3 records a `keras.ops` call (or a Python operator on a tensor) as an Operation whose
+# module is one of these: keras.src.ops.numpy, keras.src.ops.nn, keras.src.ops.math, ...
+KERAS3_OP_MODULE = "keras.src.ops"
+
+
+def is_keras3_op(entry: Any) -> bool:
+    """A Keras 3 operation node (not a layer): Keras 3 keeps it out of `model.layers`."""
+    return isinstance(entry, dict) and str(entry.get("module") or "").startswith(
+        KERAS3_OP_MODULE)
+
+
+def is_tf_op(entry: Any) -> bool:
+    """A tf_keras TFOpLambda / SlicingOpLambda layer."""
+    return isinstance(entry, dict) and entry.get("class_name") in TF_OP_CLASSES
+
+
+def is_operation(entry: Any) -> bool:
+    """An operation node of either Keras: no weights, rendered through the ops table."""
+    return is_keras3_op(entry) or is_tf_op(entry)
+
+
 def layer_name(entry: dict[str, Any]) -> str:
     return str(entry.get("name") or entry.get("config", {}).get("name"))
 

@@ -8,14 +8,22 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelport.keras_config.entries import has_builtin_node, keras3_snake_case, layer_name
+from modelport.keras_config.entries import (
+    has_builtin_node,
+    is_operation,
+    keras3_snake_case,
+    layer_name,
+)
 
 Ref = tuple[str, int, int]  # (layer, node index as the config counts it, tensor index)
+# tf_keras's mark for a constant first call argument: ["_CONSTANT_VALUE", -1, value, kwargs].
+CONSTANT_VALUE = "_CONSTANT_VALUE"
 
 
 def is_ref(value: Any) -> bool:
     return (isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str)
-            and isinstance(value[1], int) and isinstance(value[2], int))
+            and isinstance(value[1], int) and isinstance(value[2], int)
+            and value[0] != CONSTANT_VALUE)
 
 
 def node_refs(node: Any) -> Iterator[list[Any]]:
@@ -142,13 +150,17 @@ def keras_layer_order(model_cfg: dict[str, Any]) -> list[str]:
 def container_paths(class_name: str, cfg: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     """A model's layers as Keras 3 walks them when saving, each with its path
     ('layers/dense', 'layers/dense_1'): named by class, counted per container, in
-    `model.layers` order (a Functional's includes its InputLayers, a Sequential's does not)."""
+    `model.layers` order (a Functional's includes its InputLayers, a Sequential's does not;
+    operations are not layers)."""
     layers = cfg.get("layers", [])
     if class_name == "Sequential":
         order = [e for e in layers if e.get("class_name") != "InputLayer"]
     else:
         by_name = {layer_name(e): e for e in layers}
-        order = [by_name[n] for n in keras_layer_order(cfg) if n in by_name]
+        # Operations (Keras 3's, and tf_keras op layers, which Keras 3 reads as operations)
+        # are not in Keras 3's `model.layers` and hold no weights.
+        order = [by_name[n] for n in keras_layer_order(cfg)
+                 if n in by_name and not is_operation(by_name[n])]
     used: dict[str, int] = {}
     paths = []
     for entry in order:

@@ -9,9 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 from modelport.errors import UnsupportedError
-from modelport.keras_config import dialects
-from modelport.keras_config.entries import has_builtin_node, is_model_entry, layer_name
+from modelport.keras_config import dialects, ops
+from modelport.keras_config.entries import (
+    has_builtin_node,
+    is_keras3_op,
+    is_model_entry,
+    is_operation,
+    layer_name,
+)
 from modelport.keras_config.graph import is_ref, kwarg_refs, map_kwarg_refs, map_node_refs
+from modelport.keras_config.operations import canonical_call_to_keras3
 from modelport.keras_config.shapes import call_inputs
 from modelport.keras_config.targets import KERAS2_ONLY_LAYERS
 from modelport.keras_config.tensor_shapes import Tensor
@@ -189,6 +196,18 @@ def _node(node: Any, shift: Callable[[list[Any]], list[Any]], shapes: dict[str, 
             "kwargs": map_kwarg_refs(kwargs, lambda ref: _tensor(shift(ref), shapes))}
 
 
+def _operation(entry: dict[str, Any], tensor: Callable[[list[Any]], Any]) -> dict[str, Any]:
+    """An operation node as Keras 3 writes it (a tf_keras op layer through the op table)."""
+    if not is_keras3_op(entry):
+        entry = ops.tf_to_keras3(entry)
+    out = {"module": entry["module"], "class_name": entry["class_name"],
+           "config": copy.deepcopy(entry.get("config") or {}),
+           "registered_name": entry.get("registered_name"), "name": layer_name(entry)}
+    out["inbound_nodes"] = [canonical_call_to_keras3(node, tensor)
+                            for node in entry.get("inbound_nodes") or []]
+    return out
+
+
 def _single(refs: Any) -> Any:
     return refs[0] if isinstance(refs, list) and len(refs) == 1 and is_ref(refs[0]) else refs
 
@@ -224,6 +243,9 @@ def _model(model_config: dict[str, Any]) -> dict[str, Any]:
 
     new_layers = []
     for entry in layers:
+        if is_operation(entry):
+            new_layers.append(_operation(entry, lambda ref: _tensor(node_shift(ref), shapes)))
+            continue
         converted = layer_entry(entry, inputs.get(layer_name(entry)))
         converted["name"] = layer_name(entry)
         converted["inbound_nodes"] = [_node(n, node_shift, shapes)

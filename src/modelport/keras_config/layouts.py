@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport.keras_config.entries import MODEL_CLASSES, layer_name
+from modelport.keras_config.entries import MODEL_CLASSES, is_operation, layer_name
 from modelport.keras_config.layer_records import placed_weights
 
 # One weight of a layer: its Keras 2 / TF.js name relative to the layer ('kernel',
@@ -36,6 +36,8 @@ def layer_slots(entry: dict[str, Any], keras_order: bool = True) -> list[Slot] |
     """Full Keras 2 / TF.js weight names of a layer entry (as a Keras 2 `.h5` layer group and a
     TF.js manifest have them; a nested model's weights carry its sub-layers' names), with
     Keras 3 paths relative to the layer."""
+    if is_operation(entry):
+        return []  # operations hold no weights (Keras 3 ops share class names with layers)
     class_name = entry.get("class_name", "")
     slots = relative_slots(class_name, entry.get("config", {}), keras_order)
     if slots is None or class_name in MODEL_CLASSES:

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelport.keras_config.entries import MODEL_CLASSES, has_builtin_node, layer_name
+from modelport.keras_config.entries import (
+    MODEL_CLASSES,
+    has_builtin_node,
+    is_operation,
+    layer_name,
+)
 from modelport.keras_config.graph import is_ref, output_refs
 from modelport.keras_config.layer_records import (
     attention_inputs,
@@ -850,6 +855,10 @@ class _Graph:
         class_name, cfg = entry.get("class_name", ""), entry.get("config", {})
         if class_name == "InputLayer":
             return [refine(self.given.get(key[0]), _declared_shape(cfg))]
+        if is_operation(entry):
+            # An operation holds no weights; its output shapes are not inferred.
+            self.weights[key[0]] = []
+            return None
         node = self._node(key)
         position = key[1] - self._offset(key[0])
         if node is None:

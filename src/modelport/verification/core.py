@@ -16,6 +16,7 @@ import numpy as np
 from modelport import keras_objects, progress, registry
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.formats.record import Format, Probe
+from modelport.keras_config.entries import is_keras3_op
 from modelport.keras_config.targets import BUILTIN_LAYERS, iter_layer_entries
 from modelport.model import Model
 from modelport.summary import model_outputs
@@ -110,7 +111,7 @@ def _check_model_code(model: Model | None, runtime: str, label: str, path: Path,
                 f"layer '{where}' of {label} is a Lambda: loading it in {runtime} runs the "
                 "Python bytecode stored in the file; pass --allow-lambda if you trust the file",
                 path)
-        if cls in BUILTIN_LAYERS:
+        if cls in BUILTIN_LAYERS or is_keras3_op(entry):
             continue
         registered = str(entry.get("registered_name") or cls)
         if runtime == "tfjs":
