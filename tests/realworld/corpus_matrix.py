@@ -279,15 +279,72 @@ def _same_weights(route: str, source: Path, out: Path, started: float) -> dict[s
                  "architecture to run)", seconds=time.monotonic() - started)
 
 
+def _frozen_check(label: str, graph_model: Path, pb: Path, saved_model: Path,
+                  started: float) -> dict[str, Any]:
+    """verify reads no frozen GraphDef: run it in TensorFlow (imported, pruned to the graph
+    model's inputs and outputs) and compare it with the SavedModel route's output, which is
+    verified against the original, on the same generated inputs."""
+    import tensorflow as tf
+
+    from modelport.formats import tfjs_graph
+    from modelport.tensorflow.graph_model import input_keys
+
+    if not (saved_model / "saved_model.pb").is_file():
+        return _cell(label, UNVERIFIED, reason="written; not run (verify reads no frozen "
+                     "GraphDef, and there is no SavedModel of the graph to compare it with)",
+                     seconds=time.monotonic() - started)
+    data = json.loads(tfjs_graph.model_json_path(graph_model).read_text())
+    ins, outs = (tfjs_graph.graph_tensors(data, side) for side in ("inputs", "outputs"))
+    serving = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    specs = serving.structured_input_signature[1]
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for key in input_keys([e["key"] for e in ins]):
+        spec = specs[key]
+        shape = [BATCH_SIZE if i == 0 and d is None else (16 if d is None else d)
+                 for i, d in enumerate(spec.shape.as_list())]
+        dtype = spec.dtype.as_numpy_dtype
+        feeds[key] = (rng.integers(0, 10, shape) if np.issubdtype(dtype, np.integer)
+                      else rng.uniform(-1, 1, shape)).astype(dtype)
+    expected = {k: v.numpy() for k, v in serving(**{k: tf.constant(v)
+                                                     for k, v in feeds.items()}).items()}
+    graph_def = tf.compat.v1.GraphDef.FromString(pb.read_bytes())
+    wrapped = tf.compat.v1.wrap_function(
+        lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    element = wrapped.graph.as_graph_element
+    run = wrapped.prune([element(_tensor(e["name"])) for e in ins],
+                        [element(_tensor(e["name"])) for e in outs])
+    got = [t.numpy() for t in run(*[tf.constant(v) for v in feeds.values()])]
+    worst = 0.0
+    for entry, b in zip(outs, got, strict=True):
+        a = expected[entry["key"]]
+        if a.shape != b.shape:
+            return _cell(label, FAIL, reason=f"output {entry['key']}: shape {b.shape}, the "
+                         f"SavedModel's {a.shape}", seconds=time.monotonic() - started)
+        diff = np.abs(b.astype(np.float64) - a.astype(np.float64))
+        if not np.all((diff <= 1e-5 + 1e-4 * np.abs(a)) | (np.isnan(a) & np.isnan(b))):
+            return _cell(label, FAIL, err=float(np.nanmax(diff)), reason=f"output "
+                         f"{entry['key']} differs from the SavedModel's",
+                         seconds=time.monotonic() - started)
+        worst = max(worst, float(np.nanmax(diff)) if diff.size else 0.0)
+    return _cell(label, PASS, err=worst, detail="tensorflow (frozen GraphDef) vs tensorflow "
+                 "(the SavedModel route's output)", seconds=time.monotonic() - started)
+
+
+def _tensor(name: str) -> str:
+    return name if ":" in name else name + ":0"
+
+
 def _check(plan: Plan, route: Route, out: Path, runner: Runner, started: float
            ) -> dict[str, Any]:
     label = route.label
     if route.kind == "model":
         return _verify(plan, out, label, started, runner=runner)
     if route.kind == "frozen":
-        return _cell(label, UNVERIFIED, reason="written; verify reads no frozen GraphDef (the "
-                     "SavedModel route runs the same imported graph)",
-                     seconds=time.monotonic() - started)
+        try:
+            return _frozen_check(label, plan.source, out, out.parent / "saved_model", started)
+        except Exception as exc:  # noqa: BLE001
+            return _refusal(label, exc, runner, "running the frozen graph", started)
     if route.kind == "weights" and plan.architecture is None:
         return _same_weights(label, plan.source, out, started)
     # Put the weights back into a model and run that: the output's weights in the
