@@ -160,7 +160,6 @@ def check_dialect_semantics(model: Model, target: str) -> None:
 
 # The outputs that keep a dialect's hard_sigmoid, named in the refusal above.
 _SAME_HARD_SIGMOID = {
-    "keras2": "`.h5`, `--to tfjs_layers_model`, `--to tf_saved_model` and `--to "
-              "tfjs_graph_model`",
-    "keras3": "`.keras` and `.h5 --keras 3`",
+    "keras2": "`.h5`, TF.js layers and graph models and SavedModels",
+    "keras3": "`.keras` and `.h5` with `--keras 3`",
 }
