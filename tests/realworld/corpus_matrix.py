@@ -229,7 +229,8 @@ def _refusal(route: str, exc: BaseException, runner: Runner, stage: str,
     prefix = "" if stage == "convert" else f"{stage}: "
     if not is_ours:
         prefix += "traceback: "
-    return _cell(route, result, reason=prefix + runner.reason(exc), message=str(exc),
+    reason = matrix.shorten(prefix + runner.reason(exc), limit=REASON_CHARS)
+    return _cell(route, result, reason=reason, message=str(exc),
                  error_type=type(exc).__name__, seconds=time.monotonic() - started)
 
 
