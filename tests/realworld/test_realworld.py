@@ -88,7 +88,7 @@ def test_refusals_are_one_line_naming_the_file(corpus_run):
         assert "\n" not in c["message"], what
         named = Path(c["message"].split(": ", 1)[0])
         users = [cache / e["id"], cache / corpus_matrix.ARCHITECTURE_ENTRY.get(e["id"], e["id"]),
-                 workdir / "out" / e["id"]]
+                 workdir / "architectures" / e["id"], workdir / "out" / e["id"]]
         assert any(named.is_relative_to(p) for p in users), what
 
 
