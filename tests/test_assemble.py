@@ -587,3 +587,33 @@ def test_report_and_output_flags_that_clash(mlp_weights, tmp_path, capsys):
     model.save_weights(str(tmp_path / "ckpt"))
     code, _, err = _cli(capsys, tmp_path / "ckpt", tmp_path / "w2.h5")
     assert code == 2 and "--architecture" in err
+
+
+def test_cudnn_rnn_weights_load_into_lstm_and_gru_as_tf_keras_loads_them(tmp_path):
+    """Keras 2's CuDNNLSTM / CuDNNGRU save their weights in cuDNN's layout (textgenrnn's
+    save_weights file is one): tf_keras's load_weights converts them for LSTM and
+    GRU(reset_after=True), and so does modelport."""
+    from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
+    from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
+
+    tf_keras = keras_module("tf_keras")
+
+    def build(lstm, gru):
+        x = tf_keras.Input((5, 3))
+        return tf_keras.Model(x, gru(4, name="gru")(lstm(6, return_sequences=True,
+                                                         name="lstm")(x)))
+
+    cudnn = build(CuDNNLSTM, CuDNNGRU)  # built, never run (that needs a GPU)
+    rng = np.random.default_rng(0)
+    cudnn.set_weights([rng.uniform(-1, 1, w.shape).astype("float32")
+                       for w in cudnn.get_weights()])
+    cudnn.save_weights(str(tmp_path / "cudnn.h5"))
+    native = build(tf_keras.layers.LSTM, tf_keras.layers.GRU)
+    (tmp_path / "arch.json").write_text(native.to_json())
+    native.load_weights(str(tmp_path / "cudnn.h5"))  # tf_keras converts the layout
+    modelport.convert(tmp_path / "cudnn.h5", tmp_path / "m.h5",
+                      architecture=tmp_path / "arch.json")
+    ours = _load("tf_keras", tmp_path / "m.h5")
+    _assert_same_weights(ours, native, "cuDNN weights")
+    x = [rng.uniform(-1, 1, (2, 5, 3)).astype("float32")]
+    assert_outputs_close(predict(ours, x), predict(native, x), what="cuDNN weights")

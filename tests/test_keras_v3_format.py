@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -169,6 +170,9 @@ def test_hard_sigmoid_is_refused_across_dialects(library, tmp_path):
             modelport.convert(src, tmp_path / dst, **options)
         assert not (tmp_path / dst).exists()
     same = "out.h5" if library == "tf_keras" else "out.keras"
+    # The refusal names the outputs that keep the model's own hard_sigmoid.
+    with pytest.raises(modelport.UnsupportedError, match=f"own Keras \\(`{Path(same).suffix}`"):
+        modelport.convert(src, tmp_path / crossing[0][0], **crossing[0][1])
     modelport.convert(src, tmp_path / same)
     assert_outputs_close(predict(_load(library, tmp_path / same), [x]), predict(model, [x]),
                          what=library)

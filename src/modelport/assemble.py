@@ -15,6 +15,7 @@ import numpy as np
 from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.fileio import atomic_file, checked_input
 from modelport.formats.keras_v3 import tf_keras_spelling
+from modelport.keras_config import cudnn
 from modelport.keras_config.entries import layer_name
 from modelport.keras_config.graph import container_paths
 from modelport.keras_config.layouts import Slot, layer_slots, tfjs_lookup_name
@@ -192,6 +193,8 @@ class _Matcher:
         if group is None:
             self._missing(target, [s[0] for s in target.slots])
             return
+        if cudnn.is_cudnn(target.class_name, target.entry.get("config", {}), weights):
+            weights = cudnn.as_native(target.class_name, weights)
         if len(weights) != len(target.slots):
             message = (f"layer '{target.name}' ({target.class_name}) has "
                        f"{len(target.slots)} weights, the file's group '{group.key}' has "

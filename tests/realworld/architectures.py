@@ -94,7 +94,10 @@ def build(entry_id: str, out: Path) -> Path:
     (dest / "arch.json").write_text(model.to_json())
     model.save(str(dest / "reference.h5"))
     if custom:
-        (dest / "custom_objects.py").write_text(custom.read_text())
+        # For verify's tf_keras runtime: the package wrote it for tf.keras (Keras 2), which
+        # `tensorflow.keras` no longer is in a process where Keras 3 is installed.
+        text = custom.read_text().replace("tensorflow.keras", "tf_keras")
+        (dest / "custom_objects.py").write_text(text)
     print(entry_id, model_path, dest)
     return dest
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import fetch
 import pytest
+
+import fetch
 
 
 @pytest.fixture(scope="session")

@@ -153,5 +153,13 @@ def check_dialect_semantics(model: Model, target: str) -> None:
         raise UnsupportedError(
             f"layer '{users[0]}' uses hard_sigmoid, which {source} computes as "
             f"{'x/6+0.5' if source == 'Keras 3' else '0.2x+0.5'} and the target as "
-            f"{'0.2x+0.5' if source == 'Keras 3' else 'x/6+0.5'}; change the activation "
-            "(e.g. to sigmoid) and retrain, or keep the model in its own Keras")
+            f"{'0.2x+0.5' if source == 'Keras 3' else 'x/6+0.5'}; keep it in its own "
+            f"Keras ({_SAME_HARD_SIGMOID[source_dialect(model)]} compute it as it was "
+            "trained), or change the activation (e.g. to sigmoid) and retrain")
+
+
+# The outputs that keep a dialect's hard_sigmoid, named in the refusal above.
+_SAME_HARD_SIGMOID = {
+    "keras2": "`.h5`, TF.js layers and graph models and SavedModels",
+    "keras3": "`.keras` and `.h5` with `--keras 3`",
+}
