@@ -782,11 +782,15 @@ def test_chunked_quantization_writes_the_bytes_of_one_pass(mlp, tmp_path, monkey
     shutil.copy(mlp.path, source)
     with h5py.File(source, "r+") as f:
         weights = f["model_weights"]
-        kernel = weights["dense/dense/kernel:0"]
+        # Layer names depend on how many models the session built: take them in file order.
+        names = [n.decode() if isinstance(n, bytes) else str(n)
+                 for n in weights.attrs["layer_names"]]
+        layers = [n for n in names if n.startswith("dense")]
+        kernel = weights[f"{layers[0]}/{layers[0]}/kernel:0"]
         values = kernel[()]
         values[0, 0], values[1, 1], values[2, 2] = np.nan, np.inf, -np.inf
         kernel[...] = values
-        weights["dense_1/dense_1/bias:0"][...] = 0.375
+        weights[f"{layers[1]}/{layers[1]}/bias:0"][...] = 0.375
     chunked = tmp_path / "chunked.h5"  # the same weights through arrays (no byte range)
     with h5py.File(source, "r") as fin, h5py.File(chunked, "w") as fout:
         fout.attrs.update(fin.attrs)

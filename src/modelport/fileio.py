@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,6 +98,11 @@ def _kind(path: Path) -> str:
     return "not a regular file"
 
 
+def _temporary_name(path: Path, suffix: str = ".part") -> Path:
+    """A fresh hidden name beside `path` for what is written before it is moved into place."""
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+
+
 def check_writable(path: Path, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise OutputExistsError("already exists; pass --overwrite to replace it", path)
@@ -118,10 +122,9 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = False) -> Iterat
     path = Path(path)
     check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    tmp = _temporary_name(path)
+    try:  # created inside: an interrupt right after creating it still removes it
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         yield tmp
         _usual_permissions(tmp)
         os.replace(tmp, path)
@@ -149,9 +152,10 @@ def atomic_files(directory: Path, names: list[str], overwrite: bool = False,
         check_writable(directory / name, overwrite)
     parent = directory.parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".part", dir=parent))
+    tmp = _temporary_name(directory)
     created = not directory.exists()
     try:
+        tmp.mkdir()
         yield tmp
         directory.mkdir(exist_ok=True)
         for name in names:
@@ -174,18 +178,19 @@ def atomic_folder(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
         check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not mkdtemp: its mode 0700 would become the output's; mkdir applies the umask instead.
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
-    tmp.mkdir()
+    tmp = _temporary_name(path)
     try:
+        tmp.mkdir()
         yield tmp
         if path.exists() or path.is_symlink():
-            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old",
-                                          dir=path.parent))
-            os.replace(path, aside / path.name)
+            aside = _temporary_name(path, ".old")
             try:
+                aside.mkdir()
+                os.replace(path, aside / path.name)
                 os.replace(tmp, path)
             except BaseException:
-                os.replace(aside / path.name, path)
+                if lexists(aside / path.name) and not lexists(path):
+                    os.replace(aside / path.name, path)
                 raise
             finally:
                 shutil.rmtree(aside, ignore_errors=True)
