@@ -20,6 +20,7 @@ from modelport.keras_config.graph import container_paths
 from modelport.keras_config.inline import inline_nested_models
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
 from modelport.keras_config.layouts import layer_layout
+from modelport.keras_config.names import keras3_layer_names, slashed_layer_names
 from modelport.keras_config.targets import (
     KERAS2_ONLY_LAYERS,
     KERAS3_ONLY_LAYERS,
@@ -251,6 +252,12 @@ def _loadability_warnings(model: Model, keras: int) -> list[str]:
         warnings.append(f"Keras 3 cannot load MultiHeadAttention ('{attention[0]}') from a "
                         "Keras 2 dialect file (tf_keras requires query_shape, Keras 3 rejects "
                         "it): for Keras 3 write .keras or --keras 3")
+    slashed = slashed_layer_names(model.config)
+    if slashed and keras == 2:
+        warnings.append(f"Keras 3 refuses layer names containing '/' ('{slashed[0]}'"
+                        + (f" and {len(slashed) - 1} more" if len(slashed) > 1 else "")
+                        + "): this file loads in tf_keras and TF.js; for Keras 3 write .keras "
+                        "or --keras 3, which rename them")
     users = hard_sigmoid_users(model.config)
     if users and keras == 2:
         warnings.append(f"layer '{users[0]}' uses hard_sigmoid: tf_keras and TF.js compute it "
@@ -270,8 +277,10 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
     warnings = _loadability_warnings(model, keras)
     version = model.metadata.keras_version or ""
     if keras == 3:
-        flat = model
-        config = to_keras3(model.config)
+        flat, renamed = keras3_layer_names(model)
+        warnings += renamed
+        assert flat.config is not None
+        config = to_keras3(flat.config)
         keras_version = version if version.startswith("3.") else KERAS3_VERSION
     else:
         flat = inline_nested_models(model)
