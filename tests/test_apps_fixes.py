@@ -90,3 +90,143 @@ def test_normalization_weights_from_a_checkpoint(tmp_path):
         harness.assert_outputs_close(
             _outputs("tf_keras" if out.suffix == ".h5" else "keras3", out, x), expected,
             what=out.name)
+
+
+# ------------------------------------------- c. keras.applications' own layers, TF-backed writers
+
+
+def _scaled_model(library: str):
+    """Dense -> ConvNeXt's LayerScale (gamma set) -> ConvNeXt's StochasticDepth, from the
+    library's own applications module."""
+    keras = harness.keras_module(library)
+    package = "tf_keras" if library == "tf_keras" else "keras"
+    convnext = __import__(f"{package}.src.applications.convnext", fromlist=["LayerScale"])
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    h = keras.layers.Dense(3, name="dense")(inputs)
+    h = convnext.LayerScale(1e-6, 3, name="scale")(h)
+    out = convnext.StochasticDepth(0.1, name="drop_path")(h)
+    model = keras.Model(inputs, out)
+    model.get_layer("scale").set_weights([np.array([0.5, -2.0, 3.0], np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("library", harness.LIBRARIES)
+def test_application_layers_in_tf_backed_writers(library, tmp_path):
+    model = _scaled_model(library)
+    src = tmp_path / ("model.h5" if library == "tf_keras" else "model.keras")
+    model.save(str(src))
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4)).astype(np.float32)
+    expected = harness.predict(model, [x])[0]
+    saved = tmp_path / "saved"
+    result = modelport.convert(src, saved, to_format="tf_saved_model")
+    assert not [w for w in result.warnings if "custom class" in w], result.warnings
+    import tensorflow as tf
+
+    serving = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    (got,) = serving(x=tf.constant(x)).values()
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
+    graph = tmp_path / "graph"
+    modelport.convert(src, graph, to_format="tfjs_graph_model")
+    check = modelport.verify(src, graph)
+    assert check.passed, check.render()
+    assert check.outputs[0].max_abs_error < 1e-5
+
+
+def test_same_named_user_class_is_not_taken_for_the_applications(tmp_path):
+    """A LayerScale with other arguments is the user's: no class of the library is used."""
+    import h5py
+
+    model = _scaled_model("tf_keras")
+    src = tmp_path / "model.h5"
+    model.save(str(src))
+    with h5py.File(src, "r+") as f:
+        f.attrs["model_config"] = f.attrs["model_config"].replace(
+            '"projection_dim": 3', '"projection_dim": 3, "axis": -1')
+    with pytest.raises(modelport.UnsupportedError, match="Unknown layer: 'LayerScale'"):
+        modelport.convert(src, tmp_path / "saved", to_format="tf_saved_model")
+
+
+# ------------------------------------------- d. --custom-objects for convert; e. no temp folders
+
+USER_MODULE = '''
+import tf_keras
+
+
+class Offset(tf_keras.layers.Layer):
+    def __init__(self, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = offset
+
+    def call(self, x):
+        return x + self.offset
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset}
+'''
+
+
+@pytest.fixture(scope="module")
+def user_layer_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("user_layer")
+    module = root / "my_layers.py"
+    module.write_text(USER_MODULE)
+    from modelport.keras_objects import load_custom_objects
+
+    objects = load_custom_objects(module)
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    out = objects["Offset"](1.5, name="offset")(keras.layers.Dense(2, name="dense")(inputs))
+    model = keras.Model(inputs, out)
+    src = root / "model.h5"
+    model.save(str(src))
+    return src, module
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    from modelport.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("to", ["tf_saved_model", "tfjs_graph_model"])
+def test_convert_takes_custom_objects_for_tf_backed_outputs(user_layer_model, tmp_path, capsys,
+                                                            to):
+    src, module = user_layer_model
+    out = tmp_path / "out"
+    code, _, err = _cli(capsys, "convert", src, out, "--to", to)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("modelport: error")]
+    assert len(lines) == 1, err
+    # e: the user's file is named, never the temporary SavedModel the route goes through
+    assert lines[0].startswith(f"modelport: error: {src}: tf_keras cannot build the model: "
+                               "Unknown layer: 'Offset'"), lines[0]
+    assert "--custom-objects" in lines[0] and "/tmp/modelport" not in lines[0]
+    assert not out.exists()
+    code, stdout, err = _cli(capsys, "convert", src, out, "--to", to, "--custom-objects",
+                             module, "--verify")
+    assert code == 0, err
+    assert "PASS" in stdout
+    code, _, err = _cli(capsys, "convert", src, tmp_path / "m.keras", "--custom-objects",
+                        module)
+    assert code == 2 and "--custom-objects does not apply to" in err
+
+
+def test_verify_names_the_user_file_when_the_runtime_copy_fails(user_layer_model):
+    """verify gives TensorFlow a SavedModel written in a scratch folder: a failure there is
+    about the user's file."""
+    src, _ = user_layer_model
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("this class cannot be built")
+
+    with pytest.raises(modelport.ModelportError) as caught:
+        modelport.verify(src, src, runtime_a="tensorflow", runtime_b="tensorflow",
+                         custom_objects={"Offset": Broken})
+    assert caught.value.path == str(src), str(caught.value)
+    assert "tf_keras cannot build the model" in str(caught.value)
+    assert "modelport_verify_" not in str(caught.value)
