@@ -230,3 +230,38 @@ def test_verify_names_the_user_file_when_the_runtime_copy_fails(user_layer_model
     assert caught.value.path == str(src), str(caught.value)
     assert "tf_keras cannot build the model" in str(caught.value)
     assert "modelport_verify_" not in str(caught.value)
+
+
+# ------------------------------------------- f. refusals name the route that works
+
+
+def test_tfjs_layers_refusal_names_the_graph_model_route(tmp_path):
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5, 2), name="x")
+    h = keras.layers.ZeroPadding1D(1, name="pad")(inputs)
+    out = keras.layers.Dense(3, name="dense")(keras.layers.Flatten()(h))
+    model = keras.Model(inputs, out, name="m")
+    src = tmp_path / "model.h5"
+    model.save(str(src))
+    with pytest.raises(modelport.UnsupportedError) as caught:
+        modelport.convert(src, tmp_path / "web")
+    assert "TF.js has no layer class ZeroPadding1D ('m/pad')" in str(caught.value)
+    assert "--to tfjs_graph_model runs it" in str(caught.value)
+    assert not (tmp_path / "web").exists()
+    # ... and that route does run it
+    modelport.convert(src, tmp_path / "graph", to_format="tfjs_graph_model")
+    check = modelport.verify(src, tmp_path / "graph")
+    assert check.passed, check.render()
+
+
+def test_tfjs_layers_refusal_of_a_lambda_offers_no_route(tmp_path):
+    keras = harness.keras_module("tf_keras")
+    inputs = keras.Input((3,), name="x")
+    out = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
+    src = tmp_path / "model.h5"
+    keras.Model(inputs, out, name="m").save(str(src))
+    with pytest.raises(modelport.UnsupportedError) as caught:
+        modelport.convert(src, tmp_path / "web")
+    assert "Lambda ('m/double')" in str(caught.value)
+    assert "tfjs_graph_model" not in str(caught.value)
