@@ -265,3 +265,82 @@ def test_tfjs_layers_refusal_of_a_lambda_offers_no_route(tmp_path):
         modelport.convert(src, tmp_path / "web")
     assert "Lambda ('m/double')" in str(caught.value)
     assert "tfjs_graph_model" not in str(caught.value)
+
+
+# ------------------------------------------- g. Keras 2.0-2.3 CuDNNLSTM / CuDNNGRU
+
+_CUDNN_CONFIG_KEYS = ("name", "trainable", "dtype", "units", "kernel_initializer",
+                      "recurrent_initializer", "bias_initializer", "kernel_regularizer",
+                      "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                      "kernel_constraint", "recurrent_constraint", "bias_constraint",
+                      "return_sequences", "return_state", "go_backwards", "stateful")
+
+
+def _as_keras22_cudnn(path, cudnn: dict[str, tuple[str, list[np.ndarray]]]) -> None:
+    """Rewrite a tf_keras .h5 in place as Keras 2.2 wrote a model with CuDNN layers: the
+    layers named in `cudnn` (name -> (CuDNN class, weights in the cuDNN layout)) get the CuDNN
+    class, its get_config keys and Keras 2.2's weight names."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        for entry in config["config"]["layers"]:
+            if entry["config"]["name"] not in cudnn:
+                continue
+            cls, _ = cudnn[entry["config"]["name"]]
+            old = entry["config"]
+            entry["class_name"] = cls
+            entry["config"] = {k: old[k] for k in _CUDNN_CONFIG_KEYS if k in old}
+            if cls == "CuDNNLSTM":
+                entry["config"]["unit_forget_bias"] = True
+        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["keras_version"] = "2.2.4"
+        f["model_weights"].attrs["keras_version"] = "2.2.4"
+        for name, (_, arrays) in cudnn.items():
+            group = f["model_weights"][name]
+            for key in list(group):
+                del group[key]
+            names = [f"{name}/{w}:0" for w in ("kernel", "recurrent_kernel", "bias")]
+            group.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for weight_name, array in zip(names, arrays, strict=True):
+                group[weight_name] = array
+
+
+def test_keras22_cudnn_layers_read_as_lstm_and_gru(tmp_path):
+    from tf_keras.src.saving.legacy import hdf5_format
+
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    units, features = 4, 3
+    model = keras.Sequential([
+        keras.Input((5, features), name="x"),
+        keras.layers.LSTM(units, recurrent_activation="sigmoid", return_sequences=True,
+                          name="cu_dnnlstm_1"),
+        keras.layers.GRU(units, recurrent_activation="sigmoid", reset_after=True,
+                         name="cu_dnngru_1"),
+        keras.layers.Dense(2, name="dense_1"),
+    ], name="sequential_1")
+    rng = np.random.default_rng(3)
+    cudnn = {}
+    for layer, cls, gates, dim in ((model.layers[0], "CuDNNLSTM", 4, features),
+                                   (model.layers[1], "CuDNNGRU", 3, units)):
+        arrays = [rng.normal(0, 0.5, (dim, gates * units)).astype(np.float32),
+                  rng.normal(0, 0.5, (units, gates * units)).astype(np.float32),
+                  rng.normal(0, 0.5, (2 * gates * units,)).astype(np.float32)]
+        cudnn[layer.name] = (cls, arrays)
+        # The reference: the layer holds what Keras's own loader makes of those weights.
+        layer.set_weights(hdf5_format.preprocess_weights_for_loading(layer, list(arrays)))
+    src = tmp_path / "keras22.h5"
+    model.save(str(src))
+    _as_keras22_cudnn(src, cudnn)
+    harness.as_old_sequential(src, "2.2.4")  # a bare list of layers, no InputLayer
+    x = rng.uniform(-1, 1, (2, 5, features)).astype(np.float32)
+    expected = harness.predict(model, [x])
+    summary = modelport.inspect(src)
+    assert [layer["class_name"] for layer in summary["layers"]] == ["LSTM", "GRU", "Dense"]
+    for out, library in ((tmp_path / "m.h5", "tf_keras"), (tmp_path / "m.keras", "keras3")):
+        result = modelport.convert(src, out)
+        assert any("CuDNNLSTM" in w and "read as LSTM / GRU" in w for w in result.warnings)
+        harness.assert_outputs_close(_outputs(library, out, x), expected, what=out.name)

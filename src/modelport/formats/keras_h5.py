@@ -14,6 +14,7 @@ from modelport.fileio import atomic_file
 from modelport.formats.common import name_layer_weights
 from modelport.formats.hdf5 import open_inside
 from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
+from modelport.keras_config.cudnn import replace_cudnn_layers
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.entries import layer_name
 from modelport.keras_config.graph import container_paths
@@ -186,6 +187,7 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
     model.metadata = Metadata(source_format=NAME, keras_version=keras_version,
                               backend=_text(f.attrs.get("backend", "")) or None)
     groups = _read_weight_groups(f["model_weights"], source)
+    model.warnings += replace_cudnn_layers(model.config, groups)
     for entry in model.layers:
         name = layer_name(entry)
         if name in groups:
