@@ -1,0 +1,58 @@
+"""Regenerate docs/applications.md: keras.applications architectures built by tf_keras and
+Keras 3, saved every way, run through modelport (tests/realworld/applications.py; checked by
+tests/test_applications.py).
+
+    python scripts/applications.py                  # every model, rewrite the doc
+    python scripts/applications.py --models MobileNetV2 --json build/apps.json --no-doc
+    python scripts/applications.py --from-json build/applications.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "realworld"))
+
+import applications  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", help="comma-separated names (default: all)")
+    parser.add_argument("--json", type=Path, default=ROOT / "build" / "applications.json")
+    parser.add_argument("--from-json", type=Path)
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
+    args = parser.parse_args(argv)
+    if args.from_json:
+        cells = [applications.Cell(**c) for c in json.loads(args.from_json.read_text())]
+    else:
+        names = args.models.split(",") if args.models else None
+        started = time.monotonic()
+
+        def progress(what: str) -> None:
+            print(f"{time.monotonic() - started:7.1f}s  {what}", file=sys.stderr, flush=True)
+
+        with tempfile.TemporaryDirectory(prefix="modelport_apps_") as tmp:
+            cells = applications.run(Path(tmp), names, progress=progress)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([dataclasses.asdict(c) for c in cells], indent=1))
+        print(f"results: {args.json}; {time.monotonic() - started:.0f} s", file=sys.stderr)
+    if not args.no_doc:
+        applications.DOC.write_text(applications.render(cells, applications.versions()))
+        print(f"wrote {applications.DOC}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
