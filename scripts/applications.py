@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "applications.json")
     parser.add_argument("--from-json", type=Path)
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
+    parser.add_argument("--all", action="store_true",
+                        help="every route from every saved file (default: from the first)")
     args = parser.parse_args(argv)
     if args.from_json:
         cells = [applications.Cell(**c) for c in json.loads(args.from_json.read_text())]
@@ -43,10 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         def progress(what: str) -> None:
             print(f"{time.monotonic() - started:7.1f}s  {what}", file=sys.stderr, flush=True)
 
-        with tempfile.TemporaryDirectory(prefix="modelport_apps_") as tmp:
-            cells = applications.run(Path(tmp), names, progress=progress)
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([dataclasses.asdict(c) for c in cells], indent=1))
+
+        def done(cells: list[applications.Cell]) -> None:
+            args.json.write_text(json.dumps([dataclasses.asdict(c) for c in cells], indent=1))
+
+        with tempfile.TemporaryDirectory(prefix="modelport_apps_") as tmp:
+            cells = applications.run(Path(tmp), names, progress=progress, every=args.all,
+                                     done=done)
         print(f"results: {args.json}; {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not args.no_doc:
         applications.DOC.write_text(applications.render(cells, applications.versions()))
