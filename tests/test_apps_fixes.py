@@ -286,10 +286,11 @@ def _as_keras22_cudnn(path, cudnn: dict[str, tuple[str, list[np.ndarray]]]) -> N
 
     with h5py.File(path, "r+") as f:
         config = json.loads(f.attrs["model_config"])
-        for entry in config["config"]["layers"]:
-            if entry["config"]["name"] not in cudnn:
+        for outer in config["config"]["layers"]:
+            if outer["config"]["name"] not in cudnn:
                 continue
-            cls, _ = cudnn[entry["config"]["name"]]
+            cls, _ = cudnn[outer["config"]["name"]]
+            entry = outer["config"]["layer"] if outer["class_name"] == "Bidirectional" else outer
             old = entry["config"]
             entry["class_name"] = cls
             entry["config"] = {k: old[k] for k in _CUDNN_CONFIG_KEYS if k in old}
@@ -302,7 +303,9 @@ def _as_keras22_cudnn(path, cudnn: dict[str, tuple[str, list[np.ndarray]]]) -> N
             group = f["model_weights"][name]
             for key in list(group):
                 del group[key]
-            names = [f"{name}/{w}:0" for w in ("kernel", "recurrent_kernel", "bias")]
+            names = [f"{name}/{side}{w}:0" for side in (
+                ("forward_", "backward_") if len(arrays) == 6 else ("",))
+                for w in ("kernel", "recurrent_kernel", "bias")]
             group.attrs["weight_names"] = np.array([n.encode() for n in names])
             for weight_name, array in zip(names, arrays, strict=True):
                 group[weight_name] = array
@@ -318,17 +321,22 @@ def test_keras22_cudnn_layers_read_as_lstm_and_gru(tmp_path):
         keras.Input((5, features), name="x"),
         keras.layers.LSTM(units, recurrent_activation="sigmoid", return_sequences=True,
                           name="cu_dnnlstm_1"),
+        keras.layers.Bidirectional(keras.layers.LSTM(
+            units, recurrent_activation="sigmoid", return_sequences=True),
+            name="bidirectional_1"),
         keras.layers.GRU(units, recurrent_activation="sigmoid", reset_after=True,
                          name="cu_dnngru_1"),
         keras.layers.Dense(2, name="dense_1"),
     ], name="sequential_1")
     rng = np.random.default_rng(3)
     cudnn = {}
-    for layer, cls, gates, dim in ((model.layers[0], "CuDNNLSTM", 4, features),
-                                   (model.layers[1], "CuDNNGRU", 3, units)):
-        arrays = [rng.normal(0, 0.5, (dim, gates * units)).astype(np.float32),
-                  rng.normal(0, 0.5, (units, gates * units)).astype(np.float32),
-                  rng.normal(0, 0.5, (2 * gates * units,)).astype(np.float32)]
+    for layer, cls, gates, dim, sides in ((model.layers[0], "CuDNNLSTM", 4, features, 1),
+                                          (model.layers[1], "CuDNNLSTM", 4, units, 2),
+                                          (model.layers[2], "CuDNNGRU", 3, 2 * units, 1)):
+        arrays = [array for _ in range(sides) for array in (
+            rng.normal(0, 0.5, (dim, gates * units)).astype(np.float32),
+            rng.normal(0, 0.5, (units, gates * units)).astype(np.float32),
+            rng.normal(0, 0.5, (2 * gates * units,)).astype(np.float32))]
         cudnn[layer.name] = (cls, arrays)
         # The reference: the layer holds what Keras's own loader makes of those weights.
         layer.set_weights(hdf5_format.preprocess_weights_for_loading(layer, list(arrays)))
@@ -339,8 +347,10 @@ def test_keras22_cudnn_layers_read_as_lstm_and_gru(tmp_path):
     x = rng.uniform(-1, 1, (2, 5, features)).astype(np.float32)
     expected = harness.predict(model, [x])
     summary = modelport.inspect(src)
-    assert [layer["class_name"] for layer in summary["layers"]] == ["LSTM", "GRU", "Dense"]
+    assert [layer["class_name"] for layer in summary["layers"]] == [
+        "LSTM", "Bidirectional", "GRU", "Dense"]
     for out, library in ((tmp_path / "m.h5", "tf_keras"), (tmp_path / "m.keras", "keras3")):
         result = modelport.convert(src, out)
-        assert any("CuDNNLSTM" in w and "read as LSTM / GRU" in w for w in result.warnings)
+        assert any("'bidirectional_1' (Bidirectional CuDNNLSTM)" in w and "read as LSTM / GRU"
+                   in w for w in result.warnings), result.warnings
         harness.assert_outputs_close(_outputs(library, out, x), expected, what=out.name)
