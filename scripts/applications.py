@@ -4,7 +4,7 @@ tests/test_applications.py).
 
     python scripts/applications.py                  # every model, rewrite the doc
     python scripts/applications.py --models MobileNetV2 --json build/apps.json --no-doc
-    python scripts/applications.py --from-json build/applications.json
+    python scripts/applications.py --from-json build/applications.json [more.json ...]
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="comma-separated names (default: all)")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "applications.json")
-    parser.add_argument("--from-json", type=Path)
+    parser.add_argument("--from-json", type=Path, nargs="+",
+                        help="render these runs' results (merged) instead of running")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
     parser.add_argument("--all", action="store_true",
                         help="every route from every saved file (default: from the first)")
     args = parser.parse_args(argv)
     if args.from_json:
-        cells = [applications.Cell(**c) for c in json.loads(args.from_json.read_text())]
+        cells = [applications.Cell(**c) for path in args.from_json
+                 for c in json.loads(path.read_text())]
     else:
         names = args.models.split(",") if args.models else None
         started = time.monotonic()
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                                      done=done)
         print(f"results: {args.json}; {time.monotonic() - started:.0f} s", file=sys.stderr)
     if not args.no_doc:
+        models = list(applications.MODELS)
+        cells.sort(key=lambda c: (models.index(c.model),
+                                  applications.LIBRARIES.index(c.library)))
         applications.DOC.write_text(applications.render(cells, applications.versions()))
         print(f"wrote {applications.DOC}", file=sys.stderr)
     return 0

@@ -439,6 +439,7 @@ def render(cells: list[Cell], versions: str = "") -> str:
     counts: dict[str, int] = {}
     for cell in cells:
         counts[cell.result] = counts.get(cell.result, 0) + 1
+    missing = [m for m in MODELS if not any(c.model == m for c in cells)]
     lines = [
         "# keras.applications through modelport",
         "",
@@ -460,6 +461,8 @@ def render(cells: list[Cell], versions: str = "") -> str:
         "Results: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         + f" ({len(cells)} cells)." + (f" {versions}" if versions else ""),
         "",
+        *([f"Not in this revision of the table (its run did not reach them): "
+           f"{', '.join(missing)}.", ""] if missing else []),
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
