@@ -47,16 +47,27 @@ def test_cells_match_the_doc(apps_cells):
         f"`{applications.REGENERATE}` and commit the doc:\n" + "\n".join(differences))
 
 
+def _graph_route_named(cell: applications.Cell) -> bool:
+    return cell.result == "refused" and "--to tfjs_graph_model runs it" in cell.reason
+
+
 def test_first_files_convert_and_run_everywhere(apps_cells):
-    """From each library's own first file (.h5 / .keras), the model outputs of every route
-    run in their runtimes within tolerance, and verify passes (ConvNeXt waits for operations
-    in functional graphs)."""
-    wanted = ("tfjs_layers_model", "keras_h5", "keras_v3", "tf_saved_model", "verify")
+    """From each library's own first file, the model outputs of every route run in their
+    runtimes within tolerance and verify passes; a TF.js layers refusal (EfficientNet's
+    Normalization) names the graph-model route, which then passes. ConvNeXt waits for
+    operations in functional graphs."""
+    by_key = {cell.key(): cell for cell in apps_cells}
+    wanted = ("tfjs_layers_model", "keras_h5", "keras_v3", "tf_saved_model",
+              "tfjs_graph_model", "verify")
     failing = []
     for cell in apps_cells:
         first = next(iter(applications.SAVED_AS[cell.library]))
         if cell.saved_as != first or cell.route not in wanted or cell.model == "ConvNeXtTiny":
             continue
+        if cell.route == "tfjs_layers_model" and _graph_route_named(cell):
+            graph = by_key[(cell.model, cell.library, cell.saved_as, "tfjs_graph_model")]
+            if graph.result == "pass":
+                continue
         if cell.result != "pass" or cell.error is None or not cell.error <= 1e-3:
             failing.append(f"{' / '.join(cell.key())}: {cell.result} {cell.error} "
                            f"{cell.reason}")
@@ -65,9 +76,11 @@ def test_first_files_convert_and_run_everywhere(apps_cells):
 
 def test_weights_only_files_assemble(apps_cells):
     """Weights-only saves (save_weights .h5, checkpoint, .weights.h5) with the library's .h5
-    as architecture give a TF.js model that computes the original's outputs."""
+    as architecture give a Keras 2 .h5 (and a TF.js model where TF.js has every layer) that
+    computes the original's outputs."""
     cells = [c for c in apps_cells if c.saved_as in applications.WEIGHTS_ONLY
-             and c.route == "tfjs_layers_model" and c.model != "ConvNeXtTiny"]
+             and c.route in ("keras_h5", "tfjs_layers_model") and c.model != "ConvNeXtTiny"]
     assert cells
-    bad = [f"{' / '.join(c.key())}: {c.result} {c.reason}" for c in cells if c.result != "pass"]
+    bad = [f"{' / '.join(c.key())}: {c.result} {c.reason}" for c in cells
+           if c.result != "pass" and not _graph_route_named(c)]
     assert not bad, "\n".join(bad)
