@@ -38,8 +38,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="every route from every saved file (default: from the first)")
     args = parser.parse_args(argv)
     if args.from_json:
-        cells = [applications.Cell(**c) for path in args.from_json
-                 for c in json.loads(path.read_text())]
+        # Merged; a (model, library) in a later file replaces the earlier file's cells.
+        runs: dict[tuple[str, str], list[applications.Cell]] = {}
+        for path in args.from_json:
+            fresh: dict[tuple[str, str], list[applications.Cell]] = {}
+            for c in json.loads(path.read_text()):
+                cell = applications.Cell(**c)
+                fresh.setdefault((cell.model, cell.library), []).append(cell)
+            runs.update(fresh)
+        cells = [cell for group in runs.values() for cell in group]
     else:
         names = args.models.split(",") if args.models else None
         started = time.monotonic()
