@@ -18,7 +18,7 @@ from modelport.errors import ModelportError
 from modelport.fileio import check_writable
 from modelport.formats.record import WriteResult
 from modelport.quantize import QUANTIZED_DTYPES, plan_from_flags, render_summary
-from modelport.registry import get_format, incumbent_default_output
+from modelport.registry import get_format, incumbent_default_output, writer_takes
 from modelport.verification.defaults import (
     DEFAULT_ATOL,
     DEFAULT_BATCH_SIZE,
@@ -226,9 +226,9 @@ def _incumbent_options(args: argparse.Namespace) -> None:
 
 def _add_code_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument("--custom-objects", metavar="FILE.py",
-                        help="import this module (yours) so Keras runtimes can build custom "
-                             "layers: its custom_objects dict, or every class and function in "
-                             "it")
+                        help="import this module (yours) so Keras runtimes, and the writers "
+                             "that load the model in TensorFlow, can build custom layers: its "
+                             "custom_objects dict, or every class and function in it")
     parser.add_argument("--allow-lambda", action="store_true",
                         help="let Keras runtimes load Lambda layers, which runs the Python "
                              "bytecode stored in the model file (only for files you trust)")
@@ -312,11 +312,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.verify and (args.weights_only or args.architecture):
         raise ModelportError("--verify compares the output with the input model; it does not "
                              "apply with --weights-only or --architecture")
-    if not args.verify:
-        for flag, given in (("--custom-objects", args.custom_objects),
-                            ("--allow-lambda", args.allow_lambda)):
-            if given:
-                raise ModelportError(f"{flag} applies only with --verify")
+    if not args.verify and args.allow_lambda:
+        raise ModelportError("--allow-lambda applies only with --verify")
+    # The writers that load the model in TensorFlow take the user's module as verify does.
+    if args.custom_objects and (not args.verify or writer_takes(
+            args.dst, args.to_format, "custom_objects")):
+        options["custom_objects"] = args.custom_objects
     if args.architecture is None:
         for flag, given in (("--match", args.match), ("--skip-mismatch", args.skip_mismatch),
                             ("--report", args.report)):

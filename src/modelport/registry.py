@@ -196,6 +196,17 @@ def _accepted(function: Any) -> set[str]:
     return set(inspect.signature(resolve(function)).parameters)
 
 
+def writer_takes(dst: PathLike, to_format: str | None, option: str) -> bool:
+    """Whether the writer of output `dst` (in `to_format`, else the format its name asks for)
+    takes `option` (e.g. custom_objects: the writers that load the model in TensorFlow)."""
+    if to_format is not None:
+        fmt: Format | None = get_format(to_format)
+    else:
+        fmt = format_for_output(Path(dst), [f for f in formats().values()
+                                            if f.write is not None])
+    return fmt is not None and fmt.write is not None and option in _accepted(fmt.write)
+
+
 def write(model: Model, path: PathLike, format: str | Format | None = None,
           overwrite: bool = False, weights_only: bool = False, **options: Any) -> WriteResult:
     """Write `model` to `path` in `format` (default: from the extension; a folder means a

@@ -13,12 +13,14 @@ from modelport.fileio import SourceFiles, atomic_file, copy_range
 from modelport.formats.common import name_layer_weights
 from modelport.formats.hdf5 import checked_dataset, damage_refused, open_inside
 from modelport.formats.record import HDF5_SIGNATURE, Format, Probe, WriteResult
+from modelport.keras_config.cudnn import replace_cudnn_layers
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.entries import is_keras3_op, is_operation, layer_name
 from modelport.keras_config.graph import container_paths
 from modelport.keras_config.inline import inline_nested_models
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
 from modelport.keras_config.layouts import layer_layout
+from modelport.keras_config.names import keras3_layer_names, slashed_layer_names
 from modelport.keras_config.targets import (
     KERAS2_ONLY_LAYERS,
     KERAS3_ONLY_LAYERS,
@@ -240,6 +242,7 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
     model.metadata = Metadata(source_format=NAME, keras_version=keras_version,
                               backend=_text(f.attrs.get("backend", "")) or None)
     groups = _read_weight_groups(f["model_weights"], source)
+    model.warnings += replace_cudnn_layers(model.config, groups)
     for entry in model.layers:
         name = layer_name(entry)
         if name in groups:
@@ -385,6 +388,12 @@ def _loadability_warnings(model: Model, keras: int) -> list[str]:
         warnings.append(f"Keras 3 cannot load MultiHeadAttention ('{attention[0]}') from a "
                         "Keras 2 dialect file (tf_keras requires query_shape, Keras 3 rejects "
                         "it): for Keras 3 write .keras or --keras 3")
+    slashed = slashed_layer_names(model.config)
+    if slashed and keras == 2:
+        warnings.append(f"Keras 3 refuses layer names containing '/' ('{slashed[0]}'"
+                        + (f" and {len(slashed) - 1} more" if len(slashed) > 1 else "")
+                        + "): this file loads in tf_keras and TF.js; for Keras 3 write .keras "
+                        "or --keras 3, which rename them")
     users = hard_sigmoid_users(model.config)
     if users and keras == 2:
         warnings.append(f"layer '{users[0]}' uses hard_sigmoid: tf_keras and TF.js compute it "
@@ -411,8 +420,10 @@ def write(model: Model, path: Path, overwrite: bool = False, keras: int = 2) -> 
     warnings = _loadability_warnings(model, keras)
     version = model.metadata.keras_version or ""
     if keras == 3:
-        flat = model
-        config = to_keras3(model.config)
+        flat, renamed = keras3_layer_names(model)
+        warnings += renamed
+        assert flat.config is not None
+        config = to_keras3(flat.config)
         keras_version = version if version.startswith("3.") else KERAS3_VERSION
     else:
         flat = inline_nested_models(model)

@@ -15,6 +15,7 @@ from modelport.formats.record import Format, Probe, WriteResult
 from modelport.keras_config.dialects import KERAS2_VERSION, portable_keras2, to_canonical
 from modelport.keras_config.entries import has_builtin_node, is_model_entry, layer_name
 from modelport.keras_config.keras3 import to_keras3
+from modelport.keras_config.names import keras3_layer_names
 from modelport.keras_config.targets import (
     KERAS3_ONLY_LAYERS,
     check_dialect_semantics,
@@ -54,6 +55,10 @@ def document(model: Model, keras: int, warn: Callable[[str], None]) -> dict[str,
     assert model.config is not None
     if keras == 3:
         check_dialect_semantics(model, "keras3")
+        model, renamed = keras3_layer_names(model)
+        for message in renamed:
+            warn(message)
+        assert model.config is not None
         return to_keras3(model.config)
     if keras != 2:
         raise UnsupportedError(f"--keras must be 2 or 3, not {keras}")

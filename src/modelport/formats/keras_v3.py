@@ -30,6 +30,7 @@ from modelport.keras_config.entries import MODEL_CLASSES, layer_name
 from modelport.keras_config.graph import container_paths
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
 from modelport.keras_config.layouts import layer_slots
+from modelport.keras_config.names import keras3_layer_names
 from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
 from modelport.model import ByteRange, Metadata, Model, Weight
 
@@ -532,6 +533,8 @@ def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
         raise UnsupportedError("a .keras file needs an architecture; this input holds weights "
                                "only", path)
     warnings = _check_target(model)
+    model, renamed = keras3_layer_names(model)
+    warnings += renamed
     config = to_keras3(model.config)
     objects = keras3_objects(model, warnings.append)
     version = model.metadata.keras_version or ""

@@ -22,6 +22,7 @@ from modelport.formats.tfjs_weights import (
     weight_groups,
     write_manifest,
 )
+from modelport.keras_config.applications import APPLICATION_LAYERS
 from modelport.keras_config.dialects import (
     KERAS2_VERSION,
     from_tfjs,
@@ -33,6 +34,8 @@ from modelport.keras_config.entries import layer_name
 from modelport.keras_config.layouts import layer_layout, tfjs_lookup_name
 from modelport.keras_config.ops import with_tfjs_layers
 from modelport.keras_config.targets import (
+    BUILTIN_LAYERS,
+    KERAS3_ONLY_LAYERS,
     TFJS_LAYERS,
     check_dialect_semantics,
     missing_layers,
@@ -180,12 +183,25 @@ def check_target(model: Model) -> None:
     missing = missing_layers(model.config, TFJS_LAYERS)
     if missing:
         listed = ", ".join(f"{cls} ('{where}')" for where, cls in missing)
-        raise UnsupportedError(f"TF.js has no layer class {listed}; the model cannot be "
-                               "converted to a TF.js layers model")
+        raise UnsupportedError(f"TF.js has no layer class {listed}; "
+                               + _graph_model_route([cls for _, cls in missing]))
     problems = tfjs_argument_problems(model.config)
     if problems:
         raise UnsupportedError("TF.js cannot run " + "; ".join(problems))
     check_dialect_semantics(model, "keras2")
+
+
+def _graph_model_route(classes: list[str]) -> str:
+    """What to do instead of a layers model: the graph-model route goes through tf_keras and
+    runs any layer it builds as TensorFlow ops (not a Lambda's bytecode, not a Keras 3-only
+    class; a custom class with the user's module)."""
+    refused = [c for c in classes if c == "Lambda" or c in KERAS3_ONLY_LAYERS]
+    if refused:
+        return f"the model cannot be converted to a TF.js layers model ({refused[0]})"
+    custom = [c for c in classes if c not in BUILTIN_LAYERS and c not in APPLICATION_LAYERS]
+    needs = f" with --custom-objects FILE.py for {custom[0]}" if custom else ""
+    return (f"--to tfjs_graph_model{needs} runs it in TF.js as a graph model; no TF.js layers "
+            "model can hold it")
 
 
 def write(model: Model, path: Path, overwrite: bool = False,

@@ -382,6 +382,32 @@ def _normalized_axes_parameter(cfg: dict[str, Any], call: Call) -> Shape:
     return (dim(call.x, axis),)
 
 
+def _normalization_statistic(cfg: dict[str, Any], call: Call) -> Shape | None:
+    """Normalization's mean and variance: the input's dimensions on the kept axes, sorted (no
+    axis kept: a scalar), as both Keras' build computes them."""
+    axis = cfg.get("axis", -1)
+    if axis is None:
+        return ()
+    x = call.x
+    if x is None:
+        return None
+    kept = sorted(a % len(x) for a in ([axis] if isinstance(axis, int) else axis))
+    return tuple(dim(x, a) for a in kept)
+
+
+# Created by build only when the config fixes no mean (else they are constants); `count` is an
+# int64 scalar kept "for backwards compatibility" in both libraries.
+_NORMALIZATION_STATISTICS = [
+    WeightSpec("mean", _normalization_statistic, _fixed("zeros"), trainable=False),
+    WeightSpec("variance", _normalization_statistic, _fixed("ones"), trainable=False),
+    WeightSpec("count", lambda cfg, call: (), _fixed("zeros"), trainable=False),
+]
+
+
+def _normalization(cfg: dict[str, Any]) -> list[WeightSpec]:
+    return [] if cfg.get("mean") is not None else list(_NORMALIZATION_STATISTICS)
+
+
 def _group_norm_parameter(cfg: dict[str, Any], call: Call) -> Shape:
     return (dim(call.x, int(cfg.get("axis", -1))),)
 
@@ -693,6 +719,7 @@ RECORDS: dict[str, LayerRecord] = {
         WeightSpec("moving_variance", _batch_norm_parameter, MOVING_VARIANCE, trainable=False))),
     "LayerNormalization": LayerRecord(_scale_and_center(_normalized_axes_parameter)),
     "GroupNormalization": LayerRecord(_scale_and_center(_group_norm_parameter)),
+    "Normalization": LayerRecord(_normalization),
     "RMSNormalization": LayerRecord(
         _own(WeightSpec("scale", _normalized_axes_parameter, _fixed("ones")))),
     "PReLU": LayerRecord(_own(WeightSpec("alpha", _prelu_alpha, ALPHA))),

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelport.errors import UnsupportedError
+from modelport.keras_config.applications import application_layer
 from modelport.keras_config.entries import is_keras3_op, is_model_entry, layer_name
 from modelport.model import Model
 
@@ -122,7 +123,8 @@ def custom_layer_warnings(model_config: dict[str, Any]) -> list[str]:
     """Layers of classes no Keras ships: carried as data, loadable only with the user's class."""
     custom = [(where, entry.get("registered_name") or entry.get("class_name"))
               for where, entry in iter_layer_entries(model_config)
-              if entry.get("class_name") not in BUILTIN_LAYERS and not is_keras3_op(entry)]
+              if entry.get("class_name") not in BUILTIN_LAYERS and not is_keras3_op(entry)
+              and application_layer(entry) is None]
     return [f"layer '{where}' is a custom class ({cls}): its config and weights are carried "
             "as data (weights in file order); loading it needs your class (custom_objects)"
             for where, cls in custom]

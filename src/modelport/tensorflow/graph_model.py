@@ -197,8 +197,11 @@ def saved_model_to_graph_model(src: str | os.PathLike[str], dst: str | os.PathLi
 
 def write_graph_model(model: Model, path: Path, overwrite: bool = False,
                       quantize: QuantizationPlan | None = None, shard_size: int | None = None,
-                      metadata: dict[str, Any] | None = None) -> WriteResult:
-    """Any Keras model modelport reads -> a temporary SavedModel -> a TF.js graph model."""
+                      metadata: dict[str, Any] | None = None,
+                      custom_objects: str | Path | dict[str, Any] | None = None) -> WriteResult:
+    """Any Keras model modelport reads -> a temporary SavedModel -> a TF.js graph model
+    (`custom_objects` as the SavedModel writer takes it). Errors name the user's files,
+    never the temporary SavedModel."""
     path = Path(path)
     check_writable(path if path.suffix == ".json" else path / "model.json", overwrite)
     _tensorflow()
@@ -207,12 +210,26 @@ def write_graph_model(model: Model, path: Path, overwrite: bool = False,
                                "only")
     with tempfile.TemporaryDirectory(prefix="modelport_graph_") as tmp:
         saved = Path(tmp) / "saved_model"
-        exported = export_saved_model(model, saved, True)
-        result = saved_model_to_graph_model(saved, path, overwrite=overwrite,
-                                            quantize=quantize, shard_size=shard_size,
-                                            metadata=metadata)
+        try:
+            exported = export_saved_model(model, saved, True, custom_objects=custom_objects)
+            result = saved_model_to_graph_model(saved, path, overwrite=overwrite,
+                                                quantize=quantize, shard_size=shard_size,
+                                                metadata=metadata)
+        except ModelportError as exc:
+            raise _without_scratch(exc, Path(tmp)) from None
     result.warnings[:0] = exported.warnings
     return result
+
+
+def _without_scratch(exc: ModelportError, scratch: Path) -> ModelportError:
+    """The error about the user's model: a temporary path it names is dropped (the caller
+    then names the input file)."""
+    if exc.path is not None and Path(exc.path).is_relative_to(scratch):
+        exc.path = None
+    exc.message = exc.message.replace(str(scratch / "saved_model"), "the model").replace(
+        str(scratch), "a temporary folder")
+    exc.args = (exc.message,)
+    return exc
 
 
 # ------------------------------------------------------ graph model -> SavedModel / frozen pb

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from modelport import keras_objects
 from modelport.errors import MissingExtraError, UnsupportedError
 from modelport.fileio import atomic_folder
 from modelport.formats import keras_h5
@@ -45,10 +46,13 @@ def _lambda_layers(value: Any) -> list[str]:
     return found
 
 
-def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
+def write(model: Model, path: Path, overwrite: bool = False,
+          custom_objects: str | Path | dict[str, Any] | None = None) -> WriteResult:
     """Write `model` as a SavedModel folder at `path` (TF Serving layout: the folder itself;
     name a version folder like `models/name/1` yourself). The folder also holds tf_keras's
-    keras_metadata.pb, so modelport and tf_keras read it back as Keras. Returns its files."""
+    keras_metadata.pb, so modelport and tf_keras read it back as Keras. `custom_objects` (a
+    .py file or a dict, as verify takes it) builds custom layers; keras.applications' own
+    (ConvNeXt's LayerScale) are found in tf_keras. Returns its files."""
     path = Path(path)
     if model.config is None:
         raise UnsupportedError("a SavedModel needs an architecture and the input holds "
@@ -59,18 +63,24 @@ def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
                                "means loading the model in tf_keras, which runs the Python "
                                "bytecode stored in the layer, and modelport never executes "
                                "code from model files", path)
+    objects = keras_objects.custom_objects(custom_objects)
     tf = import_tensorflow()
     tf_keras = _import_tf_keras()
+    objects = {**keras_objects.application_objects(model.config, "tf_keras"), **objects}
     scratch = Path(tempfile.mkdtemp(prefix="modelport-savedmodel-"))
     try:
         h5_path = scratch / "model.h5"
         # The Keras 2 dialect is what tf_keras loads; nested models come out inlined.
         warnings = keras_h5.write(model, h5_path, keras=2).warnings
         try:
-            keras_model = tf_keras.models.load_model(str(h5_path), compile=False)
+            keras_model = tf_keras.models.load_model(str(h5_path), compile=False,
+                                                     custom_objects=objects)
         except Exception as exc:  # whatever tf_keras refuses, say it in one line
-            raise UnsupportedError(f"tf_keras cannot build the model: {_first_line(exc)}",
-                                   path) from None
+            # (about the model, not the scratch file it was given as)
+            reason = _first_line(exc).replace(str(h5_path), "the model")
+            if "custom_object_scope" in reason or "Unknown layer" in reason:
+                reason += " (pass --custom-objects FILE.py, a module defining it)"
+            raise UnsupportedError(f"tf_keras cannot build the model: {reason}") from None
         serving = _serving_function(tf, keras_model)
         with atomic_folder(path, overwrite) as folder:
             # save_traces=False: no per-layer call traces (tf_keras rebuilds layers from their

@@ -10,15 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from modelport.keras_objects import load_custom_objects
     from modelport.verification.compare import OutputComparison, Tolerance
-    from modelport.verification.core import load_custom_objects, verify
+    from modelport.verification.core import verify
     from modelport.verification.result import InputInfo, Side, VerifyResult
 
 # Public name -> the module that owns it.
 _EXPORTS = {
     "OutputComparison": "modelport.verification.compare",
     "Tolerance": "modelport.verification.compare",
-    "load_custom_objects": "modelport.verification.core",
+    "load_custom_objects": "modelport.keras_objects",
     "verify": "modelport.verification.core",
     "InputInfo": "modelport.verification.result",
     "Side": "modelport.verification.result",

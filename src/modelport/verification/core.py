@@ -4,17 +4,14 @@ and compare their outputs."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import inspect
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelport import keras_objects, progress, registry
-from modelport.errors import FormatError, ModelportError, UnsupportedError
+from modelport.errors import ModelportError, UnsupportedError
 from modelport.formats.record import Format, Probe
 from modelport.keras_config.entries import is_keras3_op
 from modelport.keras_config.targets import BUILTIN_LAYERS, iter_layer_entries
@@ -40,32 +37,6 @@ from modelport.verification.inputs import InputSpec
 from modelport.verification.result import InputInfo, Side, VerifyResult
 
 PathLike = str | os.PathLike[str]
-
-
-def load_custom_objects(path: PathLike) -> dict[str, Any]:
-    """Import the user's module (they asked for it by naming it) and take its
-    `custom_objects` dict, or else every public class and function it defines."""
-    path = Path(path)
-    if not path.is_file():
-        raise FormatError("no such file (--custom-objects takes a .py file defining your "
-                          "layers)", path)
-    name = f"modelport_custom_objects_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise FormatError("not a Python module", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
-        del sys.modules[name]
-        raise ModelportError(f"importing it failed: {type(exc).__name__}: {exc}", path) from None
-    explicit = getattr(module, "custom_objects", None)
-    if isinstance(explicit, dict):
-        return dict(explicit)
-    return {key: value for key, value in vars(module).items()
-            if not key.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
-            and getattr(value, "__module__", None) == name}
 
 
 def _open(path: Path, fmt: Format) -> Model | None:
@@ -179,12 +150,12 @@ def verify(a: PathLike | Any, b: PathLike | Any,
         if runtime is not None and runtime not in RUNTIMES:
             raise ModelportError(f"unknown runtime '{runtime}'; choose from "
                                  f"{', '.join(RUNTIMES)}")
-    objects = (load_custom_objects(custom_objects) if isinstance(custom_objects, (str, Path))
-               else dict(custom_objects or {}))
+    objects = keras_objects.custom_objects(custom_objects)
     with contextlib.ExitStack() as stack:
         path_a = stack.enter_context(keras_objects.saved(a))
         path_b = stack.enter_context(keras_objects.saved(b))
         sides = []
+        objects_of: list[dict[str, Any]] = []
         for label, path, given_format, runtime in (("A", path_a, format_a, runtime_a),
                                           ("B", path_b, format_b, runtime_b)):
             try:
@@ -201,22 +172,33 @@ def verify(a: PathLike | Any, b: PathLike | Any,
                 raise exc.about(path) from None
             # A SavedModel's signature is a traced graph: it needs no Python class and runs
             # no Lambda bytecode.
+            # keras.applications' own layers (ConvNeXt's LayerScale) come from the runtime's
+            # library; the user's module wins.
+            side_objects = {**keras_objects.application_objects(
+                model.config if model is not None else None, chosen), **objects}
             if not (chosen == "tensorflow" and source.runtime == "tensorflow"):
-                _check_model_code(model, chosen, label, path, objects, allow_lambda)
+                _check_model_code(model, chosen, label, path, side_objects, allow_lambda)
             sides.append((label, path, source, model, chosen))
+            objects_of.append(side_objects)
         workdir = Path(stack.enter_context(runtimes.make_workdir()))
         loaded = []
-        for label, path, source, model, chosen in sides:
+        for (label, path, source, model, chosen), side_objects in zip(sides, objects_of,
+                                                                       strict=True):
             progress.stage(f"loading {label} ({path.name}) in {chosen}")
             where = workdir / label
             where.mkdir()
-            if chosen in ("keras3", "tf_keras"):
-                handle = runtimes.load_keras(chosen, path, source, model, _output_names(model),
-                                             objects, allow_lambda, where)
-            elif chosen == "tensorflow":
-                handle = runtimes.load_tensorflow(path, source, model, where)
-            else:
-                handle = runtimes.load_tfjs(path, source, model, where)
+            try:
+                if chosen in ("keras3", "tf_keras"):
+                    handle = runtimes.load_keras(chosen, path, source, model,
+                                                 _output_names(model), side_objects,
+                                                 allow_lambda, where)
+                elif chosen == "tensorflow":
+                    handle = runtimes.load_tensorflow(path, source, model, where,
+                                                      custom_objects=side_objects)
+                else:
+                    handle = runtimes.load_tfjs(path, source, model, where)
+            except ModelportError as exc:
+                raise _about_the_user_file(exc, workdir, path) from None
             loaded.append(handle)
 
         specs = _input_specs(sides, loaded)
@@ -258,6 +240,16 @@ def verify(a: PathLike | Any, b: PathLike | Any,
         if not result.passed:
             result.divergence = _first_divergence(loaded, named, tolerance)
         return result
+
+
+def _about_the_user_file(exc: ModelportError, workdir: Path, path: Path) -> ModelportError:
+    """An error met on the copy a runtime was given (in the scratch folder) names the user's
+    file instead."""
+    if exc.path is None or Path(exc.path).is_relative_to(workdir):
+        exc.path = str(path)
+    exc.message = exc.message.replace(str(workdir), "a temporary folder")
+    exc.args = (exc.message,)
+    return exc
 
 
 def _first_divergence(loaded: list[runtimes.Loaded], named: list[tuple[str, np.ndarray]],

@@ -246,16 +246,18 @@ def _natural_key(name: str) -> list[Any]:
 
 
 def load_tensorflow(path: Path, fmt: Format, model: Model | None, workdir: Path,
-                    signature: str = "serving_default") -> Loaded:
+                    signature: str = "serving_default",
+                    custom_objects: dict[str, Any] | None = None) -> Loaded:
     """Run a SavedModel's serving signature with TensorFlow (other formats are written as a
-    SavedModel by modelport first)."""
+    SavedModel by modelport first, building custom layers from `custom_objects`)."""
     tf = _import("tensorflow", "tensorflow")
     via = ""
     if not native(fmt, "tensorflow", model):
         if model is None or model.config is None:
             raise UnsupportedError(f"tensorflow cannot run a {fmt.name} file", path)
         target = workdir / "saved_model"
-        registry.write(model, target, registry.format_for_runtime("tensorflow"))
+        registry.write(model, target, registry.format_for_runtime("tensorflow"),
+                       custom_objects=custom_objects or None)
         path, via = target, "given to TensorFlow as a SavedModel written by modelport"
     from modelport.tensorflow.loading import load_saved_model
 

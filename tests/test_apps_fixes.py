@@ -1,0 +1,356 @@
+"""What keras.applications models ran into (issue 14, items 6 and 9), each with the real
+libraries: layer names Keras 3 forbids, Normalization from checkpoints, the applications' own
+custom layers in the TF-backed writers, --custom-objects for convert, the user's file (never a
+temporary folder) in errors, refusals that name the route that works, and Keras 2.0-2.3
+CuDNNLSTM / CuDNNGRU files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import modelport
+
+import harness
+
+
+def _outputs(library: str, path, x: np.ndarray) -> list[np.ndarray]:
+    return harness.load_and_predict(library, path, [x])
+
+
+# ---------------------------------------------------------------- a. '/' in layer names
+
+
+@pytest.fixture(scope="module")
+def slashed_h5(tmp_path_factory):
+    """A tf_keras model whose layer names hold '/' (as DenseNet121's `conv1/conv` do), one of
+    them colliding with the name '/' -> '_' would give."""
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,), name="x")
+    h = keras.layers.Dense(5, activation="tanh", name="block1/dense")(inputs)
+    h = keras.layers.Dense(4, name="block1_dense")(h)
+    out = keras.layers.Dense(3, name="head/logits")(h)
+    model = keras.Model(inputs, out)
+    path = tmp_path_factory.mktemp("slashed") / "model.h5"
+    model.save(str(path))
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 6)).astype(np.float32)
+    return path, x, harness.predict(model, [x])
+
+
+@pytest.mark.parametrize("target", ["model.keras", "model_k3.h5"])
+def test_slashed_names_are_renamed_for_keras3(slashed_h5, tmp_path, target):
+    path, x, expected = slashed_h5
+    out = tmp_path / target
+    keras = 3 if target.endswith(".h5") else None
+    result = modelport.convert(path, out, **({"keras": keras} if keras else {}))
+    warning = [w for w in result.warnings if "forbids '/'" in w]
+    assert warning and "'block1/dense' -> 'block1_dense_1'" in warning[0], result.warnings
+    assert "'head/logits' -> 'head_logits'" in warning[0]
+    harness.assert_outputs_close(_outputs("keras3", out, x), expected, what=target)
+    keras3 = harness.keras_module("keras3")
+    names = [layer.name for layer in keras3.models.load_model(str(out), compile=False).layers]
+    assert names == ["x", "block1_dense_1", "block1_dense", "head_logits"]
+
+
+def test_slashed_names_keras2_h5_warns_and_keeps_them(slashed_h5, tmp_path):
+    path, x, expected = slashed_h5
+    out = tmp_path / "model.h5"
+    result = modelport.convert(path, out)
+    assert any("Keras 3 refuses layer names containing '/' ('block1/dense' and 1 more)" in w
+               for w in result.warnings), result.warnings
+    harness.assert_outputs_close(_outputs("tf_keras", out, x), expected)
+
+
+# ---------------------------------------------------------------- b. Normalization in checkpoints
+
+
+def test_normalization_weights_from_a_checkpoint(tmp_path):
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5, 3))
+    h = keras.layers.Normalization(axis=-1)(inputs)
+    h = keras.layers.Normalization(axis=None, name="scalar_norm")(h)
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(h))
+    model = keras.Model(inputs, out)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            mean, variance, count = layer.get_weights()
+            layer.set_weights([rng.normal(size=mean.shape).astype(np.float32),
+                               rng.uniform(0.5, 2, variance.shape).astype(np.float32),
+                               np.int64(7)])
+    arch = tmp_path / "arch.json"
+    arch.write_text(model.to_json())
+    model.save_weights(str(tmp_path / "ckpt" / "ckpt"))
+    x = rng.uniform(-1, 1, (2, 5, 3)).astype(np.float32)
+    expected = harness.predict(model, [x])
+    for out in (tmp_path / "m.h5", tmp_path / "m.keras"):
+        modelport.convert(tmp_path / "ckpt" / "ckpt", out, architecture=arch)
+        harness.assert_outputs_close(
+            _outputs("tf_keras" if out.suffix == ".h5" else "keras3", out, x), expected,
+            what=out.name)
+
+
+# ------------------------------------------- c. keras.applications' own layers, TF-backed writers
+
+
+def _scaled_model(library: str):
+    """Dense -> ConvNeXt's LayerScale (gamma set) -> ConvNeXt's StochasticDepth, from the
+    library's own applications module."""
+    keras = harness.keras_module(library)
+    package = "tf_keras" if library == "tf_keras" else "keras"
+    convnext = __import__(f"{package}.src.applications.convnext", fromlist=["LayerScale"])
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    h = keras.layers.Dense(3, name="dense")(inputs)
+    h = convnext.LayerScale(1e-6, 3, name="scale")(h)
+    out = convnext.StochasticDepth(0.1, name="drop_path")(h)
+    model = keras.Model(inputs, out)
+    model.get_layer("scale").set_weights([np.array([0.5, -2.0, 3.0], np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("library", harness.LIBRARIES)
+def test_application_layers_in_tf_backed_writers(library, tmp_path):
+    model = _scaled_model(library)
+    src = tmp_path / ("model.h5" if library == "tf_keras" else "model.keras")
+    model.save(str(src))
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4)).astype(np.float32)
+    expected = harness.predict(model, [x])[0]
+    saved = tmp_path / "saved"
+    result = modelport.convert(src, saved, to_format="tf_saved_model")
+    assert not [w for w in result.warnings if "custom class" in w], result.warnings
+    import tensorflow as tf
+
+    serving = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    (got,) = serving(x=tf.constant(x)).values()
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
+    graph = tmp_path / "graph"
+    modelport.convert(src, graph, to_format="tfjs_graph_model")
+    check = modelport.verify(src, graph)
+    assert check.passed, check.render()
+    assert check.outputs[0].max_abs_error < 1e-5
+
+
+def test_same_named_user_class_is_not_taken_for_the_applications(tmp_path):
+    """A LayerScale with other arguments is the user's: no class of the library is used."""
+    import h5py
+
+    model = _scaled_model("tf_keras")
+    src = tmp_path / "model.h5"
+    model.save(str(src))
+    with h5py.File(src, "r+") as f:
+        f.attrs["model_config"] = f.attrs["model_config"].replace(
+            '"projection_dim": 3', '"projection_dim": 3, "axis": -1')
+    with pytest.raises(modelport.UnsupportedError, match="Unknown layer: 'LayerScale'"):
+        modelport.convert(src, tmp_path / "saved", to_format="tf_saved_model")
+
+
+# ------------------------------------------- d. --custom-objects for convert; e. no temp folders
+
+USER_MODULE = '''
+import tf_keras
+
+
+class Offset(tf_keras.layers.Layer):
+    def __init__(self, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = offset
+
+    def call(self, x):
+        return x + self.offset
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset}
+'''
+
+
+@pytest.fixture(scope="module")
+def user_layer_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("user_layer")
+    module = root / "my_layers.py"
+    module.write_text(USER_MODULE)
+    from modelport.keras_objects import load_custom_objects
+
+    objects = load_custom_objects(module)
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    out = objects["Offset"](1.5, name="offset")(keras.layers.Dense(2, name="dense")(inputs))
+    model = keras.Model(inputs, out)
+    src = root / "model.h5"
+    model.save(str(src))
+    return src, module
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    from modelport.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("to", ["tf_saved_model", "tfjs_graph_model"])
+def test_convert_takes_custom_objects_for_tf_backed_outputs(user_layer_model, tmp_path, capsys,
+                                                            to):
+    src, module = user_layer_model
+    out = tmp_path / "out"
+    code, _, err = _cli(capsys, "convert", src, out, "--to", to)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("modelport: error")]
+    assert len(lines) == 1, err
+    # e: the user's file is named, never the temporary SavedModel the route goes through
+    assert lines[0].startswith(f"modelport: error: {src}: tf_keras cannot build the model: "
+                               "Unknown layer: 'Offset'"), lines[0]
+    assert "--custom-objects" in lines[0] and "/tmp/modelport" not in lines[0]
+    assert not out.exists()
+    code, stdout, err = _cli(capsys, "convert", src, out, "--to", to, "--custom-objects",
+                             module, "--verify")
+    assert code == 0, err
+    assert "PASS" in stdout
+    code, _, err = _cli(capsys, "convert", src, tmp_path / "m.keras", "--custom-objects",
+                        module)
+    assert code == 2 and "--custom-objects does not apply to" in err
+
+
+def test_verify_names_the_user_file_when_the_runtime_copy_fails(user_layer_model):
+    """verify gives TensorFlow a SavedModel written in a scratch folder: a failure there is
+    about the user's file."""
+    src, _ = user_layer_model
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("this class cannot be built")
+
+    with pytest.raises(modelport.ModelportError) as caught:
+        modelport.verify(src, src, runtime_a="tensorflow", runtime_b="tensorflow",
+                         custom_objects={"Offset": Broken})
+    assert caught.value.path == str(src), str(caught.value)
+    assert "tf_keras cannot build the model" in str(caught.value)
+    assert "modelport_verify_" not in str(caught.value)
+
+
+# ------------------------------------------- f. refusals name the route that works
+
+
+def test_tfjs_layers_refusal_names_the_graph_model_route(tmp_path):
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5, 2), name="x")
+    h = keras.layers.ZeroPadding1D(1, name="pad")(inputs)
+    out = keras.layers.Dense(3, name="dense")(keras.layers.Flatten()(h))
+    model = keras.Model(inputs, out, name="m")
+    src = tmp_path / "model.h5"
+    model.save(str(src))
+    with pytest.raises(modelport.UnsupportedError) as caught:
+        modelport.convert(src, tmp_path / "web")
+    assert "TF.js has no layer class ZeroPadding1D ('m/pad')" in str(caught.value)
+    assert "--to tfjs_graph_model runs it" in str(caught.value)
+    assert not (tmp_path / "web").exists()
+    # ... and that route does run it
+    modelport.convert(src, tmp_path / "graph", to_format="tfjs_graph_model")
+    check = modelport.verify(src, tmp_path / "graph")
+    assert check.passed, check.render()
+
+
+def test_tfjs_layers_refusal_of_a_lambda_offers_no_route(tmp_path):
+    keras = harness.keras_module("tf_keras")
+    inputs = keras.Input((3,), name="x")
+    out = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
+    src = tmp_path / "model.h5"
+    keras.Model(inputs, out, name="m").save(str(src))
+    with pytest.raises(modelport.UnsupportedError) as caught:
+        modelport.convert(src, tmp_path / "web")
+    assert "Lambda ('m/double')" in str(caught.value)
+    assert "tfjs_graph_model" not in str(caught.value)
+
+
+# ------------------------------------------- g. Keras 2.0-2.3 CuDNNLSTM / CuDNNGRU
+
+_CUDNN_CONFIG_KEYS = ("name", "trainable", "dtype", "units", "kernel_initializer",
+                      "recurrent_initializer", "bias_initializer", "kernel_regularizer",
+                      "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                      "kernel_constraint", "recurrent_constraint", "bias_constraint",
+                      "return_sequences", "return_state", "go_backwards", "stateful")
+
+
+def _as_keras22_cudnn(path, cudnn: dict[str, tuple[str, list[np.ndarray]]]) -> None:
+    """Rewrite a tf_keras .h5 in place as Keras 2.2 wrote a model with CuDNN layers: the
+    layers named in `cudnn` (name -> (CuDNN class, weights in the cuDNN layout)) get the CuDNN
+    class, its get_config keys and Keras 2.2's weight names."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        for outer in config["config"]["layers"]:
+            if outer["config"]["name"] not in cudnn:
+                continue
+            cls, _ = cudnn[outer["config"]["name"]]
+            entry = outer["config"]["layer"] if outer["class_name"] == "Bidirectional" else outer
+            old = entry["config"]
+            entry["class_name"] = cls
+            entry["config"] = {k: old[k] for k in _CUDNN_CONFIG_KEYS if k in old}
+            if cls == "CuDNNLSTM":
+                entry["config"]["unit_forget_bias"] = True
+        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["keras_version"] = "2.2.4"
+        f["model_weights"].attrs["keras_version"] = "2.2.4"
+        for name, (_, arrays) in cudnn.items():
+            group = f["model_weights"][name]
+            for key in list(group):
+                del group[key]
+            names = [f"{name}/{side}{w}:0" for side in (
+                ("forward_", "backward_") if len(arrays) == 6 else ("",))
+                for w in ("kernel", "recurrent_kernel", "bias")]
+            group.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for weight_name, array in zip(names, arrays, strict=True):
+                group[weight_name] = array
+
+
+def test_keras22_cudnn_layers_read_as_lstm_and_gru(tmp_path):
+    from tf_keras.src.saving.legacy import hdf5_format
+
+    keras = harness.keras_module("tf_keras")
+    keras.utils.set_random_seed(0)
+    units, features = 4, 3
+    model = keras.Sequential([
+        keras.Input((5, features), name="x"),
+        keras.layers.LSTM(units, recurrent_activation="sigmoid", return_sequences=True,
+                          name="cu_dnnlstm_1"),
+        keras.layers.Bidirectional(keras.layers.LSTM(
+            units, recurrent_activation="sigmoid", return_sequences=True),
+            name="bidirectional_1"),
+        keras.layers.GRU(units, recurrent_activation="sigmoid", reset_after=True,
+                         name="cu_dnngru_1"),
+        keras.layers.Dense(2, name="dense_1"),
+    ], name="sequential_1")
+    rng = np.random.default_rng(3)
+    cudnn = {}
+    for layer, cls, gates, dim, sides in ((model.layers[0], "CuDNNLSTM", 4, features, 1),
+                                          (model.layers[1], "CuDNNLSTM", 4, units, 2),
+                                          (model.layers[2], "CuDNNGRU", 3, 2 * units, 1)):
+        arrays = [array for _ in range(sides) for array in (
+            rng.normal(0, 0.5, (dim, gates * units)).astype(np.float32),
+            rng.normal(0, 0.5, (units, gates * units)).astype(np.float32),
+            rng.normal(0, 0.5, (2 * gates * units,)).astype(np.float32))]
+        cudnn[layer.name] = (cls, arrays)
+        # The reference: the layer holds what Keras's own loader makes of those weights.
+        layer.set_weights(hdf5_format.preprocess_weights_for_loading(layer, list(arrays)))
+    src = tmp_path / "keras22.h5"
+    model.save(str(src))
+    _as_keras22_cudnn(src, cudnn)
+    harness.as_old_sequential(src, "2.2.4")  # a bare list of layers, no InputLayer
+    x = rng.uniform(-1, 1, (2, 5, features)).astype(np.float32)
+    expected = harness.predict(model, [x])
+    summary = modelport.inspect(src)
+    assert [layer["class_name"] for layer in summary["layers"]] == [
+        "LSTM", "Bidirectional", "GRU", "Dense"]
+    for out, library in ((tmp_path / "m.h5", "tf_keras"), (tmp_path / "m.keras", "keras3")):
+        result = modelport.convert(src, out)
+        assert any("'bidirectional_1' (Bidirectional CuDNNLSTM)" in w and "read as LSTM / GRU"
+                   in w for w in result.warnings), result.warnings
+        harness.assert_outputs_close(_outputs(library, out, x), expected, what=out.name)
