@@ -154,13 +154,13 @@ class _Target:
         return list(self.shapes[index])
 
 
-def _targets(config: dict[str, Any]) -> list[_Target]:
+def _targets(config: dict[str, Any], tf_op_layers: bool = False) -> list[_Target]:
     from modelport.keras_config.shapes import expected_weight_shapes
 
     shapes = expected_weight_shapes(config)
     return [_Target(entry, path, layer_slots(entry), shapes.get(layer_name(entry)))
             for entry, path in container_paths(config.get("class_name", ""),
-                                               config.get("config", {}))]
+                                               config.get("config", {}), tf_op_layers)]
 
 
 # ------------------------------------------------------------------------------------ matching
@@ -539,9 +539,10 @@ def assemble(weights_model: Model, architecture: Model, *, match: str | None = N
         raise FormatError("holds weights only, no architecture", architecture_path)
     weights_path = weights_path or Path(weights_model.metadata.source_format)
     source_format = weights_model.metadata.source_format
-    targets = _targets(architecture.config)
-    groups = _groups(weights_model)
     keyed_by = _keyed_by(weights_model)
+    # A checkpoint's 'layer-k' counts tf_keras's op layers, which are layers there.
+    targets = _targets(architecture.config, tf_op_layers=keyed_by == "position")
+    groups = _groups(weights_model)
     mode, reason = _choose_match(keyed_by, match, targets, groups, weights_path)
     matcher = _Matcher(targets, groups,
                        keyed_by if weights_model.config is None else "model")

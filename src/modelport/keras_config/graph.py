@@ -10,6 +10,7 @@ from typing import Any
 
 from modelport.keras_config.entries import (
     has_builtin_node,
+    is_keras3_op,
     is_operation,
     keras3_snake_case,
     layer_name,
@@ -147,11 +148,13 @@ def keras_layer_order(model_cfg: dict[str, Any]) -> list[str]:
     return order
 
 
-def container_paths(class_name: str, cfg: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+def container_paths(class_name: str, cfg: dict[str, Any], tf_op_layers: bool = False
+                    ) -> list[tuple[dict[str, Any], str]]:
     """A model's layers as Keras 3 walks them when saving, each with its path
     ('layers/dense', 'layers/dense_1'): named by class, counted per container, in
     `model.layers` order (a Functional's includes its InputLayers, a Sequential's does not;
-    operations are not layers)."""
+    operations are not layers). `tf_op_layers`: tf_keras's `model.layers` instead, where its
+    op layers (TFOpLambda, SlicingOpLambda) are layers (a checkpoint counts them)."""
     layers = cfg.get("layers", [])
     if class_name == "Sequential":
         order = [e for e in layers if e.get("class_name") != "InputLayer"]
@@ -159,8 +162,9 @@ def container_paths(class_name: str, cfg: dict[str, Any]) -> list[tuple[dict[str
         by_name = {layer_name(e): e for e in layers}
         # Operations (Keras 3's, and tf_keras op layers, which Keras 3 reads as operations)
         # are not in Keras 3's `model.layers` and hold no weights.
+        not_a_layer = is_keras3_op if tf_op_layers else is_operation
         order = [by_name[n] for n in keras_layer_order(cfg)
-                 if n in by_name and not is_operation(by_name[n])]
+                 if n in by_name and not not_a_layer(by_name[n])]
     used: dict[str, int] = {}
     paths = []
     for entry in order:

@@ -10,6 +10,7 @@ from typing import Any
 
 from modelport.errors import UnsupportedError
 from modelport.keras_config import dialects, ops
+from modelport.keras_config.applications import application_layer
 from modelport.keras_config.entries import (
     has_builtin_node,
     is_keras3_op,
@@ -159,9 +160,12 @@ def layer_entry(entry: dict[str, Any], inputs: list[Tensor] | None = None) -> di
                                "has no such layer and no exact equivalent")
     class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}), inputs)
     registered = entry.get("registered_name")
-    out = {"module": entry.get("module") if registered else "keras.layers",
-           "class_name": class_name, "config": cfg, "registered_name": registered}
-    return out
+    module = entry.get("module") if registered else "keras.layers"
+    application = application_layer(entry)
+    if application is not None:  # keras.applications' own classes: where Keras 3 has them
+        module, registered = f"keras.src.applications.{application[0]}", application[1]
+    return {"module": module, "class_name": class_name, "config": cfg,
+            "registered_name": registered}
 
 
 def _tensor(ref: list[Any], shapes: dict[str, Any]) -> dict[str, Any]:
