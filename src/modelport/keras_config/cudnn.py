@@ -13,11 +13,12 @@ CuDNN layer's weights into an LSTM / GRU (tf_keras/src/saving/legacy/hdf5_format
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from modelport.model import Weight
+
+if TYPE_CHECKING:  # numpy is imported where weights are converted: start-up needs none
+    import numpy as np
 
 # CuDNN class -> (the Keras class computing the same, number of gates)
 CUDNN_LAYERS = {"CuDNNLSTM": ("LSTM", 4), "CuDNNGRU": ("GRU", 3)}
@@ -45,13 +46,19 @@ def builtin_config(class_name: str, cfg: dict[str, Any]) -> tuple[str, dict[str,
 
 def _per_gate(kernel: np.ndarray, gates: int, func: Callable[[np.ndarray], np.ndarray]
               ) -> np.ndarray:
+    import numpy as np
+
     return np.hstack([func(k) for k in np.hsplit(kernel, gates)])
 
 
 def _transformed(weight: Weight, shape: tuple[int, ...],
                  func: Callable[[np.ndarray], np.ndarray]) -> Weight:
-    return Weight(weight.name, shape, weight.dtype, lambda: func(np.asarray(weight.read())),
-                  weight.trainable)
+    def converted() -> np.ndarray:
+        import numpy as np
+
+        return func(np.asarray(weight.read()))
+
+    return Weight(weight.name, shape, weight.dtype, converted, weight.trainable)
 
 
 def builtin_weights(class_name: str, weights: list[Weight]) -> list[Weight]:
@@ -67,6 +74,8 @@ def builtin_weights(class_name: str, weights: list[Weight]) -> list[Weight]:
         k, gates, lambda g: g.T.reshape(g.shape, order="F")))
     new_recurrent = _transformed(recurrent, recurrent.shape,
                                  lambda k: _per_gate(k, gates, lambda g: g.T))
+    import numpy as np
+
     if class_name == "CuDNNLSTM":
         new_bias = _transformed(bias, (gates * units,),
                                 lambda b: np.sum(np.split(b, 2, axis=0), axis=0))
