@@ -92,13 +92,26 @@ def _names(value: Any, attr: str, source: Path | None) -> list[str]:
     return names
 
 
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
     import numpy as np
 
     if not values:
         obj.attrs[name] = np.array([], dtype="S1")
         return
-    encoded = np.array([v.encode("utf-8") for v in values])
+    try:
+        encoded = np.array([v.encode("utf-8") for v in values])
+    except UnicodeEncodeError:
+        bad = next(v for v in values if not v.isascii() and _unencodable(v))
+        raise UnsupportedError(f"name {bad!r} is not text (lone UTF-16 surrogates): an HDF5 "
+                               "file cannot hold it") from None
     if encoded.itemsize > _ATTR_LIMIT:
         longest = max(values, key=len)
         raise UnsupportedError(f"name '{longest[:40]}...' is {encoded.itemsize} bytes long: an "

@@ -510,6 +510,9 @@ class Bundle:
         """The tensor under `key` as a lazily read Weight named `name` (bfloat16 is read
         widened to float32, so that is its dtype)."""
         entry = self.entries[key]
+        if entry.dtype not in _NUMPY_DTYPES and entry.dtype != "string":
+            raise UnsupportedError(f"tensor '{key}' has dtype {entry.dtype}, which no Keras "
+                                   "weight has (quantized or unknown)", self.index_path)
         dtype = "float32" if entry.dtype == "bfloat16" else entry.dtype
         return Weight(name, entry.shape, dtype, functools.partial(self.read, key), trainable,
                       source=self._byte_range(entry))

@@ -55,6 +55,8 @@ def _initial_value(weight: PlacedWeight, shape: Shape, rng: np.random.Generator
     draw = make_initializer(spec)
     if draw is None:
         return None
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        return None  # a shape the config does not fix (or spells wrong): nothing to draw
     if math.prod(shape) > MAX_FRESH_ELEMENTS:
         raise UnsupportedError(f"weight '{weight.name}' would need {math.prod(shape)} fresh "
                                f"values (shape {tuple(shape)}), over the {MAX_FRESH_ELEMENTS} "
