@@ -260,9 +260,14 @@ def _encode(array: np.ndarray, dtype: str) -> bytes | memoryview:
                 str(item).encode("utf-8"))
             parts.append(struct.pack("<I", len(raw)) + raw)
         return b"".join(parts)
+    return _raw_bytes(array)
+
+
+def _raw_bytes(array: np.ndarray) -> bytes | memoryview:
+    """An array's bytes without a copy (an empty one has none: memoryview cannot cast it)."""
     import numpy as np
 
-    return memoryview(np.ascontiguousarray(array)).cast("B")
+    return memoryview(np.ascontiguousarray(array)).cast("B") if array.size else b""
 
 
 def _quantized_dtype(plan: QuantizationPlan | None, weight: Weight, dtype: str,
@@ -409,7 +414,7 @@ def _write_quantized(weight: Weight, dtype: str, writer: _ShardWriter,
     errors = []
     for values in chunks():
         stored = quantizer.encode(values)
-        writer.write(memoryview(stored).cast("B"))
+        writer.write(_raw_bytes(stored))
         if summary is not None:
             errors.append(quantizer.error(values, stored))
     if summary is not None:
@@ -429,7 +434,7 @@ def _write_quantized_ints(weight: Weight, dtype: str, writer: _ShardWriter,
     quantizer.observe(values)
     entry = quantizer.entry()
     stored = quantizer.encode(values)
-    writer.write(memoryview(stored).cast("B"))
+    writer.write(_raw_bytes(stored))
     if summary is not None:
         summary.append(QuantizedWeight(weight.name, dtype, weight.size * 4, stored.nbytes,
                                        quantizer.error(values, stored)))

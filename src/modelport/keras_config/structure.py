@@ -67,8 +67,9 @@ def _check_entry(entry: Any, where: str) -> None:
         value = entry.get(key, cfg.get(key) if key == "name" else None)
         if value is not None and not isinstance(value, str):
             raise _fail(where, f"has a {key} that is a {type(value).__name__}, not a string")
-        if isinstance(value, str) and not _encodable(value):
-            raise _fail(where, f"has a {key} that is not text (lone UTF-16 surrogates)")
+        if isinstance(value, str) and (not _encodable(value) or "\x00" in value):
+            raise _fail(where, f"has a {key} that is not text (a NUL or lone UTF-16 "
+                        "surrogates)")
     _check_dtype(cfg.get("dtype"), where)
     if class_name in MODEL_CLASSES and "layers" in cfg:
         _check_container(class_name, cfg, where)
