@@ -6,6 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
+def is_utf8_text(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (JSON may decode lone UTF-16 surrogates, which
+    no file format's text can hold)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def shape_text(shape: Sequence[int | None] | None, unknown: str = "?") -> str:
     """A shape as the tables print it: (6, 8), (8,), and `unknown` for unknown dimensions
     ((?, 16); inspect's layer view says None as Keras does). '?' for an unknown rank."""

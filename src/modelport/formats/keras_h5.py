@@ -30,6 +30,7 @@ from modelport.keras_config.targets import (
     iter_layer_entries,
 )
 from modelport.model import ByteRange, Metadata, Model, Weight
+from modelport.text import is_utf8_text
 
 if TYPE_CHECKING:  # h5py and numpy are imported where used: start-up does not pay for them
     import h5py
@@ -92,14 +93,6 @@ def _names(value: Any, attr: str, source: Path | None) -> list[str]:
     return names
 
 
-def _unencodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
     import numpy as np
 
@@ -109,7 +102,7 @@ def write_split_attr(obj: h5py.Group, name: str, values: list[str]) -> None:
     try:
         encoded = np.array([v.encode("utf-8") for v in values])
     except UnicodeEncodeError:
-        bad = next(v for v in values if not v.isascii() and _unencodable(v))
+        bad = next(v for v in values if not is_utf8_text(v))
         raise UnsupportedError(f"name {bad!r} is not text (lone UTF-16 surrogates): an HDF5 "
                                "file cannot hold it") from None
     if encoded.itemsize > _ATTR_LIMIT:

@@ -10,6 +10,7 @@ from typing import Any
 from modelport.errors import FormatError
 from modelport.keras_config.entries import MODEL_CLASSES
 from modelport.keras_config.graph import is_ref
+from modelport.text import is_utf8_text
 
 # tf_keras TFOpLambda nodes spell a constant positional argument as a reference to this name.
 _CONSTANT = "_CONSTANT_VALUE"
@@ -67,7 +68,7 @@ def _check_entry(entry: Any, where: str) -> None:
         value = entry.get(key, cfg.get(key) if key == "name" else None)
         if value is not None and not isinstance(value, str):
             raise _fail(where, f"has a {key} that is a {type(value).__name__}, not a string")
-        if isinstance(value, str) and (not _encodable(value) or "\x00" in value):
+        if isinstance(value, str) and (not is_utf8_text(value) or "\x00" in value):
             raise _fail(where, f"has a {key} that is not text (a NUL or lone UTF-16 "
                         "surrogates)")
     _check_dtype(cfg.get("dtype"), where)
@@ -76,14 +77,6 @@ def _check_entry(entry: Any, where: str) -> None:
     inner = cfg.get("layer")
     if inner is not None:  # wrappers: TimeDistributed, Bidirectional
         _check_entry(inner, f"{where}'s wrapped layer")
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _check_dtype(dtype: Any, where: str) -> None:
