@@ -366,8 +366,10 @@ def _copyable(weight: Weight, dtype: str) -> ByteRange | None:
     return source
 
 
-# Elements of a weight quantized at a time: a few MiB of temporaries, whatever its size.
-QUANTIZE_CHUNK = 1 << 19
+# Elements of a weight quantized at a time: 1 MiB of float32 (and 2 MiB of float64 scratch)
+# stays in the CPU caches between passes; larger chunks measured slower, smaller ones pay
+# more per-call overhead.
+QUANTIZE_CHUNK = 1 << 18
 
 
 def _float32_chunks(weight: Weight, sources: SourceFiles
