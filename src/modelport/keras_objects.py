@@ -10,7 +10,6 @@ import importlib
 import importlib.util
 import inspect
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,8 @@ def saved(value: Any) -> Iterator[Path]:
     if library is None:
         yield Path(value)
         return
+    import tempfile  # imported where used: start-up stays light
+
     with tempfile.TemporaryDirectory(prefix="modelport_model_") as folder:
         target = Path(folder) / ("model.keras" if library == "keras3" else "model.h5")
         try:

@@ -18,6 +18,7 @@ layer and the file. Nothing here runs an operation; the table moves arguments on
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,7 +206,10 @@ _FLOAT = "same for float tensors"
 _DTYPE_PROMOTION = ("Keras 3 promotes mixed dtypes (int32 with float32 -> float32); TensorFlow "
                     "requires both operands of one dtype (Python scalars take the tensor's)")
 
-TABLE: tuple[Op, ...] = (
+def _build_table() -> tuple[Op, ...]:
+    """The rows, built on first use (`TABLE`): a few hundred frozen dataclasses cost
+    milliseconds at start-up, and most conversions hold no operation."""
+    return (
     # arithmetic operators
     _binary("__operators__.add", "Add", more_tf=("math.add",), group="arithmetic",
             notes=_DTYPE_PROMOTION + "; both broadcast as numpy"),
@@ -386,24 +390,35 @@ TABLE: tuple[Op, ...] = (
              "numpy's nonzero; " + _DTYPE_PROMOTION),
     Op(("identity",), ("Copy",), "keras.src.ops.numpy", (Arg("input", "x"),),
        group="elementwise"),
-)
+    )
 
-_BY_TF = {name: op for op in TABLE for name in op.tf}
-_BY_K3 = {(op.module, name): op for op in TABLE for name in op.k3}
+
+@functools.cache
+def _indexes() -> tuple[tuple[Op, ...], dict[str, Op], dict[tuple[str, str], Op]]:
+    """The table, and its rows by TF API name and by (Keras 3 module, class)."""
+    table = _build_table()
+    return (table, {name: op for op in table for name in op.tf},
+            {(op.module, name): op for op in table for name in op.k3})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TABLE":  # ops.TABLE, built on first use
+        return _indexes()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def for_tf(function: str) -> Op | None:
-    return _BY_TF.get(function)
+    return _indexes()[1].get(function)
 
 
 def for_keras3(module: str, class_name: str) -> Op | None:
-    return _BY_K3.get((module, class_name))
+    return _indexes()[2].get((module, class_name))
 
 
 def keras3_module_of(class_name: str) -> str | None:
     """The module of the Keras 3 operation class of this name in the table (Keras 3's legacy
     .h5 writer leaves the module out)."""
-    modules = {module for module, name in _BY_K3 if name == class_name}
+    modules = {module for module, name in _indexes()[2] if name == class_name}
     return modules.pop() if len(modules) == 1 else None
 
 
@@ -559,7 +574,7 @@ def keras3_to_tf(entry: dict[str, Any]) -> dict[str, Any]:
 def rows() -> list[dict[str, Any]]:
     """The table for docs/ops.md."""
     out = []
-    for op in TABLE:
+    for op in _indexes()[0]:
         out.append({
             "group": op.group,
             "tf": ", ".join(f"tf.{name}" for name in op.tf),
