@@ -207,17 +207,24 @@ class Quantizer:
         return stored
 
     def error(self, values: np.ndarray, stored: np.ndarray) -> float:
-        """The largest absolute error of one encoded chunk (0 for an empty one)."""
+        """The largest absolute error of one encoded chunk (0 for an empty one): what
+        max|float64(dequantized) - float64(values)| is, found mostly in float32. Rounding is
+        monotonic, so the largest float32 |difference| belongs to the largest exact one; only
+        the elements that reach it are computed again in float64, and 0 in float32 is exactly
+        0 (a difference of two float32 values is a multiple of their smallest step)."""
         if not values.size:
             return 0.0
         import numpy as np
 
         flat = values.reshape(-1)
         wide, narrow, _ = self._buffers(flat.size)
-        if self.dtype == "float16":
-            np.copyto(wide, stored)  # float16 widens exactly, as through float32
-        elif self.original != "float32":  # int32 weights: small, and rounded back
+        if self.original != "float32":  # int32 weights: small, and rounded back
             np.copyto(wide, dequantize(stored, self._entry or {}, self.original))
+            np.subtract(wide, flat, out=wide)
+            np.abs(wide, out=wide)
+            return float(wide.max())
+        if self.dtype == "float16":
+            np.copyto(narrow, stored)  # float16 widens exactly
         else:
             # dequantize's arithmetic (q * scale + min in float64, stored as float32), pass by
             # pass in the scratch buffers: whole-array temporaries would be allocated per chunk.
@@ -226,10 +233,15 @@ class Quantizer:
             np.multiply(wide, float(entry["scale"]), out=wide)  # type: ignore[arg-type]
             np.add(wide, float(entry["min"]), out=wide)  # type: ignore[arg-type]
             np.copyto(narrow, wide, casting="unsafe")
-            np.copyto(wide, narrow)
-        np.subtract(wide, flat, out=wide)
-        np.abs(wide, out=wide)
-        return float(wide.max())
+        np.subtract(narrow, flat, out=narrow)
+        np.abs(narrow, out=narrow)
+        largest = narrow.max()
+        if not largest or largest != largest:  # all exact, or a NaN (NaN in float64 too)
+            return float(largest)
+        reaching = np.flatnonzero(narrow == largest)
+        restored = dequantize(stored[reaching], self._entry or {}, self.original)
+        exact = restored.astype(np.float64) - flat[reaching].astype(np.float64)
+        return float(np.max(np.abs(exact)))
 
 
 def _reduced(kind: str, found: list[float]) -> float:
