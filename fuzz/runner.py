@@ -301,7 +301,7 @@ def prepare(case: Case, case_dir: Path) -> tuple[Path, list[str]]:
     return in_dir, done
 
 
-def _run_op(op: str, case: Case, in_dir: Path, out: Path) -> Callable[[], Any]:
+def operation(op: str, case: Case, in_dir: Path, out: Path) -> Callable[[], Any]:
     import modelport
 
     seed = case.seed
@@ -378,7 +378,7 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
         result = OpResult(op, "ok")
         audit.active = True
         try:
-            _run_op(op, case, in_dir, out)()
+            operation(op, case, in_dir, out)()
         except ModelportError as exc:
             audit.active = False
             result = OpResult(op, "refused", exc_type=type(exc).__name__, message=str(exc)[:300],
