@@ -91,6 +91,18 @@ def test_soft_links_into_nowhere_or_themselves(h5_model, tmp_path, target):
     _refused(tmp_path, h5_model, "m.h5")
 
 
+def test_global_heap_that_libhdf5_would_walk_forever(h5_model, tmp_path):
+    """The collection holding the file's string attributes, its first object rewritten as a
+    free-space object of size 0: libhdf5 1.14 loops on it forever at the first string read
+    (found by the fuzz campaign); run_cli's timeout fails the test if that ever comes back."""
+    data = bytearray(h5_model.read_bytes())
+    heap = data.find(b"GCOL")
+    assert heap > 0, "tf_keras writes its string attributes to a global heap"
+    data[heap + 16:heap + 32] = bytes(16)  # index 0, no references, size 0
+    h5_model.write_bytes(bytes(data))
+    _refused(tmp_path, h5_model, "damaged HDF5 global heap at byte", "read it forever")
+
+
 def test_duplicate_layer_names_in_the_config(h5_model, tmp_path):
     with h5py.File(h5_model, "r+") as f:
         config = json.loads(f.attrs["model_config"])
