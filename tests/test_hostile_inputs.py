@@ -125,6 +125,38 @@ def test_reference_to_a_layer_the_model_lacks(zoo_cache, tmp_path):
     _refused(tmp_path, model, "refers to layer 'no_such_layer', which the model does not have")
 
 
+@pytest.mark.parametrize("damage", ["inbound_nodes", "output_layers"])
+def test_graph_wiring_that_is_null(zoo_cache, tmp_path, damage):
+    """Fuzz findings: a layer's inbound_nodes of null, an output reference of null."""
+    model = tmp_path / "in" / "m.h5"
+    model.parent.mkdir()
+    shutil.copy(zoo_cache.get("tf_keras", "multi_io_shared").path, model)
+    with h5py.File(model, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        if damage == "inbound_nodes":
+            config["config"]["layers"][-1]["inbound_nodes"] = None
+        else:
+            config["config"]["output_layers"][0] = None
+        f.attrs["model_config"] = json.dumps(config)
+    needle = ("has inbound_nodes that are not a list" if damage == "inbound_nodes"
+              else "has output_layers that are not [layer, node index, tensor index]")
+    _refused(tmp_path, model, needle, "the model's config is damaged")
+
+
+def test_graph_model_signature_shape_that_is_not_a_shape(h5_model, tmp_path):
+    """A graph model written by modelport (TensorFlow), its signature's dimension then made
+    a string that is no number: refused when read, not a ValueError from int()."""
+    graph = tmp_path / "graph"
+    done = run_cli("convert", h5_model, graph, "--to", "tfjs_graph_model")
+    assert done.returncode == 0, done.stderr
+    document = json.loads((graph / "model.json").read_text())
+    inputs = document["signature"]["inputs"]
+    info = inputs[next(iter(inputs))]
+    info["tensorShape"]["dim"][-1]["size"] = "many"
+    (graph / "model.json").write_text(json.dumps(document))
+    assert_one_line_error(run_cli("inspect", graph), "has a dimension", "that is not a size")
+
+
 def test_keras_archive_with_metadata_that_is_not_an_object(zoo_cache, tmp_path):
     source = zoo_cache.get("keras3", "mlp").keras_path
     model = tmp_path / "in" / "m.keras"
