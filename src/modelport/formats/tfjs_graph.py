@@ -58,6 +58,8 @@ def read_document(path: Path) -> tuple[dict[str, Any], Path]:
         raise FormatError("not a TF.js graph model (no modelTopology with GraphDef nodes)",
                           source)
     topology = data["modelTopology"]
+    if not isinstance(topology, dict):
+        raise FormatError("modelTopology is not a GraphDef object", source)
     if not isinstance(topology.get("node", []), list):
         raise FormatError("modelTopology.node is not a list of nodes", source)
     library = topology.get("library") or {}

@@ -115,6 +115,8 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
             for ref in _references(node):
                 _check_ref(ref, names, where_node)
     for key in ("input_layers", "output_layers"):
+        if key not in cfg:  # Keras 2 and 3 both read them to rebuild the graph
+            raise _fail(where, f"has no {key}")
         value = cfg.get(key)
         if value is not None and not isinstance(value, (list, dict)):
             raise _fail(where, f"has {key} that are not a list")
