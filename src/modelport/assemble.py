@@ -654,17 +654,19 @@ def read_architecture(path: Path, format: str | None = None) -> Model:
     """The architecture of any file that holds one (its weights, if any, are not read)."""
     checked_input(path)
     fmt = source_format_of(path, format)
-    if fmt.read_architecture is not None:
-        return fmt.call("read_architecture", path)
-    if fmt.read is None:
+    if fmt.read_architecture is None and fmt.read is None:
         raise UnsupportedError(f"modelport cannot read {fmt.name} files", path)
-    model = fmt.call("read", path)
-    if model.config is None:
-        model.close()
-        raise FormatError(f"holds weights only ({fmt.name}), no architecture: pass a file "
-                          "with the model's architecture (to_json() JSON, .h5, .keras, "
-                          "model.json)", path)
-    model.weights = {}
+    try:
+        model = fmt.call("read_architecture" if fmt.read_architecture else "read", path)
+    except ModelportError as exc:  # named here, where the file it is wrong about is known
+        raise exc.about(path) from None
+    if fmt.read_architecture is None:
+        if model.config is None:
+            model.close()
+            raise FormatError(f"holds weights only ({fmt.name}), no architecture: pass a file "
+                              "with the model's architecture (to_json() JSON, .h5, .keras, "
+                              "model.json)", path)
+        model.weights = {}
     return model
 
 
