@@ -2,7 +2,8 @@
 libraries: layer names Keras 3 forbids, Normalization from checkpoints, the applications' own
 custom layers in the TF-backed writers and through every route (weights files included),
 --custom-objects for convert, the user's file (never a temporary folder) in errors, refusals
-that name the route that works and Keras 2.0-2.3 CuDNNLSTM / CuDNNGRU files."""
+that name the route that works, Keras 2.0-2.3 CuDNNLSTM / CuDNNGRU files, and Keras 3 weights
+files (which record no layer order) written as a save_weights .h5."""
 
 from __future__ import annotations
 
@@ -496,3 +497,106 @@ class Affine(keras.layers.Layer):
         return x * self.scale + self.offset
 '''
 
+
+# ------------------------------------------- i. Keras 3 weights files: no layer order
+
+
+def _mixed_model(library: str = "keras3", seed: int = 0):
+    """Dense, BatchNormalization, Dense: by name, Keras 3's weights file lists
+    'layers/batch_normalization' first."""
+    keras = harness.keras_module(library)
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6,), name="x")
+    h = keras.layers.Dense(5, name="first")(inputs)
+    h = keras.layers.BatchNormalization(name="norm")(h)
+    return keras.Model(inputs, keras.layers.Dense(3, name="last")(h))
+
+
+def test_keras3_weights_to_save_weights_h5_needs_the_layer_order(tmp_path, capsys):
+    """A save_weights .h5 is loaded by layer position and a .weights.h5 records no layer
+    order: refused before writing, naming the file and --architecture; with it, Keras 3 and
+    tf_keras load the .h5 into their own model and compute the original's outputs."""
+    model = _mixed_model()
+    weights = tmp_path / "model.weights.h5"
+    model.save_weights(str(weights))
+    (tmp_path / "arch.json").write_text(model.to_json())
+    out = tmp_path / "w.h5"
+    code, _, err = _cli(capsys, "convert", weights, out)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("modelport: error")]
+    assert len(lines) == 1 and lines[0].startswith(f"modelport: error: {weights}: "), err
+    assert "does not record the order of the model's layers" in lines[0]
+    assert "--architecture FILE to give the layer order" in lines[0]
+    assert not out.exists()
+    manifest = tmp_path / "web"
+    assert _cli(capsys, "convert", weights, manifest, "--weights-only")[0] == 0
+    code, _, err = _cli(capsys, "convert", manifest, tmp_path / "w2.h5", "--weights-only")
+    assert code == 2 and "--architecture FILE" in err and not (tmp_path / "w2.h5").exists()
+
+    code, _, err = _cli(capsys, "convert", weights, out, "--architecture",
+                        tmp_path / "arch.json", "--weights-only")
+    assert code == 0, err
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 6)).astype(np.float32)
+    expected = harness.predict(model, [x])
+    judge = _mixed_model(seed=1)
+    judge.load_weights(str(out))
+    harness.assert_outputs_close(harness.predict(judge, [x]), expected, what="Keras 3")
+    judge2 = _mixed_model("tf_keras", seed=1)
+    judge2.load_weights(str(out))
+    harness.assert_outputs_close(harness.predict(judge2, [x]), expected, what="tf_keras")
+    # The manifest holds object paths: read back by path, into the architecture.
+    assert _cli(capsys, "convert", manifest, tmp_path / "m.keras", "--architecture",
+                tmp_path / "arch.json")[0] == 0
+    harness.assert_outputs_close(_outputs("keras3", tmp_path / "m.keras", x), expected,
+                                 what="manifest -> .keras")
+
+
+def test_keras3_weights_of_one_layer_class_keep_their_order(tmp_path):
+    """Twelve Dense layers: their counters (dense, dense_1, ..., dense_11; by name dense_10
+    comes before dense_2) are the model's order, so the save_weights .h5 is written without
+    an architecture, and Keras 3 loads it right."""
+    keras = harness.keras_module("keras3")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,))] + [
+        keras.layers.Dense(3 + (i % 3), activation="tanh") for i in range(12)])
+    weights = tmp_path / "model.weights.h5"
+    model.save_weights(str(weights))
+    out = tmp_path / "w.h5"
+    modelport.convert(weights, out)
+    keras.utils.set_random_seed(1)
+    judge = keras.models.clone_model(model)
+    judge.load_weights(str(out))
+    x = np.random.default_rng(2).uniform(-1, 1, (4, 3)).astype(np.float32)
+    harness.assert_outputs_close(harness.predict(judge, [x]), harness.predict(model, [x]))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["lstm", "bidirectional"])
+def test_keras3_weights_of_layers_made_of_parts(tmp_path, bidirectional):
+    """Two LSTMs keep their variables in one object each ('layers/lstm/cell'): written, and
+    loaded right. Bidirectional's forward_layer and backward_layer come by name (backward
+    first), not in Keras's order: refused."""
+    keras = harness.keras_module("keras3")
+
+    def build(seed: int):
+        keras.utils.set_random_seed(seed)
+
+        def recurrent():
+            lstm = keras.layers.LSTM(3, return_sequences=True)
+            return keras.layers.Bidirectional(lstm) if bidirectional else lstm
+
+        return keras.Sequential([keras.Input((5, 2)), recurrent(), recurrent()])
+
+    model = build(0)
+    weights = tmp_path / "model.weights.h5"
+    model.save_weights(str(weights))
+    out = tmp_path / "w.h5"
+    if bidirectional:
+        with pytest.raises(modelport.UnsupportedError, match="--architecture FILE"):
+            modelport.convert(weights, out)
+        assert not out.exists()
+        return
+    modelport.convert(weights, out)
+    judge = build(1)
+    judge.load_weights(str(out))
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 5, 2)).astype(np.float32)
+    harness.assert_outputs_close(harness.predict(judge, [x]), harness.predict(model, [x]))

@@ -19,6 +19,7 @@ from modelport.keras_config import cudnn
 from modelport.keras_config.entries import MODEL_CLASSES, layer_name
 from modelport.keras_config.graph import container_paths
 from modelport.keras_config.layouts import Slot, layer_slots, tfjs_lookup_name
+from modelport.keras_config.object_paths import is_variable_path
 from modelport.model import Model, Weight, array_weight
 from modelport.registry import formats, read
 from modelport.registry import source_format as source_format_of
@@ -482,7 +483,13 @@ def _keyed_by(model: Model) -> str:
     """How a source's weight groups are keyed: a full model's by layer, a weights-only file's as
     its format says."""
     source = formats().get(model.metadata.source_format)
-    return "layer" if model.config is not None or source is None else source.keyed_by
+    if model.config is not None or source is None:
+        return "layer"
+    weights = list(model.all_weights())
+    if source.keyed_by == "weight" and weights and all(is_variable_path(w.name)
+                                                       for w in weights):
+        return "path"  # a manifest written from a Keras 3 weights file: its object paths
+    return source.keyed_by
 
 
 def _all_names_match(targets: list[_Target], groups: list[_Group]) -> bool:
