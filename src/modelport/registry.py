@@ -232,7 +232,7 @@ def write(model: Model, path: PathLike, format: str | Format | None = None,
         # k-th group: in the wrong order, a file that is refused or, worse, loads.
         raise UnsupportedError(
             f"a {source.name if source else 'weights'} file does not record the order of the "
-            f"model's layers (its groups are object paths like 'layers/dense_1', listed by "
+            "model's layers (its groups are object paths like 'layers/dense_1', listed by "
             f"name), and {fmt.name} is loaded by layer position; pass --architecture FILE to "
             "give the layer order")
     if source is not None and source.holds == "architecture" and fmt.holds != "architecture":
