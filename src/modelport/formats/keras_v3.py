@@ -28,6 +28,7 @@ from modelport.keras_config.graph import container_paths
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
 from modelport.keras_config.layouts import layer_slots
 from modelport.keras_config.names import keras3_layer_names
+from modelport.keras_config.object_paths import grouped_in_layer_order
 from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
 from modelport.model import ByteRange, Metadata, Model, Weight
 
@@ -210,16 +211,14 @@ def read_tree_into(model: Model, tree: _Tree) -> None:
             name in paths) else []
 
 
-def _tree_weights(tree: _Tree) -> dict[str, list[Weight]]:
-    """Weights alone (no architecture): one group per top-level object path."""
-    groups: dict[str, list[Weight]] = {}
-    for obj in tree.objects_under(""):
-        parts = obj.split("/")
-        top = "/".join(parts[:2]) if parts[0] == "layers" and len(parts) > 1 else parts[0]
-        for index, dataset in enumerate(tree.variables(obj)):
-            groups.setdefault(top, []).append(dataset_weight(dataset, f"{obj}/vars/{index}",
-                                                            tree.source))
-    return groups
+def _tree_weights(tree: _Tree) -> tuple[dict[str, list[Weight]], bool]:
+    """Weights alone (no architecture): one group per top-level object path, in the model's
+    layer order when the paths tell it, and whether they do (object_paths)."""
+    named = [(f"{obj}/vars/{index}", dataset_weight(dataset, f"{obj}/vars/{index}",
+                                                    tree.source))
+             for obj in tree.objects_under("")
+             for index, dataset in enumerate(tree.variables(obj))]
+    return grouped_in_layer_order(named)
 
 
 # What a .keras archive may hold before it is refused as hostile rather than read: Keras writes
@@ -456,7 +455,7 @@ def read_weights(path: Path) -> Model:
         with damage_refused(path):
             tree = _open_tree(path, model)
             model.metadata = Metadata(source_format=WEIGHTS_NAME)
-            model.weights = _tree_weights(tree)
+            model.weights, model.layer_order_known = _tree_weights(tree)
     except BaseException:
         model.close()
         raise
