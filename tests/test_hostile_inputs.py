@@ -143,6 +143,30 @@ def test_graph_wiring_that_is_null(zoo_cache, tmp_path, damage):
     _refused(tmp_path, model, needle, "the model's config is damaged")
 
 
+@pytest.mark.parametrize("damage", ["call", "arguments"])
+def test_nested_model_called_in_a_way_it_cannot_be(zoo_cache, tmp_path, damage):
+    """Fuzz findings: a reference to a call the nested model never had, a call with no inputs;
+    both written into a .keras (which Keras 3 then cannot load) before the config check."""
+    model = tmp_path / "in" / "m.h5"
+    model.parent.mkdir()
+    shutil.copy(zoo_cache.get("tf_keras", "nested_sequential").path, model)
+    with h5py.File(model, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        layers = {entry["name"]: entry for entry in config["config"]["layers"]}
+        nested = next(e for e in layers.values() if e["class_name"] == "Sequential")
+        if damage == "call":
+            reader = next(e for e in layers.values() if e["inbound_nodes"] and e[
+                "inbound_nodes"][0][0][0] == nested["name"])
+            reader["inbound_nodes"][0][0][1] = 7
+        else:
+            nested["inbound_nodes"] = [[]]
+        f.attrs["model_config"] = json.dumps(config)
+    needle = "which is called 1 times" if damage == "call" else "a call with no input tensors"
+    out = tmp_path / "out.keras"
+    assert_one_line_error(run_cli("convert", model, out), needle, "m.h5")
+    assert not out.exists()
+
+
 def test_graph_model_signature_shape_that_is_not_a_shape(h5_model, tmp_path):
     """A graph model written by modelport (TensorFlow), its signature's dimension then made
     a string that is no number: refused when read, not a ValueError from int()."""

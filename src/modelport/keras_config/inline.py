@@ -8,20 +8,26 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from modelport.errors import FormatError
 from modelport.keras_config.entries import has_builtin_node, layer_name
 from modelport.keras_config.graph import keras_layer_order, map_node_refs, output_refs
 from modelport.keras_config.layouts import layer_layout
 from modelport.model import Model, Weight
 
 
-def _as_functional(entry: dict[str, Any]) -> dict[str, Any]:
-    """A nested model's config as a Functional config (Sequential chains spelled out)."""
+def _as_functional(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """A nested model's config as a Functional config (Sequential chains spelled out); None
+    when the Sequential does not say its input shape or name its layers (Keras would)."""
     cfg = copy.deepcopy(entry["config"])
     if entry["class_name"] != "Sequential":
         return cfg
     layers = cfg["layers"]
+    if not layers or not all(isinstance(e["config"].get("name"), str) for e in layers):
+        return None
     if layers[0]["class_name"] != "InputLayer":
         first = layers[0]["config"]
+        if first.get("batch_input_shape") is None:
+            return None
         input_cfg = {"batch_input_shape": first["batch_input_shape"],
                      "dtype": first.get("dtype") or "float32", "sparse": False,
                      "ragged": False, "name": f"{first['name']}_input"}
@@ -67,6 +73,8 @@ def _inline_one(outer: dict[str, Any], weights: dict[str, list[Weight]], nested_
     index = next(i for i, e in enumerate(layers) if layer_name(e) == nested_name)
     entry = layers[index]
     inner = _as_functional(entry)
+    if inner is None:
+        return False
     groups = _split_weights(inner, weights.get(nested_name, []))
     outer_names = {layer_name(e) for e in layers} - {nested_name}
     inner_inputs = [ref[0] for ref in inner["input_layers"]]
@@ -80,11 +88,20 @@ def _inline_one(outer: dict[str, Any], weights: dict[str, list[Weight]], nested_
     def redirect(ref: list[Any]) -> list[Any]:
         if ref[0] != nested_name:
             return ref
+        # Keras 2 counts a nested model's calls from 1 (node 0 is its own graph).
+        if not (1 <= ref[1] <= len(call_outputs) and 0 <= ref[2] < len(call_outputs[ref[1] - 1])):
+            raise FormatError(f"a tensor reference names output {ref[2]} of call {ref[1]} of "
+                              f"nested model '{nested_name}', which has no such output: the "
+                              "model's config is damaged")
         return call_outputs[ref[1] - 1][ref[2]]
 
     for call, node in enumerate(entry.get("inbound_nodes") or []):
         # A later call may take an earlier call's output (inner(inner(x))).
         arguments = [redirect(list(a)) for a in _call_arguments(node)]
+        if len(arguments) < len(inner_inputs):
+            raise FormatError(f"nested model '{nested_name}' has {len(inner_inputs)} inputs but "
+                              f"call {call + 1} gives it {len(arguments)}: the model's config "
+                              "is damaged")
         mapping = dict(zip(inner_inputs, arguments, strict=False))
 
         def translate(ref: list[Any], call: int = call, mapping: dict = mapping) -> list[Any]:

@@ -105,6 +105,10 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
         names.add(name)
     if class_name == "Sequential":
         return
+    # How many nodes each layer has: one per call, and a model's (or an input's) own node 0
+    # that Keras 2 counts before its calls; Keras 3 counts calls from 0.
+    calls = {entry.get("name") or (entry.get("config") or {}).get("name"): len(
+        entry.get("inbound_nodes") or []) for entry in layers}
     for entry in layers:
         nodes = entry.get("inbound_nodes")
         if "inbound_nodes" in entry and not isinstance(nodes, list):
@@ -113,7 +117,7 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
             where_node = f"an inbound node of layer '{entry.get('name')}'"
             _check_node(node, where_node)
             for ref in _references(node):
-                _check_ref(ref, names, where_node)
+                _check_ref(ref, calls, where_node)
     for key in ("input_layers", "output_layers"):
         if key not in cfg:  # Keras 2 and 3 both read them to rebuild the graph
             raise _fail(where, f"has no {key}")
@@ -124,7 +128,7 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
             raise _fail(where, f"has {key} that are not [layer, node index, tensor index] "
                         "references")
         for ref in _references(value or []):
-            _check_ref(ref, names, f"{key} of {where}")
+            _check_ref(ref, calls, f"{key} of {where}")
 
 
 def _ref_tree(value: Any) -> bool:
@@ -147,6 +151,8 @@ def _check_node(node: Any, where: str) -> None:
         return
     if not _keras2_node_part(node):
         raise _fail(where, f"is {_json_kind(node)}, not a list of tensor references")
+    if not node:
+        raise _fail(where, "is a call with no input tensors")
 
 
 def _keras2_node_part(value: Any) -> bool:
@@ -191,10 +197,11 @@ def _references(value: Any) -> Iterator[list[Any]]:
             yield from _references(item)
 
 
-def _check_ref(ref: list[Any], names: set[str], where: str) -> None:
+def _check_ref(ref: list[Any], calls: dict[str, int], where: str) -> None:
     if ref[0] == _CONSTANT:
         return
-    if ref[0] not in names:
+    if ref[0] not in calls:
         raise _fail(where, f"refers to layer '{ref[0]}', which the model does not have")
-    if ref[1] < 0 or ref[2] < 0:
-        raise _fail(where, f"refers to node {ref[1]}, tensor {ref[2]} of layer '{ref[0]}'")
+    if ref[1] < 0 or ref[2] < 0 or ref[1] > calls[ref[0]]:
+        raise _fail(where, f"refers to node {ref[1]}, tensor {ref[2]} of layer '{ref[0]}', "
+                    f"which is called {calls[ref[0]]} times")
