@@ -132,9 +132,10 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
 
 
 def _ref_tree(value: Any) -> bool:
-    """References, alone or in lists and objects (Keras 3 keeps the structure of the inputs)."""
+    """References, alone or in lists and objects (Keras 3 keeps the structure of the inputs);
+    a model's inputs and outputs are [layer, node, tensor], with no call arguments."""
     if is_ref(value):
-        return True
+        return len(value) == 3
     if isinstance(value, (list, dict)):
         return all(_ref_tree(item) for item in (value.values() if isinstance(value, dict)
                                                  else value))
