@@ -107,13 +107,14 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
         return
     # How many nodes each layer has: one per call, and a model's (or an input's) own node 0
     # that Keras 2 counts before its calls; Keras 3 counts calls from 0.
-    calls = {entry.get("name") or (entry.get("config") or {}).get("name"): len(
-        entry.get("inbound_nodes") or []) for entry in layers}
+    calls: dict[str, int] = {}
     for entry in layers:
         nodes = entry.get("inbound_nodes")
         if "inbound_nodes" in entry and not isinstance(nodes, list):
             raise _fail(f"layer '{entry.get('name')}'", "has inbound_nodes that are not a list")
-        for node in nodes or []:
+        calls[entry.get("name") or (entry.get("config") or {}).get("name")] = len(nodes or [])
+    for entry in layers:
+        for node in entry.get("inbound_nodes") or []:
             where_node = f"an inbound node of layer '{entry.get('name')}'"
             _check_node(node, where_node)
             for ref in _references(node):
