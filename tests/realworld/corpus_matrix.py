@@ -196,8 +196,23 @@ def plans(entry_ids: list[str], workdir: Path) -> dict[str, Plan]:
                             "weights outputs are compared with the source's weights, value "
                             "for value; --architecture routes are not run")
         else:
-            out[eid] = Plan(source, source, source)
+            out[eid] = Plan(source, source, source, note=_translated_note(source))
     return out
+
+
+def _translated_note(source: Path) -> str:
+    """What the entry's note says when the original is in old Keras forms today's runtimes
+    read otherwise: verify then runs modelport's translation of it, and names each form."""
+    try:
+        with modelport.read(source) as model:
+            done = list(model.metadata.translations)
+    except modelport.ModelportError:
+        return ""
+    if not done:
+        return ""
+    return ("the original is run as modelport reads it (today's runtimes read "
+            f"{len(done)} of its old Keras forms otherwise, so verify gives them modelport's "
+            "translation): " + "; ".join(done))
 
 
 def _bucket(err: float | None) -> str:

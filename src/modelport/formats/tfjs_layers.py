@@ -146,7 +146,8 @@ def _architecture(data: Any, source: Path) -> Model:
     if (keras_version or "").startswith("tfjs") or (generated_by or "").startswith(
             "TensorFlow.js tfjs-layers"):
         config = from_tfjs(config)
-    config = to_canonical(config, warnings.append)
+    translations: list[str] = []
+    config = to_canonical(config, warnings.append, keras_version, translations)
     if data.get("trainingConfig"):
         training = _training_from_tfjs(data["trainingConfig"])
     return Model(
@@ -155,7 +156,7 @@ def _architecture(data: Any, source: Path) -> Model:
         metadata=Metadata(
             source_format=NAME, keras_version=keras_version, backend=backend,
             generated_by=generated_by, converted_by=_text_field(data, "convertedBy", source),
-            user_defined_metadata=data.get("userDefinedMetadata"),
+            user_defined_metadata=data.get("userDefinedMetadata"), translations=translations,
         ),
         warnings=warnings,
     )
