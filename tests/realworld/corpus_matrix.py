@@ -30,6 +30,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: matrix, harness
 
 import modelport  # noqa: E402
+from modelport import registry  # noqa: E402
 
 import fetch  # noqa: E402
 import matrix  # noqa: E402
@@ -404,6 +405,10 @@ def run_entry(eid: str, plan: Plan, runner: Runner) -> list[dict[str, Any]]:
         options = dict(route.options)
         if route.architecture:
             options["architecture"] = plan.architecture
+        if plan.custom_objects is not None and registry.writer_takes(
+                out, options.get("to_format"), "custom_objects"):
+            # As a user would: the writers that build the model in tf_keras get its code.
+            options["custom_objects"] = plan.custom_objects
         try:
             modelport.convert(plan.source, out, **options)
         except Exception as exc:  # noqa: BLE001 - every failure is a cell

@@ -63,7 +63,7 @@ def write(model: Model, path: Path, overwrite: bool = False,
                                "means loading the model in tf_keras, which runs the Python "
                                "bytecode stored in the layer, and modelport never executes "
                                "code from model files", path)
-    objects = keras_objects.custom_objects(custom_objects)
+    objects = keras_objects.custom_objects(custom_objects, "tf_keras")
     tf = import_tensorflow()
     tf_keras = _import_tf_keras()
     objects = {**keras_objects.application_objects(model.config, "tf_keras"), **objects}
