@@ -337,11 +337,14 @@ def test_custom_objects(tmp_path, capsys):
 # Written as real packages write their layers: against `tensorflow.keras`, with its backend
 # functions (textgenrnn's AttentionWeightedAverage is one).
 TENSORFLOW_KERAS_LAYER = textwrap.dedent("""
+    import tensorflow as tf
     from tensorflow.keras import backend as K
     from tensorflow.keras.layers import Layer
 
     class Attend(Layer):
         def build(self, input_shape):
+            # tf.keras looked up when the layer is built, long after the module's import
+            self.input_spec = tf.keras.layers.InputSpec(ndim=3)
             self.w = self.add_weight(shape=(input_shape[-1], 1), name="w",
                                      initializer="uniform")
 
@@ -360,12 +363,18 @@ def test_one_tensorflow_keras_module_serves_both_kerases(tmp_path):
 
     module = tmp_path / "attend.py"
     module.write_text(TENSORFLOW_KERAS_LAYER)
+    import tensorflow
+
     before = sorted(k for k in sys.modules if k.startswith("tensorflow.keras"))
+    attribute = tensorflow.__dict__.get("keras")
     classes = {lib: keras_objects.load_custom_objects(module, lib)["Attend"]
                for lib in ("tf_keras", "keras3")}
     assert {lib: keras_objects.class_library(c) for lib, c in classes.items()} == {
         "tf_keras": "tf_keras", "keras3": "keras3"}
+    # The process's own tensorflow.keras is left as it was.
     assert sorted(k for k in sys.modules if k.startswith("tensorflow.keras")) == before
+    assert sys.modules["tensorflow"] is tensorflow
+    assert tensorflow.__dict__.get("keras") is attribute
     keras = harness.keras_module("tf_keras")
     model = keras.Sequential([keras.Input((5, 4)), keras.layers.Dense(4, name="d"),
                               classes["tf_keras"](name="attend")])

@@ -12,6 +12,7 @@ import importlib.util
 import inspect
 import sys
 import tempfile
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.target = target
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != _TENSORFLOW_KERAS and not fullname.startswith(_TENSORFLOW_KERAS + "."):
+        if not _is_tensorflow_keras(fullname):
             return None
         return importlib.util.spec_from_loader(fullname, self, is_package=True)
 
@@ -89,23 +90,45 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                                 if not k.startswith("__")})
 
 
+class _TensorFlowWith(types.ModuleType):
+    """`tensorflow` as the user's module sees it: the real module, but for `keras`."""
+
+    def __init__(self, real: types.ModuleType, keras: types.ModuleType):
+        super().__init__(real.__name__, real.__doc__)
+        self.__path__ = list(getattr(real, "__path__", []))
+        self.__dict__["_real"] = real
+        self.keras = keras
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_real"], name)
+
+
+def _is_tensorflow_keras(name: str) -> bool:
+    return name == _TENSORFLOW_KERAS or name.startswith(_TENSORFLOW_KERAS + ".")
+
+
 @contextlib.contextmanager
 def _tensorflow_keras_is(library: str) -> Iterator[None]:
-    """While the user's module is imported, `tensorflow.keras` (`from tensorflow.keras...`
-    and `tf.keras.`) is `library`'s Keras; the process's own resolution is restored after."""
-    stashed = {k: sys.modules.pop(k) for k in list(sys.modules)
-               if k == _TENSORFLOW_KERAS or k.startswith(_TENSORFLOW_KERAS + ".")}
-    tensorflow = sys.modules.get("tensorflow") or importlib.import_module("tensorflow")
+    """While the user's module is imported, `tensorflow.keras` is `library`'s Keras: imports
+    of it (`from tensorflow.keras...`) get modules holding that Keras, and `import tensorflow`
+    gets a stand-in whose `keras` it is, which the module keeps for its calls (`tf.keras.x`
+    inside a layer's call). The process's own modules are restored after."""
+    import tensorflow
+
+    stashed = {k: sys.modules.pop(k) for k in list(sys.modules) if _is_tensorflow_keras(k)}
+    # TensorFlow's own `keras` attribute (a lazy loader until first used), which importing
+    # a submodule would replace.
     attribute = tensorflow.__dict__.get("keras")
     finder = _Alias(_TENSORFLOW_KERAS_IN[library])
     sys.meta_path.insert(0, finder)
     try:
-        tensorflow.keras = importlib.import_module(_TENSORFLOW_KERAS)
+        keras = importlib.import_module(_TENSORFLOW_KERAS)
+        sys.modules["tensorflow"] = _TensorFlowWith(tensorflow, keras)
         yield
     finally:
+        sys.modules["tensorflow"] = tensorflow
         sys.meta_path.remove(finder)
-        for key in [k for k in sys.modules
-                    if k == _TENSORFLOW_KERAS or k.startswith(_TENSORFLOW_KERAS + ".")]:
+        for key in [k for k in sys.modules if _is_tensorflow_keras(k)]:
             del sys.modules[key]
         sys.modules.update(stashed)
         if attribute is None:

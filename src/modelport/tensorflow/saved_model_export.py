@@ -99,7 +99,8 @@ def write(model: Model, path: Path, overwrite: bool = False,
 
 def _serving_function(tf: Any, keras_model: Any) -> Any:
     """A concrete function taking the model's inputs by input layer name and returning a dict
-    output layer name -> tensor, as tf.keras's own default serving signature names them."""
+    output layer name (or the model's own output key) -> tensor, as tf.keras's own default
+    serving signature names them."""
     input_names = list(keras_model.input_names)
     output_names = list(keras_model.output_names)
     specs = [tf.TensorSpec(tensor.shape, tensor.dtype, name=name)
@@ -108,6 +109,9 @@ def _serving_function(tf: Any, keras_model: Any) -> Any:
     @tf.function(input_signature=specs)
     def serve(*inputs: Any) -> dict[str, Any]:
         outputs = keras_model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        if isinstance(outputs, dict):
+            # A model built with a dict of outputs returns it, keyed as its signature is.
+            return dict(outputs)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         return dict(zip(output_names, outputs, strict=True))

@@ -63,6 +63,11 @@ def _quantization(path: Path, fmt: Format) -> tuple[float, str]:
 def _output_names(model: Model | None) -> list[str]:
     if model is None or model.config is None:
         return []
+    keyed = model.config.get("config", {}).get("output_layers")
+    if isinstance(keyed, dict):
+        # A model built with a dict of outputs returns them by its keys, which a SavedModel's
+        # signature names them by too.
+        return [str(key) for key in keyed]
     outputs = model_outputs(model)
     names = [str(o["name"]) for o in outputs]
     return [n if names.count(n) == 1 else f"{n}:{o.get('node', 0)}:{o.get('tensor', 0)}"
