@@ -202,8 +202,9 @@ def test_convert_takes_custom_objects_for_tf_backed_outputs(user_layer_model, tm
     lines = [line for line in err.splitlines() if line.startswith("modelport: error")]
     assert len(lines) == 1, err
     # e: the user's file is named, never the temporary SavedModel the route goes through
-    assert lines[0].startswith(f"modelport: error: {src}: tf_keras cannot build the model: "
-                               "Unknown layer: 'Offset'"), lines[0]
+    assert lines[0] == (f"modelport: error: {src}: tf_keras cannot build custom class "
+                        "'Offset' without its code: pass --custom-objects FILE.py, a module "
+                        "defining it"), lines[0]
     assert "--custom-objects" in lines[0] and "/tmp/modelport" not in lines[0]
     assert not out.exists()
     code, stdout, err = _cli(capsys, "convert", src, out, "--to", to, "--custom-objects",

@@ -10,6 +10,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import inspect
+import re
 import sys
 import tempfile
 import types
@@ -184,6 +185,16 @@ def custom_objects(given: PathLike | dict[str, Any] | None, library: str | None 
     if isinstance(given, (str, Path)):
         return load_custom_objects(given, library)
     return dict(given or {})
+
+
+_UNKNOWN_CLASS = re.compile(r"(?:Unknown (?:layer|object)|Could not locate (?:class|function))"
+                            r"[:\s]+'?([\w.>]+)'?")
+
+
+def unknown_class(message: str) -> str | None:
+    """The class a Keras loader's error says it could not find without its code, if any."""
+    match = _UNKNOWN_CLASS.search(message)
+    return match.group(1) if match else None
 
 
 def class_library(value: Any) -> str | None:

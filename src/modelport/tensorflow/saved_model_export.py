@@ -78,8 +78,12 @@ def write(model: Model, path: Path, overwrite: bool = False,
         except Exception as exc:  # whatever tf_keras refuses, say it in one line
             # (about the model, not the scratch file it was given as)
             reason = _first_line(exc).replace(str(h5_path), "the model")
-            if "custom_object_scope" in reason or "Unknown layer" in reason:
-                reason += " (pass --custom-objects FILE.py, a module defining it)"
+            unknown = keras_objects.unknown_class(reason)
+            if unknown:
+                # The route first: tf_keras's own advice after it is long.
+                raise UnsupportedError(f"tf_keras cannot build custom class '{unknown}' "
+                                       "without its code: pass --custom-objects FILE.py, a "
+                                       "module defining it") from None
             raise UnsupportedError(f"tf_keras cannot build the model: {reason}") from None
         serving = _serving_function(tf, keras_model)
         with atomic_folder(path, overwrite) as folder:

@@ -20,6 +20,7 @@ import numpy as np
 from modelport import registry
 from modelport.errors import MissingExtraError, ModelportError, UnsupportedError
 from modelport.formats.record import Format, Probe
+from modelport.keras_objects import unknown_class
 from modelport.model import Model
 from modelport.tensorflow.loading import native_stderr_silenced
 from modelport.verification.inputs import InputSpec
@@ -122,15 +123,11 @@ def _import(module: str, runtime: str) -> Any:
 # Keras 3 and tf_keras
 
 
-_UNKNOWN_CLASS = re.compile(r"(?:Unknown (?:layer|object)|Could not locate (?:class|function))"
-                            r"[:\s]+'?([\w.>]+)'?")
-
-
 def _keras_load_error(exc: Exception, runtime: str, path: Path) -> ModelportError:
     text = str(exc)
-    match = _UNKNOWN_CLASS.search(text)
-    if match:
-        return UnsupportedError(f"{runtime} cannot build class '{match.group(1)}' (not a Keras "
+    unknown = unknown_class(text)
+    if unknown:
+        return UnsupportedError(f"{runtime} cannot build class '{unknown}' (not a Keras "
                                 "built-in): pass --custom-objects FILE.py, a module that "
                                 "defines it", path)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
