@@ -138,12 +138,11 @@ def _tensorflow_keras_is(library: str) -> Iterator[None]:
             tensorflow.keras = attribute
 
 
-def _imports_tensorflow_keras(path: Path) -> bool:
+def _has_tensorflow() -> bool:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
         return False
-    return "tensorflow.keras" in text or "tf.keras" in text
 
 
 def load_custom_objects(path: PathLike, library: str | None = None) -> dict[str, Any]:
@@ -162,8 +161,9 @@ def load_custom_objects(path: PathLike, library: str | None = None) -> dict[str,
         raise FormatError("not a Python module", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    # Whatever the module imports while it runs (a package's own modules too) sees it.
     flavour = (_tensorflow_keras_is(library) if library in _TENSORFLOW_KERAS_IN
-               and _imports_tensorflow_keras(path) else contextlib.nullcontext())
+               and _has_tensorflow() else contextlib.nullcontext())
     try:
         with flavour:
             spec.loader.exec_module(module)

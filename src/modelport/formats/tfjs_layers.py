@@ -183,13 +183,22 @@ def check_target(model: Model) -> None:
     assert model.config is not None  # weights alone are written without a topology
     missing = missing_layers(model.config, TFJS_LAYERS)
     if missing:
-        listed = ", ".join(f"{cls} ('{where}')" for where, cls in missing)
-        raise UnsupportedError(f"TF.js has no layer class {listed}; "
+        raise UnsupportedError(f"TF.js has no layer class {_by_class(missing)}; "
                                + _graph_model_route([cls for _, cls in missing]))
     problems = tfjs_argument_problems(model.config)
     if problems:
         raise UnsupportedError("TF.js cannot run " + "; ".join(problems))
     check_dialect_semantics(model, "keras2")
+
+
+def _by_class(missing: list[tuple[str, str]]) -> str:
+    """Each missing class once, with its first layer and how many more use it, so the route
+    that works stays on the line when a model repeats the class (23 MultiplyBeta layers)."""
+    layers: dict[str, list[str]] = {}
+    for where, cls in missing:
+        layers.setdefault(cls, []).append(where)
+    return ", ".join(f"{cls} ('{found[0]}'" + (f" and {len(found) - 1} more)" if len(found) > 1
+                                               else ")") for cls, found in layers.items())
 
 
 def _graph_model_route(classes: list[str]) -> str:
