@@ -143,7 +143,8 @@ def test_same_named_user_class_is_not_taken_for_the_applications(tmp_path):
     with h5py.File(src, "r+") as f:
         f.attrs["model_config"] = f.attrs["model_config"].replace(
             '"projection_dim": 3', '"projection_dim": 3, "axis": -1')
-    with pytest.raises(modelport.UnsupportedError, match="Unknown layer: 'LayerScale'"):
+    with pytest.raises(modelport.UnsupportedError,
+                       match="cannot build custom class 'LayerScale' without its code"):
         modelport.convert(src, tmp_path / "saved", to_format="tf_saved_model")
 
 
