@@ -34,6 +34,11 @@ FILL_BYTES = 64 * MiB  # a tensor is generated and written in row blocks of abou
 KERAS2_VERSION = "2.21.0"
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
+# The timed runs read bytecode from a private folder (main sets PYTHONPYCACHEPREFIX under the
+# cache) and keep it: an installed package runs from compiled bytecode, while with
+# PYTHONDONTWRITEBYTECODE an editable checkout would recompile every modelport module in every
+# timed run (~0.1 s). The builders (TensorFlow) keep ENV: their bytecode is installed already.
+RUN_ENV = {k: v for k, v in ENV.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 # ------------------------------------------------------------------------------- measuring
@@ -75,9 +80,9 @@ class Launcher:
         self.proc = subprocess.Popen([sys.executable, "-S", "-E", "-c", LAUNCHER],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def run(self, command: Sequence[str], log: Path) -> Sample:
+    def run(self, command: Sequence[str], log: Path, env: dict[str, str]) -> Sample:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps([list(command), str(log), ENV]) + "\n")
+        self.proc.stdin.write(json.dumps([list(command), str(log), env]) + "\n")
         self.proc.stdin.flush()
         code, wall, cpu, rss, error = json.loads(self.proc.stdout.readline())
         if code != 0:
@@ -89,12 +94,13 @@ class Launcher:
 _LAUNCHER: Launcher | None = None
 
 
-def run(command: Sequence[str], log: Path) -> Sample:
-    """Run `command` as a whole process: wall time, its CPU time and peak RSS (os.wait4)."""
+def run(command: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Sample:
+    """Run `command` as a whole process: wall time, its CPU time and peak RSS (os.wait4);
+    in RUN_ENV unless `env` is given."""
     global _LAUNCHER
     if _LAUNCHER is None:
         _LAUNCHER = Launcher()
-    return _LAUNCHER.run(command, log)
+    return _LAUNCHER.run(command, log, RUN_ENV if env is None else env)
 
 
 def remove(path: Path) -> None:
@@ -316,7 +322,7 @@ def build(label: str, nbytes: int, cache: Path, logs: Path, say: Callable[[str],
     run(modelport("convert", inputs.h5, inputs.keras), logs / "build.log")
     inputs.checkpoint.mkdir()
     run([sys.executable, "-c", CHECKPOINT, str(inputs.h5), str(inputs.checkpoint / "ckpt")],
-        logs / "build.log")
+        logs / "build.log", env=ENV)  # tf_keras: its installed bytecode, not the prefix
     done.write_text(f"{LAYOUT}\n")
     say(f"  built in {time.perf_counter() - start:.1f} s")
     return inputs
@@ -547,6 +553,10 @@ def render(facts: list[tuple[str, str]], cells: list[Cell], startup: Cell | None
             "GNU cp uses copy_file_range) and `dd bs=4M` (one dd per file of a folder).",
             "- Peak RSS includes the launching helper's own (a child's ru_maxrss starts from "
             "its parent's high-water mark): the start-up table's `true` row is that floor.",
+            "- Bytecode: every Python process reads compiled bytecode from a private "
+            "PYTHONPYCACHEPREFIX under the cache (modelport's sources compiled before the "
+            "runs, the libraries' at the warm-up), as an installed package does; none "
+            "recompiles its sources in a timed run.",
             f"- Models: a Sequential of {LAYERS} Dense layers of width x width (float32, "
             "random normal weights, biases), so the largest tensor is a quarter of the model; "
             ".h5 written with h5py in tf_keras's layout, TF.js and .keras converted from it by "
@@ -628,6 +638,9 @@ def main(argv: list[str] | None = None) -> None:
     logs, out = cache / "logs", cache / "out"
     for folder in (logs, out):
         folder.mkdir(parents=True, exist_ok=True)
+    RUN_ENV["PYTHONPYCACHEPREFIX"] = str(cache / "pycache")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "src" / "modelport")],
+                   env=RUN_ENV, check=True, stdout=subprocess.DEVNULL)
 
     def say(text: str) -> None:
         print(text, flush=True)

@@ -217,8 +217,9 @@ def write_report(path: Path, tally: Tally, run_seed: int, wall: float, seed_list
         "applies, assembly through modelport's Python API, each case in a forked child under",
         "limits. An operation is *refused* (a ModelportError) or *ok*, or one of the failure",
         "classes: escaped (another exception), hang, memory, crash (the child died by a signal),",
-        "leftover (output files after a refusal), modified (the input changed), outside read (a",
-        "successful operation read a file outside the input), outside write, code executed.",
+        "leftover (output files after a refusal), unnamed (a refusal naming no file), modified",
+        "(the input changed), outside read (a successful operation read a file outside the",
+        "input), outside write, code executed.",
         "",
         "## Run",
         "",
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                        if os.environ.get("MODELPORT_FUZZ_DIR") else ROOT / "fuzz" / ".findings")
     limits = runner.Limits(op_seconds=args.timeout)
     seed_list = select_seeds(formats)
-    preload()
+    preload(seed_list)
     if args.case is not None:
         steps = [int(s) for s in args.steps.split(",")] if args.steps else None
         return run_one(args.seed, args.case, steps, seed_list, limits, out)
@@ -368,25 +369,42 @@ def summary(tally: Tally, wall: float) -> None:
         print(f"  {f.count:6}  {f.signature}   [{f.reproducer}]")
 
 
-def preload() -> None:
-    """Import what the children use once in the parent, so each fork starts warm."""
+def preload(seed_list: list[dict] | None = None) -> None:
+    """Make each fork start warm: import every module the children use once in the parent, and
+    run every operation once on each unmutated seed, so that a child neither compiles modules
+    nor fills the libraries' caches (which cost more than the case's own work, and would be
+    counted as reads outside the case's folder)."""
+    import contextlib
+    import importlib
+    import io
+    import pkgutil
+    import warnings
+
+    import google_crc32c  # noqa: F401 - modelport imports it on first checksum
     import h5py  # noqa: F401
     import numpy  # noqa: F401
 
-    import modelport  # noqa: F401
-    import modelport.assemble  # noqa: F401
-    import modelport.formats.keras_h5  # noqa: F401
-    import modelport.formats.keras_json  # noqa: F401
-    import modelport.formats.keras_v3  # noqa: F401
-    import modelport.formats.saved_model  # noqa: F401
-    import modelport.formats.tf_checkpoint  # noqa: F401
-    import modelport.formats.tfjs_graph  # noqa: F401
-    import modelport.formats.tfjs_layers  # noqa: F401
-    import modelport.inspection  # noqa: F401
-    import modelport.tensorflow.graph_model  # noqa: F401
+    import modelport
     from fuzz import mutators
 
+    for module in pkgutil.walk_packages(modelport.__path__, "modelport."):
+        if not module.name.endswith("__main__"):  # the CLI, which would run
+            importlib.import_module(module.name)
     mutators.bomb_stream()  # the zip-bomb stream, computed once before forking
+    for seed in seed_list or []:
+        with tempfile.TemporaryDirectory(prefix="warm-") as tmp, warnings.catch_warnings(), \
+                contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            work = Path(tmp)
+            in_dir = work / "in"
+            shutil.copytree(seed["root"], in_dir, symlinks=True)
+            case = runner.plan_case(0, [seed], 0)
+            for op in case.ops:
+                out = work / "out" / op
+                out.mkdir(parents=True)
+                with contextlib.suppress(Exception):
+                    runner.operation(op, case, in_dir, out)()
     # Objects that exist now are never collected in the children: the collector would touch
     # (and so copy) every page the children share with the parent.
     gc.collect()

@@ -30,9 +30,9 @@ from fuzz import mutators
 
 # The worst class of an operation wins when several apply.
 SEVERITY = ["code_executed", "outside_write", "modified", "crash", "memory", "hang", "escaped",
-            "outside_read", "slip_propagated", "leftover", "refused", "ok", "skipped"]
+            "outside_read", "slip_propagated", "leftover", "unnamed", "refused", "ok", "skipped"]
 BAD = {"code_executed", "outside_write", "modified", "crash", "memory", "hang", "escaped",
-       "outside_read", "slip_propagated", "leftover"}
+       "outside_read", "slip_propagated", "leftover", "unnamed"}
 OPERATIONS = ("inspect", "to_h5", "to_tfjs", "to_keras", "assemble")
 BLOCKED_IMPORTS = ("tensorflow", "keras", "tf_keras", "jax", "torch")
 
@@ -301,7 +301,7 @@ def prepare(case: Case, case_dir: Path) -> tuple[Path, list[str]]:
     return in_dir, done
 
 
-def _run_op(op: str, case: Case, in_dir: Path, out: Path) -> Callable[[], Any]:
+def operation(op: str, case: Case, in_dir: Path, out: Path) -> Callable[[], Any]:
     import modelport
 
     seed = case.seed
@@ -378,10 +378,12 @@ def _child(case: Case, case_dir: Path, limits: Limits, wfd: int) -> None:
         result = OpResult(op, "ok")
         audit.active = True
         try:
-            _run_op(op, case, in_dir, out)()
+            operation(op, case, in_dir, out)()
         except ModelportError as exc:
             audit.active = False
-            result = OpResult(op, "refused", exc_type=type(exc).__name__, message=str(exc)[:300],
+            # The message must say which file is at fault (the CLI prints nothing more).
+            result = OpResult(op, "refused" if exc.path else "unnamed",
+                              exc_type=type(exc).__name__, message=str(exc)[:300],
                               frame=_innermost(_tb_frames(exc)))
         except MemoryError as exc:
             audit.active = False
@@ -462,8 +464,8 @@ def signature(result: OpResult, case: Case, mutations: list[str]) -> str:
         return f"{result.cls} {case.seed['format']} {family} {where}"
     if result.cls == "slip_propagated":
         return f"slip_propagated {case.seed['format']} {result.op} {_family(mutations)}"
-    if result.cls == "leftover":
-        return f"leftover {result.op} {result.exc_type} {result.frame}"
+    if result.cls in ("leftover", "unnamed"):
+        return f"{result.cls} {result.op} {result.exc_type} {result.frame}"
     if result.cls in ("modified", "code_executed"):
         return f"{result.cls} {case.seed['format']} {result.op}"
     return result.cls

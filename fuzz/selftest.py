@@ -45,6 +45,12 @@ def _crash(in_dir: Path, out: Path) -> None:
     os.abort()
 
 
+def _unnamed(in_dir: Path, out: Path) -> None:
+    from modelport.errors import FormatError
+
+    raise FormatError("not a model, says a message naming no file")
+
+
 def _leftover(in_dir: Path, out: Path) -> None:
     from modelport.errors import FormatError
 
@@ -110,6 +116,7 @@ CASES: dict[str, tuple[Callable, str, str]] = {
     "memory": (_memory, "memory", "memory MemoryError"),
     "crash": (_crash, "crash", "crash SIGABRT"),
     "leftover": (_leftover, "leftover", "leftover"),
+    "unnamed": (_unnamed, "unnamed", "unnamed"),
     "modified": (_modify, "modified", "modified"),
     "modified_hang": (_modify_then_hang, "modified", "modified"),
     "outside_read": (_read_canary, "outside_read", "outside_read"),

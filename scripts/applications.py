@@ -5,6 +5,7 @@ tests/test_applications.py).
     python scripts/applications.py                  # every model, rewrite the doc
     python scripts/applications.py --models MobileNetV2 --json build/apps.json --no-doc
     python scripts/applications.py --from-json build/applications.json [more.json ...]
+    python scripts/applications.py --models ConvNeXtTiny --merge   # rerun one, keep the rest
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
     parser.add_argument("--all", action="store_true",
                         help="every route from every saved file (default: from the first)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the doc's cells of every (model, library) this run or "
+                             "these JSON files do not have")
     args = parser.parse_args(argv)
     if args.from_json:
         # Merged; a (model, library) in a later file replaces the earlier file's cells.
@@ -63,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             cells = applications.run(Path(tmp), names, progress=progress, every=args.all,
                                      done=done)
         print(f"results: {args.json}; {time.monotonic() - started:.0f} s", file=sys.stderr)
+    if args.merge:
+        fresh = {(cell.model, cell.library) for cell in cells}
+        kept = [cell for cell in applications.cells_from_doc(applications.DOC.read_text())
+                if (cell.model, cell.library) not in fresh]
+        cells = kept + cells
     if not args.no_doc:
         models = list(applications.MODELS)
         cells.sort(key=lambda c: (models.index(c.model),

@@ -1,8 +1,9 @@
 """What keras.applications models ran into (issue 14, items 6 and 9), each with the real
 libraries: layer names Keras 3 forbids, Normalization from checkpoints, the applications' own
-custom layers in the TF-backed writers, --custom-objects for convert, the user's file (never a
-temporary folder) in errors, refusals that name the route that works, and Keras 2.0-2.3
-CuDNNLSTM / CuDNNGRU files."""
+custom layers in the TF-backed writers and through every route (weights files included),
+--custom-objects for convert, the user's file (never a temporary folder) in errors, refusals
+that name the route that works, Keras 2.0-2.3 CuDNNLSTM / CuDNNGRU files, and Keras 3 weights
+files (which record no layer order) written as a save_weights .h5."""
 
 from __future__ import annotations
 
@@ -362,3 +363,248 @@ def test_keras22_cudnn_layers_read_as_lstm_and_gru(tmp_path):
         # modelport reads it.
         checked = modelport.verify(src, out, inputs=[x])
         assert checked.passed and "read as Keras 2.2.4 meant it" in checked.a.via, checked.a
+
+
+# ------------------------------------------- h. keras.applications' own layers, every route
+
+
+def _application_layers_model(library: str, seed: int = 0):
+    """Dense -> LayerScale -> StochasticDepth (ConvNeXt) -> CustomScaleLayer (Inception-ResNet)
+    -> Dense, from the library's own applications modules; LayerScale's gamma drawn."""
+    keras = harness.keras_module(library)
+    package = "tf_keras" if library == "tf_keras" else "keras"
+    convnext = __import__(f"{package}.src.applications.convnext", fromlist=["LayerScale"])
+    resnet = __import__(f"{package}.src.applications.inception_resnet_v2",
+                        fromlist=["CustomScaleLayer"])
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,), name="x")
+    h = keras.layers.Dense(3, name="dense")(inputs)
+    scaled = convnext.LayerScale(1e-6, 3, name="scale")(h)
+    scaled = convnext.StochasticDepth(0.1, name="drop_path")(scaled)
+    h = resnet.CustomScaleLayer(0.25, name="residual")([h, scaled])
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(h))
+    gamma = np.random.default_rng(seed).normal(size=3).astype(np.float32)
+    model.get_layer("scale").set_weights([gamma])
+    return model
+
+
+def _saved_every_way(model, library: str, folder) -> dict[str, object]:
+    """The library's saves of `model`: form -> path (weights-only forms end in 'weights')."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"h5": folder / "model.h5", "keras": folder / "model.keras"}
+    if library == "keras3":
+        files["weights"] = folder / "model.weights.h5"
+    else:
+        files["save_weights"] = folder / "weights.h5"
+        files["checkpoint weights"] = folder / "ckpt" / "ckpt"
+    for form, path in files.items():
+        (model.save_weights if "weights" in form else model.save)(str(path))
+    return files
+
+
+@pytest.mark.parametrize("library", harness.LIBRARIES)
+def test_application_layers_through_every_route(library, tmp_path):
+    """Each saved form of a model using LayerScale, StochasticDepth and CustomScaleLayer, to
+    each output, loaded by its runtime: the outputs are the original's. (ConvNeXtTiny's Keras 3
+    .weights.h5 + architecture -> .keras put every gamma under the layer's path twice, and
+    Keras 3 left 18 LayerScales unloaded.)"""
+    import json
+
+    import tensorflow as tf
+
+    from modelport.keras_objects import application_objects
+
+    model = _application_layers_model(library)
+    config = json.loads(model.to_json())
+    architecture = tmp_path / "arch.json"
+    architecture.write_text(model.to_json())
+    x = np.random.default_rng(5).uniform(-1, 1, (3, 4)).astype(np.float32)
+    expected = harness.predict(model, [x])
+    files = _saved_every_way(model, library, tmp_path / "saved")
+
+    def loaded(loader: str, path):
+        keras = harness.keras_module(loader)
+        return keras.models.load_model(str(path), compile=False,
+                                       custom_objects=application_objects(config, loader))
+
+    def weights_into_fresh(loader: str, path):
+        fresh = _application_layers_model(loader, seed=1)
+        fresh.load_weights(str(path))
+        return fresh
+
+    checked = 0
+    for form, src in files.items():
+        options = {"architecture": architecture} if "weights" in form else {}
+        outputs = {
+            "m.keras": lambda p: harness.predict(loaded("keras3", p), [x]),
+            "m.h5": lambda p: harness.predict(loaded("tf_keras", p), [x]),
+            "w.weights.h5": lambda p: harness.predict(weights_into_fresh("keras3", p), [x]),
+            "w.h5": lambda p: harness.predict(weights_into_fresh(library, p), [x]),
+            "saved": lambda p: list(tf.saved_model.load(str(p)).signatures[
+                "serving_default"](x=tf.constant(x)).values()),
+        }
+        for name, run in outputs.items():
+            out = tmp_path / form.replace(" ", "_") / name
+            to = {"saved": {"to_format": "tf_saved_model"},
+                  "w.h5": {"weights_only": True}}.get(name, {})
+            modelport.convert(src, out, **options, **to)
+            harness.assert_outputs_close(run(out), expected, what=f"{form} -> {name}")
+            checked += 1
+        with pytest.raises(modelport.UnsupportedError, match="--to tfjs_graph_model runs it"):
+            modelport.convert(src, tmp_path / form.replace(" ", "_") / "web", **options)
+    assert checked == 5 * len(files)
+    graph = tmp_path / "graph"
+    modelport.convert(files["h5"], graph, to_format="tfjs_graph_model")
+    check = modelport.verify(files["h5"], graph)
+    assert check.passed, check.render()
+
+
+def test_user_layer_from_a_keras3_weights_file_goes_under_its_own_path(tmp_path):
+    """A layer class modelport does not know, its weights taken from a .weights.h5 by object
+    path: the .keras written holds them where Keras 3 looks (layers/<layer>/vars/N), not
+    under that path twice."""
+    import zipfile
+
+    import h5py
+
+    keras = harness.keras_module("keras3")
+    module = tmp_path / "user_layers.py"
+    module.write_text(USER_KERAS3_MODULE)
+    from modelport.keras_objects import load_custom_objects
+
+    objects = load_custom_objects(module)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    h = objects["Affine"](name="affine")(keras.layers.Dense(3, name="dense")(inputs))
+    model = keras.Model(inputs, h)
+    model.get_layer("affine").set_weights([np.array([0.5, -2.0, 3.0], np.float32),
+                                           np.array([1.0, 0.0, -1.0], np.float32)])
+    (tmp_path / "arch.json").write_text(model.to_json())
+    model.save_weights(str(tmp_path / "w.weights.h5"))
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4)).astype(np.float32)
+    out = tmp_path / "m.keras"
+    modelport.convert(tmp_path / "w.weights.h5", out, architecture=tmp_path / "arch.json")
+    with zipfile.ZipFile(out) as archive, archive.open("model.weights.h5") as raw, \
+            h5py.File(raw, "r") as f:
+        assert sorted(f["layers/affine/vars"]) == ["0", "1"]
+        assert "layers" not in f["layers/affine"]
+    loaded = keras.models.load_model(str(out), compile=False, custom_objects=objects)
+    harness.assert_outputs_close(harness.predict(loaded, [x]), harness.predict(model, [x]))
+
+
+USER_KERAS3_MODULE = '''
+import keras
+
+
+class Affine(keras.layers.Layer):
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+        self.offset = self.add_weight(shape=(input_shape[-1],), initializer="zeros")
+
+    def call(self, x):
+        return x * self.scale + self.offset
+'''
+
+
+# ------------------------------------------- i. Keras 3 weights files: no layer order
+
+
+def _mixed_model(library: str = "keras3", seed: int = 0):
+    """Dense, BatchNormalization, Dense: by name, Keras 3's weights file lists
+    'layers/batch_normalization' first."""
+    keras = harness.keras_module(library)
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6,), name="x")
+    h = keras.layers.Dense(5, name="first")(inputs)
+    h = keras.layers.BatchNormalization(name="norm")(h)
+    return keras.Model(inputs, keras.layers.Dense(3, name="last")(h))
+
+
+def test_keras3_weights_to_save_weights_h5_needs_the_layer_order(tmp_path, capsys):
+    """A save_weights .h5 is loaded by layer position and a .weights.h5 records no layer
+    order: refused before writing, naming the file and --architecture; with it, Keras 3 and
+    tf_keras load the .h5 into their own model and compute the original's outputs."""
+    model = _mixed_model()
+    weights = tmp_path / "model.weights.h5"
+    model.save_weights(str(weights))
+    (tmp_path / "arch.json").write_text(model.to_json())
+    out = tmp_path / "w.h5"
+    code, _, err = _cli(capsys, "convert", weights, out)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("modelport: error")]
+    assert len(lines) == 1 and lines[0].startswith(f"modelport: error: {weights}: "), err
+    assert "does not record the order of the model's layers" in lines[0]
+    assert "--architecture FILE to give the layer order" in lines[0]
+    assert not out.exists()
+    manifest = tmp_path / "web"
+    assert _cli(capsys, "convert", weights, manifest, "--weights-only")[0] == 0
+    code, _, err = _cli(capsys, "convert", manifest, tmp_path / "w2.h5", "--weights-only")
+    assert code == 2 and "--architecture FILE" in err and not (tmp_path / "w2.h5").exists()
+
+    code, _, err = _cli(capsys, "convert", weights, out, "--architecture",
+                        tmp_path / "arch.json", "--weights-only")
+    assert code == 0, err
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 6)).astype(np.float32)
+    expected = harness.predict(model, [x])
+    judge = _mixed_model(seed=1)
+    judge.load_weights(str(out))
+    harness.assert_outputs_close(harness.predict(judge, [x]), expected, what="Keras 3")
+    judge2 = _mixed_model("tf_keras", seed=1)
+    judge2.load_weights(str(out))
+    harness.assert_outputs_close(harness.predict(judge2, [x]), expected, what="tf_keras")
+    # The manifest holds object paths: read back by path, into the architecture.
+    assert _cli(capsys, "convert", manifest, tmp_path / "m.keras", "--architecture",
+                tmp_path / "arch.json")[0] == 0
+    harness.assert_outputs_close(_outputs("keras3", tmp_path / "m.keras", x), expected,
+                                 what="manifest -> .keras")
+
+
+def test_keras3_weights_of_one_layer_class_keep_their_order(tmp_path):
+    """Twelve Dense layers: their counters (dense, dense_1, ..., dense_11; by name dense_10
+    comes before dense_2) are the model's order, so the save_weights .h5 is written without
+    an architecture, and Keras 3 loads it right."""
+    keras = harness.keras_module("keras3")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,))] + [
+        keras.layers.Dense(3 + (i % 3), activation="tanh") for i in range(12)])
+    weights = tmp_path / "model.weights.h5"
+    model.save_weights(str(weights))
+    out = tmp_path / "w.h5"
+    modelport.convert(weights, out)
+    keras.utils.set_random_seed(1)
+    judge = keras.models.clone_model(model)
+    judge.load_weights(str(out))
+    x = np.random.default_rng(2).uniform(-1, 1, (4, 3)).astype(np.float32)
+    harness.assert_outputs_close(harness.predict(judge, [x]), harness.predict(model, [x]))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["lstm", "bidirectional"])
+def test_keras3_weights_of_layers_made_of_parts(tmp_path, bidirectional):
+    """Two LSTMs keep their variables in one object each ('layers/lstm/cell'): written, and
+    loaded right. Bidirectional's forward_layer and backward_layer come by name (backward
+    first), not in Keras's order: refused."""
+    keras = harness.keras_module("keras3")
+
+    def build(seed: int):
+        keras.utils.set_random_seed(seed)
+
+        def recurrent():
+            lstm = keras.layers.LSTM(3, return_sequences=True)
+            return keras.layers.Bidirectional(lstm) if bidirectional else lstm
+
+        return keras.Sequential([keras.Input((5, 2)), recurrent(), recurrent()])
+
+    model = build(0)
+    weights = tmp_path / "model.weights.h5"
+    model.save_weights(str(weights))
+    out = tmp_path / "w.h5"
+    if bidirectional:
+        with pytest.raises(modelport.UnsupportedError, match="--architecture FILE"):
+            modelport.convert(weights, out)
+        assert not out.exists()
+        return
+    modelport.convert(weights, out)
+    judge = build(1)
+    judge.load_weights(str(out))
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 5, 2)).astype(np.float32)
+    harness.assert_outputs_close(harness.predict(judge, [x]), harness.predict(model, [x]))

@@ -91,6 +91,18 @@ def test_soft_links_into_nowhere_or_themselves(h5_model, tmp_path, target):
     _refused(tmp_path, h5_model, "m.h5")
 
 
+def test_global_heap_that_libhdf5_would_walk_forever(h5_model, tmp_path):
+    """The collection holding the file's string attributes, its first object rewritten as a
+    free-space object of size 0: libhdf5 1.14 loops on it forever at the first string read
+    (found by the fuzz campaign); run_cli's timeout fails the test if that ever comes back."""
+    data = bytearray(h5_model.read_bytes())
+    heap = data.find(b"GCOL")
+    assert heap > 0, "tf_keras writes its string attributes to a global heap"
+    data[heap + 16:heap + 32] = bytes(16)  # index 0, no references, size 0
+    h5_model.write_bytes(bytes(data))
+    _refused(tmp_path, h5_model, "damaged HDF5 global heap at byte", "read it forever")
+
+
 def test_duplicate_layer_names_in_the_config(h5_model, tmp_path):
     with h5py.File(h5_model, "r+") as f:
         config = json.loads(f.attrs["model_config"])
@@ -111,6 +123,38 @@ def test_reference_to_a_layer_the_model_lacks(zoo_cache, tmp_path):
         config["config"]["output_layers"][0][0] = "no_such_layer"
         f.attrs["model_config"] = json.dumps(config)
     _refused(tmp_path, model, "refers to layer 'no_such_layer', which the model does not have")
+
+
+@pytest.mark.parametrize("damage", ["inbound_nodes", "output_layers"])
+def test_graph_wiring_that_is_null(zoo_cache, tmp_path, damage):
+    """Fuzz findings: a layer's inbound_nodes of null, an output reference of null."""
+    model = tmp_path / "in" / "m.h5"
+    model.parent.mkdir()
+    shutil.copy(zoo_cache.get("tf_keras", "multi_io_shared").path, model)
+    with h5py.File(model, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        if damage == "inbound_nodes":
+            config["config"]["layers"][-1]["inbound_nodes"] = None
+        else:
+            config["config"]["output_layers"][0] = None
+        f.attrs["model_config"] = json.dumps(config)
+    needle = ("has inbound_nodes that are not a list" if damage == "inbound_nodes"
+              else "has output_layers that are not [layer, node index, tensor index]")
+    _refused(tmp_path, model, needle, "the model's config is damaged")
+
+
+def test_graph_model_signature_shape_that_is_not_a_shape(h5_model, tmp_path):
+    """A graph model written by modelport (TensorFlow), its signature's dimension then made
+    a string that is no number: refused when read, not a ValueError from int()."""
+    graph = tmp_path / "graph"
+    done = run_cli("convert", h5_model, graph, "--to", "tfjs_graph_model")
+    assert done.returncode == 0, done.stderr
+    document = json.loads((graph / "model.json").read_text())
+    inputs = document["signature"]["inputs"]
+    info = inputs[next(iter(inputs))]
+    info["tensorShape"]["dim"][-1]["size"] = "many"
+    (graph / "model.json").write_text(json.dumps(document))
+    assert_one_line_error(run_cli("inspect", graph), "has a dimension", "that is not a size")
 
 
 def test_keras_archive_with_metadata_that_is_not_an_object(zoo_cache, tmp_path):

@@ -816,3 +816,54 @@ def test_chunked_quantization_writes_the_bytes_of_one_pass(mlp, tmp_path, monkey
         assert [(q.name, q.bytes_after) for q in value[1]] == [
             (q.name, q.bytes_after) for q in reference[1]], key
         assert str(value[1]) == str(reference[1]), key  # NaN errors compare as text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_summary_error_is_the_largest_float64_difference(mlp, tmp_path, monkeypatch, mode):
+    """The summary's max abs error of each weight is exactly max|float64(what TF.js decodes)
+    - float64(original)|, whatever the chunking: the quantizer finds it in float32 and
+    refines it in float64, and rounding is monotonic, so nothing may differ in any bit. One
+    kernel is positive from a tiny minimum, with its largest error on a value just under half
+    a step above it: there the float32 difference is inexact (the two values are far apart in
+    magnitude), and only the float64 one is right. The others get values far beyond the rest,
+    values just outside the nudged range and exact repeats, so the largest difference is
+    reached by several elements of different chunks."""
+    from modelport.formats import tfjs_weights
+    from modelport.quantize import plan_from_flags
+
+    source = tmp_path / "spread.h5"
+    shutil.copy(mlp.path, source)
+    with h5py.File(source, "r+") as f:
+        kernels = []
+        f["model_weights"].visititems(lambda name, item: kernels.append(item) if isinstance(
+            item, h5py.Dataset) and name.endswith("kernel:0") else None)
+        assert kernels
+        for index, kernel in enumerate(kernels):
+            values = kernel[()]
+            flat = values.reshape(-1)
+            if index == 0:
+                low = 1e-6
+                flat[:] = 1.0
+                flat[0] = low
+                flat[1] = low + 0.49 * (1.0 - low) / (255 if mode == "uint8" else 65535)
+                kernel[...] = values
+                continue
+            flat[::5] = flat[0]  # repeats: ties for the largest error
+            flat[1] = 1e4 * (index + 1)
+            flat[2] = -3e-3 * (index + 1)
+            flat[3] = np.nextafter(np.float32(flat[2]), np.float32(-np.inf))
+            kernel[...] = values
+    original = modelport_weights(source, optimizer=False)
+    plan = plan_from_flags({mode: True})
+    for chunk in (7, 1 << 40):
+        monkeypatch.setattr(tfjs_weights, "QUANTIZE_CHUNK", chunk)
+        out = tmp_path / f"web-{chunk}"
+        result = modelport.convert(source, out, quantize=plan)
+        decoded = modelport_weights(out / "model.json", optimizer=False)
+        rows = {row.name: row for row in result.quantization}
+        for name, values in original.items():
+            if values.dtype != np.float32 or rows[name].dtype != mode:
+                continue
+            expected = float(np.max(np.abs(decoded[name].astype(np.float64)
+                                           - values.astype(np.float64))))
+            assert rows[name].max_abs_error == expected, (chunk, name)

@@ -16,9 +16,10 @@ from modelport.errors import FormatError, ModelportError, UnsupportedError
 from modelport.fileio import atomic_file, checked_input
 from modelport.formats.keras_v3 import tf_keras_spelling
 from modelport.keras_config import cudnn
-from modelport.keras_config.entries import layer_name
+from modelport.keras_config.entries import MODEL_CLASSES, layer_name
 from modelport.keras_config.graph import container_paths
 from modelport.keras_config.layouts import Slot, layer_slots, tfjs_lookup_name
+from modelport.keras_config.object_paths import is_variable_path
 from modelport.model import Model, Weight, array_weight
 from modelport.registry import formats, read
 from modelport.registry import source_format as source_format_of
@@ -502,7 +503,13 @@ def _keyed_by(model: Model) -> str:
     """How a source's weight groups are keyed: a full model's by layer, a weights-only file's as
     its format says."""
     source = formats().get(model.metadata.source_format)
-    return "layer" if model.config is not None or source is None else source.keyed_by
+    if model.config is not None or source is None:
+        return "layer"
+    weights = list(model.all_weights())
+    if source.keyed_by == "weight" and weights and all(is_variable_path(w.name)
+                                                       for w in weights):
+        return "path"  # a manifest written from a Keras 3 weights file: its object paths
+    return source.keyed_by
 
 
 def _all_names_match(targets: list[_Target], groups: list[_Group]) -> bool:
@@ -596,6 +603,12 @@ def assemble(weights_model: Model, architecture: Model, *, match: str | None = N
             # Checkpoint paths ('layer_with_weights-2/w') name no layer: name them after it.
             assigned = [w.renamed(f"{target.name}/{w.name.split('/', 1)[-1]}") if w else w
                         for w in assigned]
+        elif keyed_by == "path" and target.slots is None:
+            # Object paths ('layers/my_layer/vars/0') become paths inside the layer, as a
+            # .keras reader names them, so that a Keras 3 writer puts them back under the
+            # layer's own path rather than under that path twice.
+            assigned = [w.renamed(_inside_layer(target, w.name)) if w else w
+                        for w in assigned]
         try:
             model.weights[target.name] = _complete(target, assigned, rng)
         except UnsupportedError as exc:
@@ -609,6 +622,14 @@ def assemble(weights_model: Model, architecture: Model, *, match: str | None = N
         model.warnings.append(f"{unused} weights of {weights_path} match no layer of the "
                               "architecture and were left out")
     return model, report
+
+
+def _inside_layer(target: _Target, path: str) -> str:
+    """A weight's object path relative to its layer, under the layer's name (a nested
+    model's weights carry no name of its own)."""
+    relative = path[len(target.path):].strip("/") if path.startswith(target.path + "/") \
+        else path
+    return relative if target.class_name in MODEL_CLASSES else f"{target.name}/{relative}"
 
 
 def _describe(problems: list[MappingRow]) -> str:
@@ -674,17 +695,19 @@ def read_architecture(path: Path, format: str | None = None) -> Model:
     """The architecture of any file that holds one (its weights, if any, are not read)."""
     checked_input(path)
     fmt = source_format_of(path, format)
-    if fmt.read_architecture is not None:
-        return fmt.call("read_architecture", path)
-    if fmt.read is None:
+    if fmt.read_architecture is None and fmt.read is None:
         raise UnsupportedError(f"modelport cannot read {fmt.name} files", path)
-    model = fmt.call("read", path)
-    if model.config is None:
-        model.close()
-        raise FormatError(f"holds weights only ({fmt.name}), no architecture: pass a file "
-                          "with the model's architecture (to_json() JSON, .h5, .keras, "
-                          "model.json)", path)
-    model.weights = {}
+    try:
+        model = fmt.call("read_architecture" if fmt.read_architecture else "read", path)
+    except ModelportError as exc:  # named here, where the file it is wrong about is known
+        raise exc.about(path) from None
+    if fmt.read_architecture is None:
+        if model.config is None:
+            model.close()
+            raise FormatError(f"holds weights only ({fmt.name}), no architecture: pass a file "
+                              "with the model's architecture (to_json() JSON, .h5, .keras, "
+                              "model.json)", path)
+        model.weights = {}
     return model
 
 

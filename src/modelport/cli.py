@@ -420,20 +420,27 @@ def _untangle_paths(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    before = errors.SPELL_FOR_CLI, progress.WANTED, os.environ.get(DEBUG_ENV)
+    before = (errors.SPELL_FOR_CLI, progress.WANTED, os.environ.get(DEBUG_ENV),
+              os.environ.get(BLAS_THREADS_ENV))
     errors.SPELL_FOR_CLI = True
+    if "numpy" not in sys.modules:
+        # numpy's OpenBLAS starts a thread per core at import: on a busy 2-core machine that
+        # is ~40% of a small conversion's time, and no conversion multiplies matrices.
+        os.environ.setdefault(BLAS_THREADS_ENV, "1")
     try:
         return _main(argv)
     finally:
-        errors.SPELL_FOR_CLI, progress.WANTED, debug = before
-        if debug is None:
-            os.environ.pop(DEBUG_ENV, None)
-        else:
-            os.environ[DEBUG_ENV] = debug
+        errors.SPELL_FOR_CLI, progress.WANTED, debug, blas_threads = before
+        for name, value in ((DEBUG_ENV, debug), (BLAS_THREADS_ENV, blas_threads)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # Set by --debug: TensorFlow's C++ start-up lines are shown too (they are silenced otherwise).
 DEBUG_ENV = "MODELPORT_DEBUG"
+BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"  # read once, when numpy is first imported
 
 
 def _interrupted(signum: int, frame: object) -> None:

@@ -66,5 +66,8 @@ def write(model: Model | Any, path: PathLike, format: str | None = None,
     if keras_objects.library_of(model) is not None:
         return convert(model, path, to_format=format, overwrite=overwrite,
                        weights_only=weights_only, **options)
-    return write_model(model, path, format, overwrite=overwrite, weights_only=weights_only,
-                       **options)
+    try:
+        return write_model(model, path, format, overwrite=overwrite, weights_only=weights_only,
+                           **options)
+    except ModelportError as exc:  # the model remembers no file: name the one being written
+        raise exc.about(path) from None

@@ -7,8 +7,6 @@ import contextlib
 import errno
 import io
 import os
-import secrets
-import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,7 +98,9 @@ def _kind(path: Path) -> str:
 
 def _temporary_name(path: Path, suffix: str = ".part") -> Path:
     """A fresh hidden name beside `path` for what is written before it is moved into place."""
-    return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+    # os.urandom, not secrets.token_hex: the same 12 hex digits without importing hashlib and
+    # OpenSSL at start-up.
+    return path.parent / f".{path.name}.{os.urandom(6).hex()}{suffix}"
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
@@ -165,7 +165,23 @@ def atomic_files(directory: Path, names: list[str], overwrite: bool = False,
             directory.rmdir()
         raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a temporary folder and whatever is left in it. Once its files have been moved
+    into place it is empty: os.rmdir does, and shutil (which imports bz2 and lzma) is
+    imported only when something is left."""
+    try:
+        os.rmdir(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -193,11 +209,11 @@ def atomic_folder(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
                     os.replace(aside / path.name, path)
                 raise
             finally:
-                shutil.rmtree(aside, ignore_errors=True)
+                _remove_tree(aside)
         else:
             os.replace(tmp, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
 
 
 # ------------------------------------------------------------------ byte ranges file to file

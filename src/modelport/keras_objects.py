@@ -12,7 +12,6 @@ import importlib.util
 import inspect
 import re
 import sys
-import tempfile
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +51,8 @@ def saved(value: Any) -> Iterator[Path]:
     if library is None:
         yield Path(value)
         return
+    import tempfile  # imported where used: start-up stays light
+
     with tempfile.TemporaryDirectory(prefix="modelport_model_") as folder:
         target = Path(folder) / ("model.keras" if library == "keras3" else "model.h5")
         try:

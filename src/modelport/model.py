@@ -134,6 +134,10 @@ class Model:
     assets: dict[str, Callable[[], bytes]] = field(default_factory=dict)
     # What reading found worth telling the user (writers return their own in a WriteResult).
     warnings: list[str] = field(default_factory=list)
+    # False when a weights-only source does not say in which order the model lists its
+    # layers (a Keras 3 weights file names objects by class, 'layers/dense_1'): `weights` is
+    # then in file order, and formats loaded by layer position cannot be written from it.
+    layer_order_known: bool = True
     _resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @property

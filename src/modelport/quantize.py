@@ -4,6 +4,7 @@ uint16 and float16 encodings exactly as TF.js decodes them, and the per-weight c
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -105,7 +106,9 @@ class Quantizer:
     """One float32 weight quantized to `dtype` in bounded chunks, so no whole-tensor copy is
     ever held: `observe` every chunk of its values (the min/max pass), then `entry` (the
     manifest's `quantization`), then `encode` the same chunks again, in order. Chunk by chunk
-    the arithmetic is elementwise what it is on the whole array, so the bytes are the same."""
+    the arithmetic is elementwise what it is on the whole array, so the bytes are the same.
+    The float64 and stored temporaries are allocated once, for the largest chunk, and reused:
+    a fresh multi-MiB array per chunk costs a page fault per page (the kernel zeroes each)."""
 
     def __init__(self, dtype: str, name: str = "", original: str = "float32"):
         self.dtype = dtype
@@ -114,16 +117,37 @@ class Quantizer:
         self._lows: list[float] = []
         self._highs: list[float] = []
         self._entry: dict[str, object] | None = None
+        self._wide: np.ndarray | None = None  # float64 scratch
+        self._stored: np.ndarray | None = None  # the encoded chunk
+        self._narrow: np.ndarray | None = None  # float32 scratch
+
+    def _buffers(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The float64 and float32 scratch and the stored buffer for `count` elements (grown
+        when a chunk is larger than any before)."""
+        import numpy as np
+
+        if self._wide is None or self._wide.size < count:
+            self._wide = np.empty(count, np.float64)
+            self._narrow = np.empty(count, np.float32)
+            self._stored = np.empty(count, _STORAGE[self.dtype])
+        assert self._narrow is not None and self._stored is not None
+        return self._wide[:count], self._narrow[:count], self._stored[:count]
 
     def observe(self, values: np.ndarray) -> None:
         """One chunk of the weight's float32 values, before any is encoded."""
         import numpy as np
 
+        if not values.size:
+            return
         if self.dtype == "float16":
-            finite = values[np.isfinite(values)]
-            if finite.size:
-                self._highs.append(float(np.max(np.abs(finite))))
-        elif values.size:
+            largest = float(np.maximum(values.max(), -values.min()))
+            if not math.isfinite(largest):  # an infinity or NaN: the finite values' largest
+                finite = values[np.isfinite(values)]
+                if not finite.size:
+                    return
+                largest = float(np.max(np.abs(finite)))
+            self._highs.append(largest)
+        else:
             self._lows.append(float(values.min()))
             self._highs.append(float(values.max()))
 
@@ -158,31 +182,66 @@ class Quantizer:
         return {k: v for k, v in self._entry.items() if k != "high"}
 
     def encode(self, values: np.ndarray) -> np.ndarray:
-        """The stored values of one chunk of float32 values."""
+        """The stored values of one chunk of float32 values, flat; the array is reused by the
+        next call, so its bytes must be written (and `error` asked) before then."""
         import numpy as np
 
         assert self._entry is not None, "entry() comes before encode()"
+        flat = values.reshape(-1)
+        wide, _, stored = self._buffers(flat.size)
         if self.dtype == "float16":
-            return values.astype(_STORAGE["float16"])
+            np.copyto(stored, flat, casting="unsafe")
+            return stored
         if "high" not in self._entry:  # every value the same
-            return np.zeros(values.shape, _STORAGE[self.dtype])
+            stored.fill(0)
+            return stored
         low, scale = float(self._entry["min"]), float(self._entry["scale"])  # type: ignore[arg-type]
-        data = values.astype(np.float64)
-        np.clip(data, low, float(self._entry["high"]), out=data)  # type: ignore[arg-type]
-        data -= low
-        data /= scale
-        np.round(data, out=data)
-        return data.astype(_STORAGE[self.dtype])
+        # In float64 and in this order (clip, - min, / scale, round half to even), as ever:
+        # the stored bytes depend on every rounding step.
+        np.copyto(wide, flat, casting="unsafe")
+        np.clip(wide, low, float(self._entry["high"]), out=wide)  # type: ignore[arg-type]
+        np.subtract(wide, low, out=wide)
+        np.divide(wide, scale, out=wide)
+        np.rint(wide, out=wide)
+        np.copyto(stored, wide, casting="unsafe")
+        return stored
 
     def error(self, values: np.ndarray, stored: np.ndarray) -> float:
-        """The largest absolute error of one encoded chunk (0 for an empty one)."""
+        """The largest absolute error of one encoded chunk (0 for an empty one): what
+        max|float64(dequantized) - float64(values)| is, found mostly in float32. Rounding is
+        monotonic, so the largest float32 |difference| belongs to the largest exact one; only
+        the elements that reach it are computed again in float64, and 0 in float32 is exactly
+        0 (a difference of two float32 values is a multiple of their smallest step)."""
         if not values.size:
             return 0.0
         import numpy as np
 
-        restored = dequantize(stored, self._entry or {}, self.original).astype(np.float64)
-        restored -= values
-        return float(np.max(np.abs(restored)))
+        flat = values.reshape(-1)
+        wide, narrow, _ = self._buffers(flat.size)
+        if self.original != "float32":  # int32 weights: small, and rounded back
+            np.copyto(wide, dequantize(stored, self._entry or {}, self.original))
+            np.subtract(wide, flat, out=wide)
+            np.abs(wide, out=wide)
+            return float(wide.max())
+        if self.dtype == "float16":
+            np.copyto(narrow, stored)  # float16 widens exactly
+        else:
+            # dequantize's arithmetic (q * scale + min in float64, stored as float32), pass by
+            # pass in the scratch buffers: whole-array temporaries would be allocated per chunk.
+            entry = self._entry or {}
+            np.copyto(wide, stored)
+            np.multiply(wide, float(entry["scale"]), out=wide)  # type: ignore[arg-type]
+            np.add(wide, float(entry["min"]), out=wide)  # type: ignore[arg-type]
+            np.copyto(narrow, wide, casting="unsafe")
+        np.subtract(narrow, flat, out=narrow)
+        np.abs(narrow, out=narrow)
+        largest = narrow.max()
+        if not largest or largest != largest:  # all exact, or a NaN (NaN in float64 too)
+            return float(largest)
+        reaching = np.flatnonzero(narrow == largest)
+        restored = dequantize(stored[reaching], self._entry or {}, self.original)
+        exact = restored.astype(np.float64) - flat[reaching].astype(np.float64)
+        return float(np.max(np.abs(exact)))
 
 
 def _reduced(kind: str, found: list[float]) -> float:

@@ -226,6 +226,15 @@ def write(model: Model, path: PathLike, format: str | Format | None = None,
         raise UnsupportedError(f"a {source.name} file's weights have no layer names and are "
                                "listed in creation order, not Keras's; pass --architecture "
                                "ARCH to put them into the model", path)
+    if model.config is None and not model.layer_order_known and fmt.keyed_by == "layer" \
+            and fmt.holds == "weights":
+        # Keras's load_weights of a save_weights .h5 gives the k-th layer with weights the
+        # k-th group: in the wrong order, a file that is refused or, worse, loads.
+        raise UnsupportedError(
+            f"a {source.name if source else 'weights'} file does not record the order of the "
+            "model's layers (its groups are object paths like 'layers/dense_1', listed by "
+            f"name), and {fmt.name} is loaded by layer position; pass --architecture FILE to "
+            "give the layer order")
     if source is not None and source.holds == "architecture" and fmt.holds != "architecture":
         raise UnsupportedError(f"the input is an architecture without weights; {fmt.name} "
                                "output needs weights", path)

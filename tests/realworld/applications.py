@@ -169,11 +169,11 @@ _FULL = [
 _FULL_ROUTES = [(r, o, k, False) for r, o, k in _FULL]
 _WITH_ARCH = [(r, o, kw, True) for r, o, kw in _FULL if r not in ("keras_json",
                                                                     "tfjs_graph_model")]
+# A .weights.h5 records no layer order, which a save_weights .h5 needs: --architecture.
 _ARCH_FREE = {"keras_weights_h5": [("keras_weights_h5", "weights_only.h5", {}, False),
                                    ("tfjs_weights", "weights_web", {"weights_only": True},
                                     False)],
               "keras_v3_weights": [("keras_v3_weights", "out.weights.h5", {}, False),
-                                   ("keras_weights_h5", "weights_only.h5", {}, False),
                                    ("tfjs_weights", "weights_web", {"weights_only": True},
                                     False)]}
 ROUTES: dict[str, list[tuple[str, str, dict, bool]]] = {
@@ -184,8 +184,7 @@ ROUTES: dict[str, list[tuple[str, str, dict, bool]]] = {
                                                                "tfjs_weights")]
     + _ARCH_FREE["keras_weights_h5"],
     "checkpoint": _WITH_ARCH,
-    ".weights.h5": [r for r in _WITH_ARCH if r[0] not in ("keras_v3_weights",
-                                                          "keras_weights_h5", "tfjs_weights")]
+    ".weights.h5": [r for r in _WITH_ARCH if r[0] not in ("keras_v3_weights", "tfjs_weights")]
     + _ARCH_FREE["keras_v3_weights"],
     "export": [("tfjs_graph_model", "graph", {"to_format": "tfjs_graph_model"}, False)],
 }
@@ -224,20 +223,24 @@ class Cell:
         return (self.model, self.library, self.saved_as, self.route)
 
 
+REASON_CHARS = 240
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
-    return line.replace("|", "/")[:240]
+    return line.replace("|", "/")
 
 
 def _scrub(text: str, *roots: Path) -> str:
-    """A reason that reads the same in every run: no run's folders, addresses or timings."""
+    """A reason that reads the same in every run: no run's folders, addresses or timings;
+    cut after that, so that a longer temporary folder (pytest's) cuts it at the same place."""
     import re
 
     for root in roots:
         text = text.replace(str(root) + "/", "").replace(str(root), ".")
     text = re.sub(r"/tmp/\S+", "<tmp>", text)
-    return re.sub(r"0x[0-9a-f]{6,}", "0x…", text)
+    return re.sub(r"0x[0-9a-f]{6,}", "0x…", text)[:REASON_CHARS]
 
 
 class Checker:
@@ -487,6 +490,26 @@ def parse(text: str) -> dict[tuple[str, str, str, str], tuple[str, str]]:
             continue
         model = parts[0].split(" (")[0]
         cells[(model, parts[1], parts[2], parts[3])] = (parts[4], _reason_only(parts[5]))
+    return cells
+
+
+def cells_from_doc(text: str) -> list[Cell]:
+    """The doc's cells as the run that wrote them had them (error figures as printed), in
+    the doc's order: what `scripts/applications.py --merge` keeps of models not rerun."""
+    cells = []
+    for line in text.splitlines():
+        if not line.startswith("| ") or line.startswith("| model ") or "---" in line[:5]:
+            continue
+        parts = [p.strip() for p in line.strip().strip("|").split(" | ")]
+        if len(parts) != len(COLUMNS):
+            continue
+        head, _, rest = parts[5].partition("; ")
+        try:
+            error: float | None = float(head)
+        except ValueError:
+            error, rest = None, parts[5]
+        cells.append(Cell(parts[0].split(" (")[0], parts[1], parts[2], parts[3], parts[4],
+                          error, rest))
     return cells
 
 

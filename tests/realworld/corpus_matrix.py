@@ -119,8 +119,8 @@ ROUTES: dict[str, tuple[Route, ...]] = {
     "tf_saved_model": _full_routes(),
     "keras_weights_h5": _weights_routes(("keras_weights_h5", "tfjs_weights")),
     "tfjs_weights": _weights_routes(("keras_weights_h5", "tfjs_weights")),
-    "keras_v3_weights": _weights_routes(("keras_v3_weights", "keras_weights_h5",
-                                         "tfjs_weights")),
+    # A .weights.h5 records no layer order, which a save_weights .h5 needs: --architecture.
+    "keras_v3_weights": _weights_routes(("keras_v3_weights", "tfjs_weights")),
     "tf_checkpoint": _weights_routes(()),
     "tfjs_graph_model": (
         Route("tf_saved_model", "saved_model", (("to_format", "tf_saved_model"),)),

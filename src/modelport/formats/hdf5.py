@@ -1,11 +1,14 @@
 """HDF5 files opened for reading as model files: only links that stay inside the file (an
-external link would make h5py open another file, anywhere, on access), and datasets checked
-for kind, type and size before anything is read from them."""
+external link would make h5py open another file, anywhere, on access), no global heap that
+libhdf5 would walk forever, and datasets checked for kind, type and size before anything is
+read from them."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -43,7 +46,106 @@ def open_inside(path: Path, fileobj: BinaryIO | None = None, source: Path | None
         handle.close()
         raise FormatError(f"HDF5 external link {found[0]} leads outside the file; model files "
                           "must hold their own data", source or path)
+    try:
+        _refuse_endless_heaps(handle, path if fileobj is None else fileobj, source or path)
+    except BaseException:
+        handle.close()
+        raise
     return handle
+
+
+# The global heap collections ("GCOL") hold every variable-length string: the attributes Keras
+# writes (layer_names, weight_names, model_config ...). libhdf5 (1.14) decodes a collection by
+# stepping from object to object by each one's declared size; a free-space object of size 0, or
+# a size that wraps the pointer around, makes it step in place forever (uninterruptibly, the
+# GIL held), on the first read of any string. So the collections are walked here first, the same
+# way, and a file with such a step is refused before libhdf5 sees it.
+_HEAP_SIGNATURE = b"GCOL"
+_HEAP_VERSION = 1
+_SCAN_BLOCK = 8 << 20
+# Up to this size the whole file is scanned for collections; above, only what lies outside the
+# contiguous datasets (the weights), so that the scan costs nothing that grows with the model.
+_SCAN_WHOLE_FILE = 64 << 20
+
+
+def _refuse_endless_heaps(handle: h5py.File, data: Path | BinaryIO, source: Path) -> None:
+    import h5py
+
+    length_size = handle.id.get_create_plist().get_sizes()[1]
+    with contextlib.ExitStack() as stack:
+        if isinstance(data, Path):
+            stream: BinaryIO = stack.enter_context(open(data, "rb"))
+        else:
+            stream = data
+        end = stream.seek(0, os.SEEK_END)
+        skipped: list[tuple[int, int]] = []
+        if end > _SCAN_WHOLE_FILE:
+            def contiguous(_name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset):
+                    offset = obj.id.get_offset()
+                    if offset is not None:
+                        skipped.append((offset, offset + obj.id.get_storage_size()))
+            with damage_refused(source):
+                handle.visititems(contiguous)
+        for start in _heap_candidates(stream, end, sorted(skipped)):
+            if _heap_walk_is_endless(stream, start, length_size):
+                raise FormatError(
+                    f"damaged HDF5 global heap at byte {start}: an object in it has a size "
+                    "that would make the HDF5 library read it forever; the file cannot be read "
+                    "safely", source)
+
+
+def _heap_candidates(stream: BinaryIO, end: int, skipped: list[tuple[int, int]]
+                     ) -> Iterator[int]:
+    """Offsets of every collection signature outside the `skipped` byte ranges."""
+    position = 0
+    for skip_start, skip_end in [*skipped, (end, end)]:
+        while position < min(skip_start, end):
+            stream.seek(position)
+            block = stream.read(min(_SCAN_BLOCK, skip_start - position) + 3)
+            found = block.find(_HEAP_SIGNATURE)
+            while found >= 0:
+                yield position + found
+                found = block.find(_HEAP_SIGNATURE, found + 1)
+            if len(block) <= 3:
+                break
+            position += len(block) - 3
+        position = max(position, skip_end)
+
+
+def _heap_walk_is_endless(stream: BinaryIO, start: int, length_size: int) -> bool:
+    """Whether libhdf5's walk over the collection at `start` would never end: the header is
+    signature, version, 3 reserved bytes, the collection's size; each object is index (2 bytes),
+    reference count (2), reserved (4), size, then its data padded to 8 bytes. The free-space
+    object (index 0) is not padded. Bytes past the file's end read as zeros, as libhdf5's. An
+    index is 16 bits, so a walk of more objects than that is no collection libhdf5 wrote."""
+    if length_size not in (2, 4, 8):
+        return False
+    length = {2: "<H", 4: "<I", 8: "<Q"}[length_size]
+    wrap = 1 << 64
+    stream.seek(start + 4)
+    header = stream.read(4 + length_size)
+    if len(header) < 4 + length_size or header[0] != _HEAP_VERSION:
+        return False  # libhdf5 refuses such a collection by itself
+    (size,) = struct.unpack_from(length, header, 4)
+    object_header = 8 + length_size
+    position, stop = start + 8 + length_size, start + size
+    block_start, block = position, b""
+    for _ in range((1 << 16) + 1):
+        if not (position < stop and position + object_header <= stop):
+            return False
+        if not block_start <= position <= block_start + len(block) - object_header:
+            stream.seek(position)
+            block_start, block = position, stream.read(_SCAN_BLOCK >> 3)
+        at = position - block_start
+        raw = block[at:at + object_header].ljust(object_header, b"\0")
+        (index,) = struct.unpack_from("<H", raw)
+        (declared,) = struct.unpack_from(length, raw, 8)
+        step = declared if index == 0 else (object_header + (declared + 7) // 8 * 8) % wrap
+        if step == 0 or step >= wrap // 2:
+            return True
+        position += step
+    return True
 
 
 # What h5py raises on a damaged or lying file: a broken B-tree or heap, a type it cannot map,

@@ -9,10 +9,7 @@ import datetime
 import io
 import json
 import re
-import shutil
 import struct
-import tempfile
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,10 +28,13 @@ from modelport.keras_config.graph import container_paths
 from modelport.keras_config.keras3 import KERAS3_VERSION, to_keras3
 from modelport.keras_config.layouts import layer_slots
 from modelport.keras_config.names import keras3_layer_names
+from modelport.keras_config.object_paths import grouped_in_layer_order
 from modelport.keras_config.targets import check_dialect_semantics, custom_layer_warnings
 from modelport.model import ByteRange, Metadata, Model, Weight
 
-if TYPE_CHECKING:  # h5py is imported where a file is opened: start-up does not pay for it
+if TYPE_CHECKING:  # h5py and zipfile (with shutil, bz2, lzma) are imported where a file is
+    import zipfile  # opened: start-up does not pay for them
+
     import h5py
 
 NAME = "keras_v3"
@@ -211,23 +211,27 @@ def read_tree_into(model: Model, tree: _Tree) -> None:
             name in paths) else []
 
 
-def _tree_weights(tree: _Tree) -> dict[str, list[Weight]]:
-    """Weights alone (no architecture): one group per top-level object path."""
-    groups: dict[str, list[Weight]] = {}
-    for obj in tree.objects_under(""):
-        parts = obj.split("/")
-        top = "/".join(parts[:2]) if parts[0] == "layers" and len(parts) > 1 else parts[0]
-        for index, dataset in enumerate(tree.variables(obj)):
-            groups.setdefault(top, []).append(dataset_weight(dataset, f"{obj}/vars/{index}",
-                                                            tree.source))
-    return groups
+def _tree_weights(tree: _Tree) -> tuple[dict[str, list[Weight]], bool]:
+    """Weights alone (no architecture): one group per top-level object path, in the model's
+    layer order when the paths tell it, and whether they do (object_paths)."""
+    named = [(f"{obj}/vars/{index}", dataset_weight(dataset, f"{obj}/vars/{index}",
+                                                    tree.source))
+             for obj in tree.objects_under("")
+             for index, dataset in enumerate(tree.variables(obj))]
+    return grouped_in_layer_order(named)
 
 
 # What a .keras archive may hold before it is refused as hostile rather than read: Keras writes
 # three members plus assets, deflated or stored, never encrypted, never with '..' in a name.
 MAX_MEMBERS = 10_000
 MAX_RATIO = 100  # a deflated member over 1 MiB this many times its compressed size: a bomb
-_DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError,
+
+
+def _damaged() -> tuple[type[BaseException], ...]:
+    """What zipfile and zlib raise on a damaged archive (evaluated only when one is raised)."""
+    import zipfile
+
+    return (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError,
             ValueError, OSError)
 
 
@@ -241,6 +245,8 @@ def _checked_members(archive: zipfile.ZipFile, path: Path) -> list[str]:
     """The member names, each checked before anything is extracted: count, names that would
     lead outside the archive, compression method, encryption, and size against the bytes the
     archive really holds (a zip bomb declares little and inflates to much)."""
+    import zipfile
+
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
         raise FormatError(f"archive has {len(infos)} members (a .keras file has a few; over "
@@ -304,6 +310,8 @@ def _stored_member(archive: zipfile.ZipFile, member: str, path: Path) -> _Member
     """A stored member as a window into the archive, once its CRC-32 has been checked over
     its bytes (read once through a 1 MiB buffer: nothing is extracted); None when it is
     deflated."""
+    import zipfile
+
     info = archive.getinfo(member)
     if info.compress_type != zipfile.ZIP_STORED:
         return None
@@ -345,6 +353,9 @@ def _in_archive(weight: Weight, name: str, window: _MemberWindow, path: Path) ->
 
 def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
     """Stream one archive member to a temporary file that lives as long as the model."""
+    import shutil
+    import tempfile  # with shutil, imported where used: start-up stays light
+
     tmp = Path(model.keep_open(tempfile.TemporaryDirectory(prefix="modelport-keras-")))
     target = tmp / Path(member).name
     with archive.open(member) as src, open(target, "wb") as dst:
@@ -353,6 +364,8 @@ def _extract(archive: zipfile.ZipFile, member: str, model: Model) -> Path:
 
 
 def read(path: Path) -> Model:
+    import zipfile
+
     model = Model(config=None)
     try:
         # Open once and kept: assets are read from it later, and re-reading the central
@@ -362,7 +375,7 @@ def read(path: Path) -> Model:
         if "config.json" not in members:
             raise FormatError("archive has no config.json: not a .keras model", path)
         _read_archive(model, archive, members, path)
-    except _DAMAGED as exc:
+    except _damaged() as exc:
         model.close()
         raise FormatError(f"damaged .keras archive ({type(exc).__name__}: {exc})",
                           path) from None
@@ -429,7 +442,7 @@ def _member_loader(archive: zipfile.ZipFile, member: str, path: Path) -> Callabl
     def load() -> bytes:
         try:
             return archive.read(member)
-        except _DAMAGED as exc:
+        except _damaged() as exc:
             raise FormatError(f"damaged .keras archive member '{member}' "
                               f"({type(exc).__name__}: {exc})", path) from None
 
@@ -442,7 +455,7 @@ def read_weights(path: Path) -> Model:
         with damage_refused(path):
             tree = _open_tree(path, model)
             model.metadata = Metadata(source_format=WEIGHTS_NAME)
-            model.weights = _tree_weights(tree)
+            model.weights, model.layer_order_known = _tree_weights(tree)
     except BaseException:
         model.close()
         raise
@@ -541,6 +554,8 @@ def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
     metadata = {"keras_version": version if version.startswith("3.") else KERAS3_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     with contextlib.ExitStack() as stack:
+        import tempfile
+
         tmp_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modelport-")))
         weights_file = tmp_dir / WEIGHTS_MEMBER
         fills = DatasetFills()
@@ -548,6 +563,8 @@ def write(model: Model, path: Path, overwrite: bool = False) -> WriteResult:
             _write_objects([f], objects, lambda _: 0, fills)
         fills.copy()
         tmp = stack.enter_context(atomic_file(path, overwrite))
+        import zipfile
+
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr("metadata.json", json.dumps(metadata))
             archive.writestr("config.json", json.dumps(config))

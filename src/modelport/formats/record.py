@@ -4,7 +4,6 @@ reads an input through, and the result a writer returns."""
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -93,6 +92,8 @@ class Probe:
     def zip_members(self) -> list[str] | None:
         if not self.head.startswith(ZIP_SIGNATURE):
             return None
+        import zipfile  # only for zip inputs: with shutil, bz2 and lzma it costs start-up
+
         try:
             with zipfile.ZipFile(self.path) as archive:
                 return archive.namelist()

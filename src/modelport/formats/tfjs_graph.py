@@ -4,6 +4,7 @@ summary `modelport inspect` shows, and writing a document + shards from a GraphD
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,8 @@ def read_document(path: Path) -> tuple[dict[str, Any], Path]:
         raise FormatError("not a TF.js graph model (no modelTopology with GraphDef nodes)",
                           source)
     topology = data["modelTopology"]
+    if not isinstance(topology, dict):
+        raise FormatError("modelTopology is not a GraphDef object", source)
     if not isinstance(topology.get("node", []), list):
         raise FormatError("modelTopology.node is not a list of nodes", source)
     library = topology.get("library") or {}
@@ -66,10 +69,53 @@ def read_document(path: Path) -> tuple[dict[str, Any], Path]:
         raise FormatError("modelTopology.library is not a function library", source)
     for node in all_nodes(topology):
         if not isinstance(node, dict) or not isinstance(node.get("op", ""), str) or (
-                not isinstance(node.get("name", ""), str)):
+                not isinstance(node.get("name", ""), str)) or not isinstance(
+                node.get("attr") or {}, dict) or not _strings(node.get("input", [])):
             raise FormatError(f"modelTopology holds a node that is not a NodeDef: "
                               f"{str(node)[:60]}", source)
+        if node.get("op") == "Placeholder":
+            attr = node.get("attr") or {}
+            shape = attr.get("shape") or {}
+            dtype = attr.get("dtype") or {}
+            if not isinstance(shape, dict) or not isinstance(dtype, dict) or not isinstance(
+                    dtype.get("type", ""), str):
+                raise FormatError(f"Placeholder '{node.get('name')}' has a shape or dtype "
+                                  "attribute that is not an AttrValue", source)
+            _check_shape(shape.get("shape") or {}, f"Placeholder '{node.get('name')}'", source)
+    _check_signature(data, source)
     return data, source
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _check_signature(data: dict[str, Any], source: Path) -> None:
+    """The SignatureDef's inputs and outputs are TensorInfos: a name, a dtype name, a shape."""
+    for side in ("inputs", "outputs"):
+        entries = signature(data).get(side) or {}
+        if not isinstance(entries, dict):
+            raise FormatError(f"signature {side} are not an object of tensors", source)
+        for key, info in entries.items():
+            where = f"signature {side[:-1]} '{key}'"
+            if not isinstance(info, dict) or not isinstance(info.get("name", ""), str) or (
+                    not isinstance(info.get("dtype", ""), str)):
+                raise FormatError(f"{where} is not a tensor (name, dtype, tensorShape)", source)
+            _check_shape(info.get("tensorShape") or {}, where, source)
+
+
+def _check_shape(shape: Any, where: str, source: Path) -> None:
+    """A TensorShapeProto as JSON: {"dim": [{"size": "3"}, ...]} or {"unknownRank": true};
+    sizes are int64s, which protobuf's JSON writes as strings."""
+    dims = shape.get("dim", []) if isinstance(shape, dict) else None
+    if not isinstance(dims, list):
+        raise FormatError(f"{where} has a shape that is not a TensorShape", source)
+    for dim in dims:
+        size = dim.get("size", -1) if isinstance(dim, dict) else None
+        if isinstance(size, bool) or not (isinstance(size, int) or (
+                isinstance(size, str) and re.fullmatch(r"-?[0-9]{1,19}", size))):
+            raise FormatError(f"{where} has a dimension {str(dim)[:40]} that is not a size",
+                              source)
 
 
 def signature(data: dict[str, Any]) -> dict[str, Any]:

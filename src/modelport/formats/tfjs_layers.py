@@ -22,7 +22,7 @@ from modelport.formats.tfjs_weights import (
     weight_groups,
     write_manifest,
 )
-from modelport.keras_config.applications import APPLICATION_LAYERS
+from modelport.keras_config.applications import application_layer
 from modelport.keras_config.dialects import (
     KERAS2_VERSION,
     from_tfjs,
@@ -38,6 +38,7 @@ from modelport.keras_config.targets import (
     KERAS3_ONLY_LAYERS,
     TFJS_LAYERS,
     check_dialect_semantics,
+    iter_layer_entries,
     missing_layers,
     tfjs_argument_problems,
 )
@@ -184,7 +185,7 @@ def check_target(model: Model) -> None:
     missing = missing_layers(model.config, TFJS_LAYERS)
     if missing:
         raise UnsupportedError(f"TF.js has no layer class {_by_class(missing)}; "
-                               + _graph_model_route([cls for _, cls in missing]))
+                               + _graph_model_route(model.config, [cls for _, cls in missing]))
     problems = tfjs_argument_problems(model.config)
     if problems:
         raise UnsupportedError("TF.js cannot run " + "; ".join(problems))
@@ -201,14 +202,16 @@ def _by_class(missing: list[tuple[str, str]]) -> str:
                                                else ")") for cls, found in layers.items())
 
 
-def _graph_model_route(classes: list[str]) -> str:
+def _graph_model_route(model_config: dict[str, Any], classes: list[str]) -> str:
     """What to do instead of a layers model: the graph-model route goes through tf_keras and
     runs any layer it builds as TensorFlow ops (not a Lambda's bytecode, not a Keras 3-only
-    class; a custom class with the user's module)."""
+    class; a custom class with the user's module, keras.applications' own without)."""
     refused = [c for c in classes if c == "Lambda" or c in KERAS3_ONLY_LAYERS]
     if refused:
         return f"the model cannot be converted to a TF.js layers model ({refused[0]})"
-    custom = [c for c in classes if c not in BUILTIN_LAYERS and c not in APPLICATION_LAYERS]
+    custom = [str(entry.get("class_name")) for _, entry in iter_layer_entries(model_config)
+              if entry.get("class_name") in classes and entry.get("class_name")
+              not in BUILTIN_LAYERS and application_layer(entry) is None]
     needs = f" with --custom-objects FILE.py for {custom[0]}" if custom else ""
     return (f"--to tfjs_graph_model{needs} runs it in TF.js as a graph model; no TF.js layers "
             "model can hold it")

@@ -18,6 +18,12 @@ APPLICATION_LAYERS: dict[str, tuple[str, frozenset[str]]] = {
 _BASE_ARGUMENTS = frozenset({"name", "trainable", "dtype", "batch_input_shape", "batch_shape"})
 
 
+def application_class(module: str, cls: str) -> str:
+    """The name the layer records and shape rules file one of these classes under: qualified,
+    so that a user's class of the same name finds none of them."""
+    return f"applications.{module}.{cls}"
+
+
 def application_layer(entry: dict[str, Any]) -> tuple[str, str] | None:
     """(applications module, class name) when the layer entry is one of keras.applications'
     own layers, else None."""
@@ -33,3 +39,12 @@ def application_layer(entry: dict[str, Any]) -> tuple[str, str] | None:
             return None
         return module, cls
     return None
+
+
+def record_class(entry: dict[str, Any]) -> str:
+    """The class name under which a layer entry's weights and shapes are looked up: its own,
+    or `application_class(...)` when it is one of keras.applications' layers."""
+    application = application_layer(entry)
+    if application is not None:
+        return application_class(*application)
+    return str(entry.get("class_name", ""))

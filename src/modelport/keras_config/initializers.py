@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import UnsupportedError
+from modelport.keras_config.applications import record_class
 from modelport.keras_config.layer_records import PlacedWeight, placed_weights
 
 # Fresh values (--skip-mismatch) are drawn in float64 as Keras draws them: one weight of this
@@ -28,7 +29,7 @@ def initial_weights(entry: dict[str, Any], shapes: list[tuple[int, ...]],
     and of the given shapes, drawn from the layer's configured initializers; None when the
     layer class or one of its initializers is not known."""
     shapes = [tuple(int(d) for d in shape) for shape in shapes]
-    weights = placed_weights(entry.get("class_name", ""), entry.get("config", {}))
+    weights = placed_weights(record_class(entry), entry.get("config", {}))
     if weights is None or len(weights) != len(shapes):
         return None
     values: list[np.ndarray] = [np.empty(0)] * len(weights)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from modelport.keras_config.applications import application_class, record_class
 from modelport.keras_config.entries import MODEL_CLASSES, keras3_snake_case, layer_name
 from modelport.keras_config.graph import container_paths
 from modelport.keras_config.tensor_shapes import (
@@ -75,7 +76,8 @@ class Part:
 
     @property
     def class_name(self) -> str:
-        return str(self.entry.get("class_name", ""))
+        """The class its record is filed under (record_class)."""
+        return record_class(self.entry)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -702,6 +704,30 @@ WEIGHTLESS = frozenset({
     "Resizing", "CenterCrop", "Identity",
 })
 
+
+def _projection_dim(cfg: dict[str, Any], call: Call) -> Shape:
+    return (int(cfg["projection_dim"]),)
+
+
+def _layer_scale(cfg: dict[str, Any]) -> list[WeightSpec]:
+    """ConvNeXt's LayerScale (keras/src/applications/convnext.py, and tf_keras's): build adds
+    one trainable weight, gamma = Constant(init_values) of shape (projection_dim,); Keras 3
+    leaves it unnamed ('variable' in its legacy .h5), tf_keras names it 'gamma'."""
+    value = cfg.get("init_values")
+    init = _fixed({"class_name": "Constant", "config": {"value": value}}) if isinstance(
+        value, (int, float)) and not isinstance(value, bool) else None
+    return [WeightSpec("gamma", _projection_dim, init)]
+
+
+# keras.applications' own layers (keras_config/applications.py), under their qualified names
+# (record_class): a user's class of the same name is not taken for them.
+APPLICATION_RECORDS: dict[str, LayerRecord] = {
+    application_class("convnext", "LayerScale"): LayerRecord(_layer_scale),
+    # Identity at inference / inputs[0] + inputs[1] * scale: neither builds a weight.
+    application_class("convnext", "StochasticDepth"): _WEIGHTLESS,
+    application_class("inception_resnet_v2", "CustomScaleLayer"): _WEIGHTLESS,
+}
+
 RECORDS: dict[str, LayerRecord] = {
     **dict.fromkeys(WEIGHTLESS, _WEIGHTLESS),
     "Dense": LayerRecord(_dense),
@@ -740,6 +766,7 @@ RECORDS: dict[str, LayerRecord] = {
     "SpectralNormalization": LayerRecord(lambda cfg: [_SPECTRAL_VECTOR_U], _wrapped_layer,
                                          first_part_weight_alias="vars/0"),
     **{name: LayerRecord(_no_weights, _model_layers(name)) for name in MODEL_CLASSES},
+    **APPLICATION_RECORDS,
 }
 # Cells, known only as the cell(s) of an RNN layer.
 CELL_RECORDS: dict[str, LayerRecord] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelport.keras_config.applications import record_class
 from modelport.keras_config.entries import MODEL_CLASSES, is_operation, layer_name
 from modelport.keras_config.layer_records import placed_weights
 
@@ -38,7 +39,7 @@ def layer_slots(entry: dict[str, Any], keras_order: bool = True) -> list[Slot] |
     Keras 3 paths relative to the layer."""
     if is_operation(entry):
         return []  # operations hold no weights (Keras 3 ops share class names with layers)
-    class_name = entry.get("class_name", "")
+    class_name = record_class(entry)
     slots = relative_slots(class_name, entry.get("config", {}), keras_order)
     if slots is None or class_name in MODEL_CLASSES:
         return slots

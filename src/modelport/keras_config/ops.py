@@ -18,6 +18,7 @@ layer and the file. Nothing here runs an operation; the table moves arguments on
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,205 +206,219 @@ _FLOAT = "same for float tensors"
 _DTYPE_PROMOTION = ("Keras 3 promotes mixed dtypes (int32 with float32 -> float32); TensorFlow "
                     "requires both operands of one dtype (Python scalars take the tensor's)")
 
-TABLE: tuple[Op, ...] = (
-    # arithmetic operators
-    _binary("__operators__.add", "Add", more_tf=("math.add",), group="arithmetic",
-            notes=_DTYPE_PROMOTION + "; both broadcast as numpy"),
-    _binary("math.subtract", "Subtract", group="arithmetic", notes=_DTYPE_PROMOTION),
-    _binary("math.multiply", "Multiply", group="arithmetic", notes=_DTYPE_PROMOTION),
-    _binary("math.truediv", "TrueDivide", more_tf=("math.divide",), more_k3=("Divide",),
-            group="arithmetic",
-            notes="int tensors: TensorFlow divides into float64, Keras 3 into float32 (floatx); "
-                  + _FLOAT),
-    _binary("compat.v1.floor_div", "FloorDivide", more_tf=("math.floordiv",),
-            group="arithmetic", notes=_DTYPE_PROMOTION),
-    _binary("math.floormod", "Mod", group="arithmetic",
-            notes="both take the sign of the divisor (Python %); " + _DTYPE_PROMOTION),
-    _binary("math.pow", "Power", group="arithmetic",
-            notes="Keras 3 computes uint tensors in int32; " + _DTYPE_PROMOTION),
-    _binary("math.maximum", "Maximum", group="arithmetic", notes=_DTYPE_PROMOTION),
-    _binary("math.minimum", "Minimum", group="arithmetic", notes=_DTYPE_PROMOTION),
-    _unary("math.negative", "Negative", group="arithmetic"),
-    _unary("math.abs", "Absolute", group="arithmetic"),
-    # comparisons and logic
-    _binary("math.greater", "Greater", group="comparison"),
-    _binary("math.greater_equal", "GreaterEqual", group="comparison"),
-    _binary("math.less", "Less", group="comparison"),
-    _binary("math.less_equal", "LessEqual", group="comparison"),
-    _binary("math.equal", "Equal", group="comparison"),
-    _binary("math.not_equal", "NotEqual", group="comparison"),
-    _binary("math.logical_and", "LogicalAnd", group="comparison",
-            notes="TensorFlow takes bool tensors only; Keras 3 casts to bool"),
-    _binary("math.logical_or", "LogicalOr", group="comparison",
-            notes="TensorFlow takes bool tensors only; Keras 3 casts to bool"),
-    _unary("math.logical_not", "LogicalNot", group="comparison",
-           notes="TensorFlow takes bool tensors only; Keras 3 casts to bool"),
-    # elementwise math
-    _unary("math.square", "Square", group="elementwise"),
-    _unary("math.sqrt", "Sqrt", group="elementwise",
-           notes="int tensors: Keras 3 computes in float32, TensorFlow refuses them"),
-    _unary("math.rsqrt", "Rsqrt", module="math", group="elementwise"),
-    _unary("math.exp", "Exp", group="elementwise",
-           notes="int tensors: Keras 3 computes in float32, TensorFlow refuses them"),
-    _unary("math.log", "Log", group="elementwise",
-           notes="int tensors: Keras 3 computes in float32, TensorFlow refuses them"),
-    _unary("math.log1p", "Log1p", group="elementwise"),
-    _unary("math.expm1", "Expm1", group="elementwise"),
-    _unary("math.sign", "Sign", group="elementwise"),
-    _unary("math.floor", "Floor", group="elementwise"),
-    _unary("math.ceil", "Ceil", group="elementwise"),
-    _unary("math.round", "Round", k3_fixed={"decimals": 0}, group="elementwise",
-           notes="both round half to even (Keras 3 calls tf.round when decimals=0)"),
-    _unary("math.sin", "Sin", group="elementwise"),
-    _unary("math.cos", "Cos", group="elementwise"),
-    _unary("math.erf", "Erf", module="math", group="elementwise"),
-    _unary("math.reciprocal", "Reciprocal", group="elementwise"),
-    # activations
-    _unary("nn.relu", "Relu", module="nn", name="features", group="activation"),
-    _unary("nn.relu6", "Relu6", module="nn", name="features", group="activation"),
-    _unary("math.sigmoid", "Sigmoid", module="nn", group="activation"),
-    _unary("math.tanh", "Tanh", group="activation"),
-    _unary("nn.selu", "Selu", module="nn", name="features", group="activation"),
-    _unary("nn.elu", "Elu", module="nn", name="features", k3_fixed={"alpha": 1.0},
-           group="activation", notes="tf.nn.elu has no alpha: Keras 3's alpha must be 1.0"),
-    _unary("math.softplus", "Softplus", module="nn", name="features", group="activation"),
-    _unary("nn.silu", "Silu", module="nn", name="features", tf_fixed={"beta": 1.0},
-           group="activation", notes="tf.nn.silu(x) is x*sigmoid(beta*x): beta must be 1.0"),
-    Op(("nn.gelu",), ("Gelu",), "keras.src.ops.nn",
-       (Arg("features", "x"), _config("approximate", tf_default=False, k3_default=True)),
-       group="activation",
-       notes="the default differs: tf.nn.gelu is exact (approximate=False), keras.ops.gelu "
-             "the tanh approximation (approximate=True); written explicitly both ways"),
-    Op(("nn.leaky_relu",), ("LeakyRelu",), "keras.src.ops.nn",
-       (Arg("features", "x"), _config("alpha", "negative_slope", tf_default=0.2)),
-       group="activation", notes="alpha (TF) is negative_slope (Keras 3)"),
-    Op(("nn.softmax",), ("Softmax",), "keras.src.ops.nn",
-       (Arg("logits", "x"), _config("axis", tf_default=None, k3_default=-1,
-                                    to_k3=_softmax_axis)),
-       group="activation", notes="axis=None (TF) is the last axis, as Keras 3's -1"),
-    Op(("nn.log_softmax",), ("LogSoftmax",), "keras.src.ops.nn",
-       (Arg("logits", "x"), _config("axis", tf_default=None, k3_default=-1,
-                                    to_k3=_softmax_axis)),
-       group="activation", notes="axis=None (TF) is the last axis, as Keras 3's -1"),
-    # reductions
-    _reduction("math.reduce_sum", "Sum"),
-    _reduction("math.reduce_mean", "Mean",
-               notes="int tensors: TensorFlow's mean is an int (truncated), Keras 3's float32"),
-    _reduction("math.reduce_max", "Max", k3_fixed={"initial": None}),
-    _reduction("math.reduce_min", "Min", k3_fixed={"initial": None}),
-    _reduction("math.reduce_prod", "Prod", k3_fixed={"dtype": None}),
-    _reduction("math.reduce_std", "Std"),
-    _reduction("math.reduce_variance", "Var"),
-    _reduction("math.reduce_logsumexp", "Logsumexp", module="math"),
-    _reduction("math.reduce_any", "Any", notes="TensorFlow takes bool tensors only; Keras 3 "
-               "casts to bool"),
-    _reduction("math.reduce_all", "All", notes="TensorFlow takes bool tensors only; Keras 3 "
-               "casts to bool"),
-    Op(("math.argmax",), ("Argmax",), "keras.src.ops.numpy",
-       (Arg("input", "x"), _config("axis", tf_default=None, k3_default=None,
-                                   to_k3=lambda v: 0 if v is None else v, to_tf=_axis_given)),
-       tf_fixed={"output_type": "int64"}, k3_fixed={"keepdims": False}, group="reduction",
-       notes="axis=None is axis 0 in TensorFlow (written as 0) but the flattened tensor in "
-             "Keras 3 (refused); indices are int64 in TensorFlow, int32 in Keras 3"),
-    Op(("math.argmin",), ("Argmin",), "keras.src.ops.numpy",
-       (Arg("input", "x"), _config("axis", tf_default=None, k3_default=None,
-                                   to_k3=lambda v: 0 if v is None else v, to_tf=_axis_given)),
-       tf_fixed={"output_type": "int64"}, k3_fixed={"keepdims": False}, group="reduction",
-       notes="as argmax"),
-    # shapes
-    Op(("reshape",), ("Reshape",), "keras.src.ops.numpy",
-       (Arg("tensor", "x"), _config("shape", "newshape")), group="shape",
-       notes="shape (TF) is newshape (Keras 3); both include the batch axis, unlike the "
-             "Reshape layer"),
-    Op(("compat.v1.transpose", "transpose"), ("Transpose",), "keras.src.ops.numpy",
-       (Arg("a", "x"), _config("perm", "axes", tf_default=None)),
-       tf_fixed={"conjugate": False}, group="shape", notes="perm (TF) is axes (Keras 3)"),
-    Op(("expand_dims",), ("ExpandDims",), "keras.src.ops.numpy",
-       (Arg("input", "x"), _config("axis")), group="shape"),
-    Op(("compat.v1.squeeze", "squeeze"), ("Squeeze",), "keras.src.ops.numpy",
-       (Arg("input", "x"), _config("axis", tf_default=None)),
-       tf_fixed={"squeeze_dims": None}, group="shape"),
-    Op(("concat",), ("Concatenate",), "keras.src.ops.numpy",
-       (Arg("values", "xs"), _config("axis", tf_default=REQUIRED, k3_default=0)),
-       group="shape", notes="tf.concat requires axis, keras.ops.concatenate defaults to 0"),
-    Op(("stack",), ("Stack",), "keras.src.ops.numpy",
-       (Arg("values", "x"), _config("axis", tf_default=0)), group="shape"),
-    Op(("split",), ("Split",), "keras.src.ops.numpy",
-       (Arg("value", "x"), _config("num_or_size_splits", "indices_or_sections",
-                                   to_k3=_sizes_to_indices, to_tf=_indices_to_sizes),
-        _config("axis", tf_default=0)),
-       tf_fixed={"num": None}, group="shape",
-       notes="a list is the parts' sizes in TensorFlow but the split points in Keras 3 "
-             "(numpy): converted; an int is the number of equal parts in both"),
-    Op(("unstack",), ("Unstack",), "keras.src.ops.core",
-       (Arg("value", "x"), _config("num", tf_default=None), _config("axis", tf_default=0)),
-       group="shape"),
-    Op(("tile",), ("Tile",), "keras.src.ops.numpy",
-       (Arg("input", "x"), _config("multiples", "repeats")), group="shape",
-       notes="multiples (TF) is repeats (Keras 3); TensorFlow needs one per axis, numpy "
-             "prepends 1s to a shorter list"),
-    Op(("compat.v1.pad", "pad"), ("Pad",), "keras.src.ops.numpy",
-       (Arg("tensor", "x"), _config("paddings", "pad_width"),
-        _config("mode", tf_default="CONSTANT", k3_default="constant", to_k3=_lower,
-                to_tf=_upper),
-        Arg("constant_values", "constant_values", "kwarg", 0, None,
-            to_k3=lambda v: None if v == 0 else v, to_tf=lambda v: 0 if v is None else v)),
-       group="shape", k3_call_kwargs=("constant_values",),
-       notes="mode is upper case in TensorFlow, lower case in Keras 3; a constant_values of "
-             "None (Keras 3) is 0, and Keras 3 refuses any other value unless mode is "
-             "constant (TensorFlow ignores it)"),
-    # indexing
-    Op(("__operators__.getitem",), ("GetItem",), "keras.src.ops.numpy",
-       (Arg("tensor", "x"), Arg("slice_spec", "key", to_k3=_slice_to_k3, to_tf=_slice_to_tf)),
-       group="indexing",
-       notes="ints, slices (start:stop:step, negative steps too), Ellipsis and newaxis (None) "
-             "index as in numpy in both; tf_keras writes a slice as {start, stop, step}, "
-             "Keras 3 as a __slice__ object"),
-    Op(("compat.v1.gather", "gather"), ("Take",), "keras.src.ops.numpy",
-       (Arg("params", "x"), Arg("indices", "indices"),
-        _config("axis", tf_default=None, to_k3=_axis_given, to_tf=_axis_given)),
-       tf_fixed={"validate_indices": None, "batch_dims": 0}, group="indexing",
-       notes="axis=None is axis 0 in TensorFlow but the flattened tensor in Keras 3 (rows "
-             "with None refused); Keras 3 wraps negative indices, TensorFlow refuses them"),
-    # linear algebra, dtype, clipping, selection
-    Op(("linalg.matmul",), ("Matmul",), "keras.src.ops.numpy",
-       (Arg("a", "x1", to_k3=_array), Arg("b", "x2", to_k3=_array)),
-       tf_fixed={"transpose_a": False, "transpose_b": False, "adjoint_a": False,
-                 "adjoint_b": False, "a_is_sparse": False, "b_is_sparse": False,
-                 "output_type": None},
-       group="linalg", notes="the `@` operator in both; batch axes broadcast in both"),
-    Op(("cast",), ("Cast",), "keras.src.ops.core",
-       (Arg("x", "x"), _config("dtype")), group="dtype",
-       notes="float -> int truncates toward zero in both"),
-    Op(("clip_by_value",), ("Clip",), "keras.src.ops.numpy",
-       (Arg("t", "x"), _config("clip_value_min", "x_min"), _config("clip_value_max", "x_max")),
-       group="clip", notes="bounds must be constants (Keras 3 keeps them in the config)"),
-    Op(("where",), ("Where",), "keras.src.ops.numpy",
-       (Arg("condition", "condition", to_k3=_array), Arg("x", "x1", to_k3=_array),
-        Arg("y", "x2", to_k3=_array)),
-       group="selection",
-       notes="with both x and y only: tf.where(c) alone gives indices, keras.ops.where(c) "
-             "numpy's nonzero; " + _DTYPE_PROMOTION),
-    Op(("identity",), ("Copy",), "keras.src.ops.numpy", (Arg("input", "x"),),
-       group="elementwise"),
-)
+def _build_table() -> tuple[Op, ...]:
+    """The rows, built on first use (`TABLE`): a few hundred frozen dataclasses cost
+    milliseconds at start-up, and most conversions hold no operation."""
+    return (
+        # arithmetic operators
+        _binary("__operators__.add", "Add", more_tf=("math.add",), group="arithmetic",
+                notes=_DTYPE_PROMOTION + "; both broadcast as numpy"),
+        _binary("math.subtract", "Subtract", group="arithmetic", notes=_DTYPE_PROMOTION),
+        _binary("math.multiply", "Multiply", group="arithmetic", notes=_DTYPE_PROMOTION),
+        _binary("math.truediv", "TrueDivide", more_tf=("math.divide",), more_k3=("Divide",),
+                group="arithmetic",
+                notes="int tensors: TensorFlow divides into float64, Keras 3 into float32 "
+                      "(floatx); " + _FLOAT),
+        _binary("compat.v1.floor_div", "FloorDivide", more_tf=("math.floordiv",),
+                group="arithmetic", notes=_DTYPE_PROMOTION),
+        _binary("math.floormod", "Mod", group="arithmetic",
+                notes="both take the sign of the divisor (Python %); " + _DTYPE_PROMOTION),
+        _binary("math.pow", "Power", group="arithmetic",
+                notes="Keras 3 computes uint tensors in int32; " + _DTYPE_PROMOTION),
+        _binary("math.maximum", "Maximum", group="arithmetic", notes=_DTYPE_PROMOTION),
+        _binary("math.minimum", "Minimum", group="arithmetic", notes=_DTYPE_PROMOTION),
+        _unary("math.negative", "Negative", group="arithmetic"),
+        _unary("math.abs", "Absolute", group="arithmetic"),
+        # comparisons and logic
+        _binary("math.greater", "Greater", group="comparison"),
+        _binary("math.greater_equal", "GreaterEqual", group="comparison"),
+        _binary("math.less", "Less", group="comparison"),
+        _binary("math.less_equal", "LessEqual", group="comparison"),
+        _binary("math.equal", "Equal", group="comparison"),
+        _binary("math.not_equal", "NotEqual", group="comparison"),
+        _binary("math.logical_and", "LogicalAnd", group="comparison",
+                notes="TensorFlow takes bool tensors only; Keras 3 casts to bool"),
+        _binary("math.logical_or", "LogicalOr", group="comparison",
+                notes="TensorFlow takes bool tensors only; Keras 3 casts to bool"),
+        _unary("math.logical_not", "LogicalNot", group="comparison",
+               notes="TensorFlow takes bool tensors only; Keras 3 casts to bool"),
+        # elementwise math
+        _unary("math.square", "Square", group="elementwise"),
+        _unary("math.sqrt", "Sqrt", group="elementwise",
+               notes="int tensors: Keras 3 computes in float32, TensorFlow refuses them"),
+        _unary("math.rsqrt", "Rsqrt", module="math", group="elementwise"),
+        _unary("math.exp", "Exp", group="elementwise",
+               notes="int tensors: Keras 3 computes in float32, TensorFlow refuses them"),
+        _unary("math.log", "Log", group="elementwise",
+               notes="int tensors: Keras 3 computes in float32, TensorFlow refuses them"),
+        _unary("math.log1p", "Log1p", group="elementwise"),
+        _unary("math.expm1", "Expm1", group="elementwise"),
+        _unary("math.sign", "Sign", group="elementwise"),
+        _unary("math.floor", "Floor", group="elementwise"),
+        _unary("math.ceil", "Ceil", group="elementwise"),
+        _unary("math.round", "Round", k3_fixed={"decimals": 0}, group="elementwise",
+               notes="both round half to even (Keras 3 calls tf.round when decimals=0)"),
+        _unary("math.sin", "Sin", group="elementwise"),
+        _unary("math.cos", "Cos", group="elementwise"),
+        _unary("math.erf", "Erf", module="math", group="elementwise"),
+        _unary("math.reciprocal", "Reciprocal", group="elementwise"),
+        # activations
+        _unary("nn.relu", "Relu", module="nn", name="features", group="activation"),
+        _unary("nn.relu6", "Relu6", module="nn", name="features", group="activation"),
+        _unary("math.sigmoid", "Sigmoid", module="nn", group="activation"),
+        _unary("math.tanh", "Tanh", group="activation"),
+        _unary("nn.selu", "Selu", module="nn", name="features", group="activation"),
+        _unary("nn.elu", "Elu", module="nn", name="features", k3_fixed={"alpha": 1.0},
+               group="activation", notes="tf.nn.elu has no alpha: Keras 3's alpha must be 1.0"),
+        _unary("math.softplus", "Softplus", module="nn", name="features", group="activation"),
+        _unary("nn.silu", "Silu", module="nn", name="features", tf_fixed={"beta": 1.0},
+               group="activation", notes="tf.nn.silu(x) is x*sigmoid(beta*x): beta must be 1.0"),
+        Op(("nn.gelu",), ("Gelu",), "keras.src.ops.nn",
+           (Arg("features", "x"), _config("approximate", tf_default=False, k3_default=True)),
+           group="activation",
+           notes="the default differs: tf.nn.gelu is exact (approximate=False), keras.ops.gelu "
+                 "the tanh approximation (approximate=True); written explicitly both ways"),
+        Op(("nn.leaky_relu",), ("LeakyRelu",), "keras.src.ops.nn",
+           (Arg("features", "x"), _config("alpha", "negative_slope", tf_default=0.2)),
+           group="activation", notes="alpha (TF) is negative_slope (Keras 3)"),
+        Op(("nn.softmax",), ("Softmax",), "keras.src.ops.nn",
+           (Arg("logits", "x"), _config("axis", tf_default=None, k3_default=-1,
+                                        to_k3=_softmax_axis)),
+           group="activation", notes="axis=None (TF) is the last axis, as Keras 3's -1"),
+        Op(("nn.log_softmax",), ("LogSoftmax",), "keras.src.ops.nn",
+           (Arg("logits", "x"), _config("axis", tf_default=None, k3_default=-1,
+                                        to_k3=_softmax_axis)),
+           group="activation", notes="axis=None (TF) is the last axis, as Keras 3's -1"),
+        # reductions
+        _reduction("math.reduce_sum", "Sum"),
+        _reduction("math.reduce_mean", "Mean",
+                   notes="int tensors: TensorFlow's mean is an int (truncated), Keras 3's float32"),
+        _reduction("math.reduce_max", "Max", k3_fixed={"initial": None}),
+        _reduction("math.reduce_min", "Min", k3_fixed={"initial": None}),
+        _reduction("math.reduce_prod", "Prod", k3_fixed={"dtype": None}),
+        _reduction("math.reduce_std", "Std"),
+        _reduction("math.reduce_variance", "Var"),
+        _reduction("math.reduce_logsumexp", "Logsumexp", module="math"),
+        _reduction("math.reduce_any", "Any", notes="TensorFlow takes bool tensors only; Keras 3 "
+                   "casts to bool"),
+        _reduction("math.reduce_all", "All", notes="TensorFlow takes bool tensors only; Keras 3 "
+                   "casts to bool"),
+        Op(("math.argmax",), ("Argmax",), "keras.src.ops.numpy",
+           (Arg("input", "x"), _config("axis", tf_default=None, k3_default=None,
+                                       to_k3=lambda v: 0 if v is None else v, to_tf=_axis_given)),
+           tf_fixed={"output_type": "int64"}, k3_fixed={"keepdims": False}, group="reduction",
+           notes="axis=None is axis 0 in TensorFlow (written as 0) but the flattened tensor in "
+                 "Keras 3 (refused); indices are int64 in TensorFlow, int32 in Keras 3"),
+        Op(("math.argmin",), ("Argmin",), "keras.src.ops.numpy",
+           (Arg("input", "x"), _config("axis", tf_default=None, k3_default=None,
+                                       to_k3=lambda v: 0 if v is None else v, to_tf=_axis_given)),
+           tf_fixed={"output_type": "int64"}, k3_fixed={"keepdims": False}, group="reduction",
+           notes="as argmax"),
+        # shapes
+        Op(("reshape",), ("Reshape",), "keras.src.ops.numpy",
+           (Arg("tensor", "x"), _config("shape", "newshape")), group="shape",
+           notes="shape (TF) is newshape (Keras 3); both include the batch axis, unlike the "
+                 "Reshape layer"),
+        Op(("compat.v1.transpose", "transpose"), ("Transpose",), "keras.src.ops.numpy",
+           (Arg("a", "x"), _config("perm", "axes", tf_default=None)),
+           tf_fixed={"conjugate": False}, group="shape", notes="perm (TF) is axes (Keras 3)"),
+        Op(("expand_dims",), ("ExpandDims",), "keras.src.ops.numpy",
+           (Arg("input", "x"), _config("axis")), group="shape"),
+        Op(("compat.v1.squeeze", "squeeze"), ("Squeeze",), "keras.src.ops.numpy",
+           (Arg("input", "x"), _config("axis", tf_default=None)),
+           tf_fixed={"squeeze_dims": None}, group="shape"),
+        Op(("concat",), ("Concatenate",), "keras.src.ops.numpy",
+           (Arg("values", "xs"), _config("axis", tf_default=REQUIRED, k3_default=0)),
+           group="shape", notes="tf.concat requires axis, keras.ops.concatenate defaults to 0"),
+        Op(("stack",), ("Stack",), "keras.src.ops.numpy",
+           (Arg("values", "x"), _config("axis", tf_default=0)), group="shape"),
+        Op(("split",), ("Split",), "keras.src.ops.numpy",
+           (Arg("value", "x"), _config("num_or_size_splits", "indices_or_sections",
+                                       to_k3=_sizes_to_indices, to_tf=_indices_to_sizes),
+            _config("axis", tf_default=0)),
+           tf_fixed={"num": None}, group="shape",
+           notes="a list is the parts' sizes in TensorFlow but the split points in Keras 3 "
+                 "(numpy): converted; an int is the number of equal parts in both"),
+        Op(("unstack",), ("Unstack",), "keras.src.ops.core",
+           (Arg("value", "x"), _config("num", tf_default=None), _config("axis", tf_default=0)),
+           group="shape"),
+        Op(("tile",), ("Tile",), "keras.src.ops.numpy",
+           (Arg("input", "x"), _config("multiples", "repeats")), group="shape",
+           notes="multiples (TF) is repeats (Keras 3); TensorFlow needs one per axis, numpy "
+                 "prepends 1s to a shorter list"),
+        Op(("compat.v1.pad", "pad"), ("Pad",), "keras.src.ops.numpy",
+           (Arg("tensor", "x"), _config("paddings", "pad_width"),
+            _config("mode", tf_default="CONSTANT", k3_default="constant", to_k3=_lower,
+                    to_tf=_upper),
+            Arg("constant_values", "constant_values", "kwarg", 0, None,
+                to_k3=lambda v: None if v == 0 else v, to_tf=lambda v: 0 if v is None else v)),
+           group="shape", k3_call_kwargs=("constant_values",),
+           notes="mode is upper case in TensorFlow, lower case in Keras 3; a constant_values of "
+                 "None (Keras 3) is 0, and Keras 3 refuses any other value unless mode is "
+                 "constant (TensorFlow ignores it)"),
+        # indexing
+        Op(("__operators__.getitem",), ("GetItem",), "keras.src.ops.numpy",
+           (Arg("tensor", "x"), Arg("slice_spec", "key", to_k3=_slice_to_k3, to_tf=_slice_to_tf)),
+           group="indexing",
+           notes="ints, slices (start:stop:step, negative steps too), Ellipsis and newaxis (None) "
+                 "index as in numpy in both; tf_keras writes a slice as {start, stop, step}, "
+                 "Keras 3 as a __slice__ object"),
+        Op(("compat.v1.gather", "gather"), ("Take",), "keras.src.ops.numpy",
+           (Arg("params", "x"), Arg("indices", "indices"),
+            _config("axis", tf_default=None, to_k3=_axis_given, to_tf=_axis_given)),
+           tf_fixed={"validate_indices": None, "batch_dims": 0}, group="indexing",
+           notes="axis=None is axis 0 in TensorFlow but the flattened tensor in Keras 3 (rows "
+                 "with None refused); Keras 3 wraps negative indices, TensorFlow refuses them"),
+        # linear algebra, dtype, clipping, selection
+        Op(("linalg.matmul",), ("Matmul",), "keras.src.ops.numpy",
+           (Arg("a", "x1", to_k3=_array), Arg("b", "x2", to_k3=_array)),
+           tf_fixed={"transpose_a": False, "transpose_b": False, "adjoint_a": False,
+                     "adjoint_b": False, "a_is_sparse": False, "b_is_sparse": False,
+                     "output_type": None},
+           group="linalg", notes="the `@` operator in both; batch axes broadcast in both"),
+        Op(("cast",), ("Cast",), "keras.src.ops.core",
+           (Arg("x", "x"), _config("dtype")), group="dtype",
+           notes="float -> int truncates toward zero in both"),
+        Op(("clip_by_value",), ("Clip",), "keras.src.ops.numpy",
+           (Arg("t", "x"), _config("clip_value_min", "x_min"), _config("clip_value_max", "x_max")),
+           group="clip", notes="bounds must be constants (Keras 3 keeps them in the config)"),
+        Op(("where",), ("Where",), "keras.src.ops.numpy",
+           (Arg("condition", "condition", to_k3=_array), Arg("x", "x1", to_k3=_array),
+            Arg("y", "x2", to_k3=_array)),
+           group="selection",
+           notes="with both x and y only: tf.where(c) alone gives indices, keras.ops.where(c) "
+                 "numpy's nonzero; " + _DTYPE_PROMOTION),
+        Op(("identity",), ("Copy",), "keras.src.ops.numpy", (Arg("input", "x"),),
+           group="elementwise"),
+    )
 
-_BY_TF = {name: op for op in TABLE for name in op.tf}
-_BY_K3 = {(op.module, name): op for op in TABLE for name in op.k3}
+
+@functools.cache
+def _indexes() -> tuple[tuple[Op, ...], dict[str, Op], dict[tuple[str, str], Op]]:
+    """The table, and its rows by TF API name and by (Keras 3 module, class)."""
+    table = _build_table()
+    return (table, {name: op for op in table for name in op.tf},
+            {(op.module, name): op for op in table for name in op.k3})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TABLE":  # ops.TABLE, built on first use
+        return _indexes()[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def for_tf(function: str) -> Op | None:
-    return _BY_TF.get(function)
+    return _indexes()[1].get(function)
 
 
 def for_keras3(module: str, class_name: str) -> Op | None:
-    return _BY_K3.get((module, class_name))
+    return _indexes()[2].get((module, class_name))
 
 
 def keras3_module_of(class_name: str) -> str | None:
     """The module of the Keras 3 operation class of this name in the table (Keras 3's legacy
     .h5 writer leaves the module out)."""
-    modules = {module for module, name in _BY_K3 if name == class_name}
+    modules = {module for module, name in _indexes()[2] if name == class_name}
     return modules.pop() if len(modules) == 1 else None
 
 
@@ -559,7 +574,7 @@ def keras3_to_tf(entry: dict[str, Any]) -> dict[str, Any]:
 def rows() -> list[dict[str, Any]]:
     """The table for docs/ops.md."""
     out = []
-    for op in TABLE:
+    for op in _indexes()[0]:
         out.append({
             "group": op.group,
             "tf": ", ".join(f"tf.{name}" for name in op.tf),

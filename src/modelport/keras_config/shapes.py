@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelport.keras_config.applications import application_class, record_class
 from modelport.keras_config.entries import (
     MODEL_CLASSES,
     has_builtin_node,
@@ -180,6 +181,9 @@ def _same_shape(cfg: dict[str, Any], call: Call) -> Outputs:
 
 for _class_name in SHAPE_PRESERVING:
     RULES[_class_name] = _same_shape
+# keras.applications' ConvNeXt layers: x * gamma, and the identity at inference.
+RULES[application_class("convnext", "LayerScale")] = _same_shape
+RULES[application_class("convnext", "StochasticDepth")] = _same_shape
 
 
 @_rule("Dense")
@@ -501,6 +505,10 @@ def _elementwise(cfg: dict[str, Any], call: Call) -> Outputs:
     return [None if out is None else (_batch_of(shapes), *out)]
 
 
+# Inception-ResNet's CustomScaleLayer: inputs[0] + inputs[1] * scale, broadcast as Add.
+RULES[application_class("inception_resnet_v2", "CustomScaleLayer")] = _elementwise
+
+
 @_rule("Concatenate")
 def _concatenate(cfg: dict[str, Any], call: Call) -> Outputs:
     shapes = call.inputs
@@ -765,7 +773,7 @@ def _run_sequential(cfg: dict[str, Any], inputs: list[Tensor] | None) -> _Run:
     weights: dict[str, WeightShapes] = {}
     calls: dict[str, list[Tensor]] = {}
     for position, entry in enumerate(cfg.get("layers", [])):
-        class_name, layer_cfg = entry.get("class_name", ""), entry.get("config", {})
+        class_name, layer_cfg = record_class(entry), entry.get("config", {})
         if position == 0:
             x = refine(x, _declared_shape(layer_cfg))
         if class_name == "InputLayer":
@@ -852,7 +860,7 @@ class _Graph:
         entry = self.entries.get(key[0])
         if entry is None:
             return None
-        class_name, cfg = entry.get("class_name", ""), entry.get("config", {})
+        class_name, cfg = record_class(entry), entry.get("config", {})
         if class_name == "InputLayer":
             return [refine(self.given.get(key[0]), _declared_shape(cfg))]
         if is_operation(entry):
@@ -909,7 +917,7 @@ class _Graph:
                 if offset:
                     self._evaluate((name, 0))
                 if name not in self.weights:
-                    _, weights = infer_layer(entry.get("class_name", ""),
+                    _, weights = infer_layer(record_class(entry),
                                              entry.get("config", {}),
                                              _hinted(UNKNOWN_CALL, _build_hint(entry)))
                     self.weights[name] = weights

@@ -107,7 +107,7 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
         return
     for entry in layers:
         nodes = entry.get("inbound_nodes")
-        if nodes is not None and not isinstance(nodes, list):
+        if "inbound_nodes" in entry and not isinstance(nodes, list):
             raise _fail(f"layer '{entry.get('name')}'", "has inbound_nodes that are not a list")
         for node in nodes or []:
             where_node = f"an inbound node of layer '{entry.get('name')}'"
@@ -115,11 +115,26 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
             for ref in _references(node):
                 _check_ref(ref, names, where_node)
     for key in ("input_layers", "output_layers"):
+        if key not in cfg:  # Keras 2 and 3 both read them to rebuild the graph
+            raise _fail(where, f"has no {key}")
         value = cfg.get(key)
         if value is not None and not isinstance(value, (list, dict)):
             raise _fail(where, f"has {key} that are not a list")
+        if value is not None and not _ref_tree(value):
+            raise _fail(where, f"has {key} that are not [layer, node index, tensor index] "
+                        "references")
         for ref in _references(value or []):
             _check_ref(ref, names, f"{key} of {where}")
+
+
+def _ref_tree(value: Any) -> bool:
+    """References, alone or in lists and objects (Keras 3 keeps the structure of the inputs)."""
+    if is_ref(value):
+        return True
+    if isinstance(value, (list, dict)):
+        return all(_ref_tree(item) for item in (value.values() if isinstance(value, dict)
+                                                 else value))
+    return False
 
 
 def _check_node(node: Any, where: str) -> None:
