@@ -617,3 +617,12 @@ def test_cudnn_rnn_weights_load_into_lstm_and_gru_as_tf_keras_loads_them(tmp_pat
     _assert_same_weights(ours, native, "cuDNN weights")
     x = [rng.uniform(-1, 1, (2, 5, 3)).astype("float32")]
     assert_outputs_close(predict(ours, x), predict(native, x), what="cuDNN weights")
+    # Copied without an architecture, the weights keep cuDNN's layout in whatever format
+    # they now sit in; each format's matching rule converts them when they meet the LSTM /
+    # GRU (TF.js's by weight name, a .h5's by layer name).
+    for target in ("tfjs_weights", "keras_weights_h5"):
+        copy = tmp_path / f"copy_{target}"
+        modelport.convert(tmp_path / "cudnn.h5", copy, to_format=target, weights_only=True)
+        rebuilt = tmp_path / f"rebuilt_{target}.h5"
+        modelport.convert(copy, rebuilt, architecture=tmp_path / "arch.json")
+        _assert_same_weights(_load("tf_keras", rebuilt), native, f"cuDNN weights via {target}")

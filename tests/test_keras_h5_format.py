@@ -172,6 +172,35 @@ def test_keras22_sequential_with_old_gru(load_and_predict, run_tfjs, tmp_path):
     assert summary["model_class"] == "Sequential" and summary["inputs"][0]["shape"] == [
         None, 5, 3]
     _assert_routes_compute(old, [x], expected, load_and_predict, run_tfjs, tmp_path)
+    # tf_keras's own loader refuses the file (it reads reset_after as True): verify runs the
+    # original as modelport reads it.
+    with pytest.raises(Exception, match="reset_after=False"):
+        tf_keras.models.load_model(old, compile=False)
+    result = modelport.verify(old, tmp_path / "new.h5", inputs=[x])
+    assert result.passed and "'gru' (GRU): reset_after=False" in result.a.via, result.a
+
+
+def test_old_keras_translations_follow_the_writers_version(tmp_path):
+    """The Embedding dtype of Keras 2.0.0-2.0.6 is its input's; from 2.0.7 on (and in tf.keras)
+    it is the weights' dtype, as today: a float32 Embedding of Keras 2.1.6 is read as written
+    and verify gives the file to tf_keras itself."""
+    import tf_keras
+
+    from modelport.keras_config.dialects import keras2_release
+
+    assert keras2_release("2.0.2") == (2, 0, 2) and keras2_release("2.0.6") < (2, 0, 7)
+    assert keras2_release("2.1.6-tf") is None and keras2_release("3.3.3") is None
+    assert keras2_release(None) is None and keras2_release("tfjs-layers 4.22.0") is None
+    model = tf_keras.Sequential([tf_keras.Input((6,)), tf_keras.layers.Embedding(40, 4),
+                                 tf_keras.layers.Flatten()])
+    zoo.seed_weights(model, 3)
+    newer = tmp_path / "newer.h5"
+    model.save(newer)
+    as_old_sequential(newer, "2.1.6")
+    with modelport.read(newer) as read:
+        assert read.metadata.translations == []
+    result = modelport.verify(newer, newer)
+    assert result.passed and result.a.via == "" and result.a.runtime == "tf_keras"
 
 
 def test_keras20_embedding_dtype_is_its_inputs(load_and_predict, run_tfjs, tmp_path):
@@ -198,6 +227,13 @@ def test_keras20_embedding_dtype_is_its_inputs(load_and_predict, run_tfjs, tmp_p
     assert [(i["name"], i["dtype"]) for i in summary["inputs"]] == [("embedding_1_input",
                                                                     "int32")]
     _assert_routes_compute(old, [x], expected, load_and_predict, run_tfjs, tmp_path)
+    # verify runs the original as modelport reads it (tf_keras's own loader cannot build
+    # it), and that computes what the model did.
+    with modelport.read(old) as read:
+        assert len(read.metadata.translations) == 1
+        assert "'embedding_1' (Embedding): dtype 'int32'" in read.metadata.translations[0]
+    result = modelport.verify(old, tmp_path / "web", inputs=[x])
+    assert result.passed and "read as Keras 2.0.2 meant it" in result.a.via, result.a
 
 
 def test_tfjs_output_leaves_the_optimizer_out_by_default(run_tfjs, tmp_path):

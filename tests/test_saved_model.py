@@ -359,6 +359,29 @@ def test_keras_to_saved_model(library, name, ext, zoo_cache, tmp_path):
                          what="tf.saved_model.load")
 
 
+def test_dict_outputs_keep_their_keys(tmp_path):
+    """A model built with a dict of outputs (basic-pitch's: contour / note / onset) returns
+    that dict: the signature is keyed by it, and each output computes what the original's
+    does."""
+    tf = _tf()
+    tf_keras = keras_module("tf_keras")
+    x = tf_keras.Input((4,), name="x")
+    hidden = tf_keras.layers.Dense(3, name="hidden")(x)
+    model = tf_keras.Model(x, {"onset": tf_keras.layers.Dense(2, name="onset_head")(hidden),
+                               "note": tf_keras.layers.Dense(1, name="note_head")(hidden)})
+    zoo.seed_weights(model, 4)
+    model.save(tmp_path / "dict.h5")
+    modelport.convert(tmp_path / "dict.h5", tmp_path / "sm", to_format="tf_saved_model")
+    function = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"]
+    assert sorted(function.structured_outputs) == ["note", "onset"]
+    data = np.random.default_rng(0).uniform(-1, 1, (3, 4)).astype("float32")
+    got = function(x=tf.constant(data))
+    expected = model(data)
+    for key in ("note", "onset"):
+        assert_outputs_close([got[key].numpy()], [expected[key].numpy()], what=key)
+    assert modelport.verify(tmp_path / "dict.h5", tmp_path / "sm").passed
+
+
 def test_written_saved_model_reads_back_as_keras(zoo_cache, tmp_path):
     """modelport's SavedModel keeps the Keras metadata: tf_keras loads it as a Keras model and
     modelport converts it back to .h5 without TensorFlow."""

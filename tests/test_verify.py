@@ -334,6 +334,74 @@ def test_custom_objects(tmp_path, capsys):
     assert code == 2 and "'Scale', which TF.js cannot build" in err
 
 
+# Written as real packages write their layers: against `tensorflow.keras`, with its backend
+# functions (textgenrnn's AttentionWeightedAverage is one).
+TENSORFLOW_KERAS_LAYER = textwrap.dedent("""
+    import tensorflow as tf
+    from tensorflow.keras import backend as K
+    from tensorflow.keras.layers import Layer
+
+    class Attend(Layer):
+        def build(self, input_shape):
+            # tf.keras looked up when the layer is built, long after the module's import
+            self.input_spec = tf.keras.layers.InputSpec(ndim=3)
+            self.w = self.add_weight(shape=(input_shape[-1], 1), name="w",
+                                     initializer="uniform")
+
+        def call(self, x):
+            weights = K.softmax(K.squeeze(K.dot(x, self.w), -1))
+            return K.sum(x * K.expand_dims(weights), axis=1)
+""")
+
+
+def test_one_tensorflow_keras_module_serves_both_kerases(tmp_path):
+    """A module written against `tensorflow.keras` is imported for each Keras verify runs (as
+    TensorFlow resolves tf.keras by TF_USE_LEGACY_KERAS), so a tf_keras .h5 and its .keras
+    copy verify with one --custom-objects; a module written on tf_keras's own classes is
+    refused for the Keras 3 side in one line, before anything is loaded."""
+    from modelport import keras_objects
+
+    module = tmp_path / "attend.py"
+    module.write_text(TENSORFLOW_KERAS_LAYER)
+    import tensorflow
+
+    before = sorted(k for k in sys.modules if k.startswith("tensorflow.keras"))
+    attribute = tensorflow.__dict__.get("keras")
+    classes = {lib: keras_objects.load_custom_objects(module, lib)["Attend"]
+               for lib in ("tf_keras", "keras3")}
+    assert {lib: keras_objects.class_library(c) for lib, c in classes.items()} == {
+        "tf_keras": "tf_keras", "keras3": "keras3"}
+    # The process's own tensorflow.keras is left as it was.
+    assert sorted(k for k in sys.modules if k.startswith("tensorflow.keras")) == before
+    assert sys.modules["tensorflow"] is tensorflow
+    assert tensorflow.__dict__.get("keras") is attribute
+    keras = harness.keras_module("tf_keras")
+    model = keras.Sequential([keras.Input((5, 4)), keras.layers.Dense(4, name="d"),
+                              classes["tf_keras"](name="attend")])
+    zoo.seed_weights(model, 5)
+    model.save(tmp_path / "attend.h5")
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 5, 4)).astype("float32")
+    modelport.convert(tmp_path / "attend.h5", tmp_path / "attend.keras")
+    # The SavedModel writer builds the model in tf_keras from the same module.
+    modelport.convert(tmp_path / "attend.h5", tmp_path / "attend_saved",
+                      to_format="tf_saved_model", custom_objects=module)
+    for out, runtime in ((tmp_path / "attend.keras", "keras3"),
+                         (tmp_path / "attend_saved", "tensorflow")):
+        result = modelport.verify(tmp_path / "attend.h5", out, inputs=[x],
+                                  custom_objects=module)
+        _assert_passed(result, ("tf_keras", runtime))
+    harness.assert_outputs_close(
+        [np.asarray(keras.models.load_model(tmp_path / "attend.h5", compile=False,
+                                            custom_objects={"Attend": classes["tf_keras"]})(x))],
+        [harness.predict(model, [x])[0]], what="tf_keras")
+    only_tf_keras = tmp_path / "tf_keras_layers.py"
+    only_tf_keras.write_text(TENSORFLOW_KERAS_LAYER.replace("tensorflow.keras", "tf_keras"))
+    with pytest.raises(UnsupportedError, match="define it on tf_keras's classes, which "
+                       "keras3 cannot build from.*--runtime-b tf_keras"):
+        modelport.verify(tmp_path / "attend.h5", tmp_path / "attend.keras",
+                         custom_objects=only_tf_keras)
+
+
 def test_lambda_needs_permission(tmp_path, capsys):
     keras = harness.keras_module("tf_keras")
     model = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2.0)])

@@ -321,16 +321,21 @@ class _Matcher:
                 self.load_group(target, _Group(found[0][0].key if found else target.name,
                                                [w for _, w in found]), count_is_fatal=False)
                 continue
-            assigned: list[Weight | None] = []
-            for index, (name, _, _) in enumerate(target.slots):
+            hits: list[tuple[_Group, Weight] | None] = []
+            for name, _, _ in target.slots:
                 hit = by_name.get(name) or by_lookup.get(tfjs_lookup_name(name))
+                hits.append(None if hit is None or id(hit[1]) in used else hit)
+                if hits[-1] is not None:
+                    used.add(id(hit[1]))
+            hits = _native_layout(target, hits)
+            assigned: list[Weight | None] = []
+            for index, ((name, _, _), hit) in enumerate(zip(target.slots, hits, strict=True)):
                 expected = target.expected(index)
-                if hit is None or id(hit[1]) in used:
+                if hit is None:
                     assigned.append(None)
                     self._row(target, name, None, expected, MISSING, None)
                     continue
                 group, weight = hit
-                used.add(id(weight))
                 fits = _fits(weight.shape, expected)
                 assigned.append(weight if fits else None)
                 self._row(target, name, weight, expected, LOADED if fits else SHAPE_MISMATCH,
@@ -422,6 +427,21 @@ class _Matcher:
             source = weights.get(keys[index])
             self._row(target, slot[0], source, target.expected(index), statuses[index], group)
         return assigned
+
+
+def _native_layout(target: _Target, hits: list[tuple[_Group, Weight] | None]
+                   ) -> list[tuple[_Group, Weight] | None]:
+    """A layer's weights found by name, converted from cuDNN's layout when they are a
+    CuDNNLSTM / CuDNNGRU's (told by their shapes, as tf_keras tells them): such weights keep
+    that layout in every weights file modelport copies them to, so each matching rule
+    converts them, as `load_group` does for groups."""
+    found = [hit for hit in hits if hit is not None]
+    weights = [weight for _, weight in found]
+    if len(found) != len(hits) or not cudnn.is_cudnn(
+            target.class_name, target.entry.get("config", {}), weights):
+        return hits
+    return [(group, weight) for (group, _), weight in zip(
+        found, cudnn.as_native(target.class_name, weights), strict=True)]
 
 
 def _in_keras_order(target: _Target, group: _Group) -> _Group:

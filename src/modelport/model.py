@@ -110,6 +110,10 @@ class Metadata:
     generated_by: str | None = None
     converted_by: str | None = None
     user_defined_metadata: dict[str, Any] | None = None
+    # What reading changed so that the config means what the Keras that wrote it computed
+    # (old Keras forms today's Keras reads otherwise): a runtime given the file itself would
+    # compute something else, so verify hands it modelport's translation instead.
+    translations: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -30,6 +30,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: matrix, harness
 
 import modelport  # noqa: E402
+from modelport import registry  # noqa: E402
 
 import fetch  # noqa: E402
 import matrix  # noqa: E402
@@ -48,6 +49,21 @@ RESULTS = (PASS, REFUSED, FAIL, UNVERIFIED, NOT_RUN)
 # Weights-only entries whose architecture is another corpus entry (a checkpoint that is a
 # SavedModel's variables/): that entry is both the architecture and the reference.
 ARCHITECTURE_ENTRY = {"basic-pitch-nmp-variables-ckpt": "basic-pitch-nmp-savedmodel"}
+
+# Entries whose custom layers' Python code the package ships: the module that gives it to
+# --custom-objects (for verify and the writers that build the model in tf_keras).
+_BASIC_PITCH = Path(__file__).with_name("basic_pitch_layers.py")
+CUSTOM_OBJECTS = {"basic-pitch-nmp-savedmodel": _BASIC_PITCH,
+                  "basic-pitch-nmp-variables-ckpt": _BASIC_PITCH}
+# Runtimes the package's own layer code cannot run in, and why (read in its source): a verify
+# that fails to load or run a side there is `not run` for that reason, not a fail; one that
+# works is judged as any other.
+CODE_CANNOT_RUN_IN = {
+    eid: {"keras3": "basic-pitch's layers are TF 2.4 tf.keras code that Keras 3 cannot run "
+                    "(NormalizedLog.build reads input_shape.rank, a TensorShape's; Keras 3 "
+                    "passes tuples)"}
+    for eid in CUSTOM_OBJECTS if eid.startswith("basic-pitch")
+}
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,7 @@ class Plan:
     architecture: Path | None = None
     custom_objects: Path | None = None
     note: str = ""
+    cannot_run_in: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,7 +204,7 @@ def plans(entry_ids: list[str], workdir: Path) -> dict[str, Plan]:
                             "tf_keras")
         elif eid in ARCHITECTURE_ENTRY:
             other = fetch.ensure(ARCHITECTURE_ENTRY[eid])
-            out[eid] = Plan(source, other, other, None,
+            out[eid] = Plan(source, other, other, CUSTOM_OBJECTS.get(eid),
                             f"architecture and reference: the SavedModel of "
                             f"{ARCHITECTURE_ENTRY[eid]}")
         elif fmt in ("keras_weights_h5", "tfjs_weights", "keras_v3_weights", "tf_checkpoint"):
@@ -196,8 +213,33 @@ def plans(entry_ids: list[str], workdir: Path) -> dict[str, Plan]:
                             "weights outputs are compared with the source's weights, value "
                             "for value; --architecture routes are not run")
         else:
-            out[eid] = Plan(source, source, source)
+            out[eid] = Plan(source, source, source, CUSTOM_OBJECTS.get(eid),
+                            note=_translated_note(source))
+        out[eid].cannot_run_in = CODE_CANNOT_RUN_IN.get(eid, {})
+        custom = out[eid].custom_objects
+        if custom is not None:
+            given = (f"tests/realworld/{custom.name}" if custom.is_relative_to(ROOT)
+                     else "the package's module, unmodified")
+            out[eid].note = "; ".join(filter(None, [
+                out[eid].note, f"custom layers: the package's own code, given as "
+                f"--custom-objects ({given}) to verify and to the writers that build the "
+                "model in tf_keras"]))
     return out
+
+
+def _translated_note(source: Path) -> str:
+    """What the entry's note says when the original is in old Keras forms today's runtimes
+    read otherwise: verify then runs modelport's translation of it, and names each form."""
+    try:
+        with modelport.read(source) as model:
+            done = list(model.metadata.translations)
+    except modelport.ModelportError:
+        return ""
+    if not done:
+        return ""
+    return ("the original is run as modelport reads it (today's runtimes read "
+            f"{len(done)} of its old Keras forms otherwise, so verify gives them modelport's "
+            "translation): " + "; ".join(done))
 
 
 def _bucket(err: float | None) -> str:
@@ -253,6 +295,13 @@ def _verify(plan: Plan, path: Path, route: str, started: float, how: str = "",
                                   custom_objects=plan.custom_objects)
     except Exception as exc:  # noqa: BLE001 - every failure is a cell
         assert runner is not None
+        for runtime, why in plan.cannot_run_in.items():
+            if isinstance(exc, modelport.ModelportError) and exc.message.startswith(
+                    f"{runtime} could not"):
+                return _cell(route, NOT_RUN, reason=matrix.shorten(
+                    f"verify: {why} ({runner.reason(exc)})", limit=REASON_CHARS),
+                    message=str(exc), error_type=type(exc).__name__,
+                    seconds=time.monotonic() - started)
         original = isinstance(exc, modelport.ModelportError) and exc.path is not None and \
             Path(exc.path) == Path(plan.reference)
         return _refusal(route, exc, runner, "verify, the original" if original else "verify",
@@ -361,6 +410,16 @@ def _check(plan: Plan, route: Route, out: Path, runner: Runner, started: float
     return _verify(plan, rebuilt, label, started, how, runner)
 
 
+def _builds_in_tf_keras(source: Path, out: Path, to_format: str | None,
+                        with_architecture: bool) -> bool:
+    """Whether this conversion builds the model in tf_keras (the writers that take
+    custom_objects), not a direct graph route, which runs no Python."""
+    target = registry.get_format(to_format) if to_format else None
+    direct = not with_architecture and target is not None and (
+        target.name in registry.source_format(source, None).conversions)
+    return not direct and registry.writer_takes(out, to_format, "custom_objects")
+
+
 def run_entry(eid: str, plan: Plan, runner: Runner) -> list[dict[str, Any]]:
     entry = fetch.entries()[eid]
     work = runner.workdir / "out" / eid
@@ -389,6 +448,10 @@ def run_entry(eid: str, plan: Plan, runner: Runner) -> list[dict[str, Any]]:
         options = dict(route.options)
         if route.architecture:
             options["architecture"] = plan.architecture
+        if plan.custom_objects is not None and _builds_in_tf_keras(
+                plan.source, out, options.get("to_format"), route.architecture):
+            # As a user would: the writers that build the model in tf_keras get its code.
+            options["custom_objects"] = plan.custom_objects
         try:
             modelport.convert(plan.source, out, **options)
         except Exception as exc:  # noqa: BLE001 - every failure is a cell
@@ -467,7 +530,9 @@ def render(results: dict[str, Any]) -> str:
         "one-line error, nothing written), `fail` (a traceback, a verify that could not run, "
         "or outputs that differ), `converted` (written, but verify cannot read the output: "
         "frozen GraphDefs), `not run` (the route needs an architecture the package does not "
-        "ship in a form modelport reads). "
+        "ship in a form modelport reads, or verify needs a runtime the package's own layer "
+        "code cannot run in). Custom layers are run with the package's own code, given as "
+        "`--custom-objects`, where the package ships it. "
         "Max abs error is bucketed to the power of ten it does not exceed, so reruns do not "
         "change it.",
         "",

@@ -142,14 +142,21 @@ def ensure(entry_id: str) -> Path:
     root = cache / entry_id
     model = root / _safe(entry["model"])
     stamp = root / STAMP
-    if stamp.is_file() and stamp.read_text().strip() == entry["sha256"]:
+    wanted = list(entry["files"]) + list(entry.get("companions", []))
+
+    def complete() -> bool:
+        # The archive's stamp, and every file the entry now lists (corpus.json may have
+        # gained a companion since the folder was extracted).
+        return stamp.is_file() and stamp.read_text().strip() == entry["sha256"] and all(
+            (root / _safe(name)).is_file() for name in wanted)
+
+    if complete():
         return model
     with _locked(cache):
-        if stamp.is_file() and stamp.read_text().strip() == entry["sha256"]:
+        if complete():
             return model
         src = archive(entry)
         members = _members(src)
-        wanted = list(entry["files"]) + list(entry.get("companions", []))
         missing = [n for n in wanted if n not in members]
         if missing:
             raise CorpusError(f"{entry_id}: {src.name} has no member {missing[0]}")

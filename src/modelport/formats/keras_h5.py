@@ -243,12 +243,15 @@ def _read_into(model: Model, f: h5py.File, source: Path) -> None:
         raise UnsupportedError("written by Keras 1 (no keras_version attribute), whose weight "
                                "layouts differ; load and re-save it with Keras 2", source)
     keras3 = keras_version.startswith("3")
-    model.config = to_canonical(config, model.warnings.append)
-    model.training_config = _json_attr(f, "training_config", source)
     model.metadata = Metadata(source_format=NAME, keras_version=keras_version,
                               backend=_text(f.attrs.get("backend", "")) or None)
+    model.config = to_canonical(config, model.warnings.append, keras_version,
+                                model.metadata.translations)
+    model.training_config = _json_attr(f, "training_config", source)
     groups = _read_weight_groups(f["model_weights"], source)
-    model.warnings += replace_cudnn_layers(model.config, groups)
+    cudnn = replace_cudnn_layers(model.config, groups)
+    model.warnings += cudnn
+    model.metadata.translations += cudnn
     for entry in model.layers:
         name = layer_name(entry)
         if name in groups:

@@ -41,12 +41,14 @@ def read(path: Path, probe: Probe | None = None) -> Model:
         raise FormatError("not a Keras architecture JSON (no class_name/config with layers)",
                           path)
     model = Model(config=None)
-    model.config = to_canonical(data, model.warnings.append)
     version = data.get("keras_version")
     if version is None and data.get("module") is not None and "registered_name" in data:
         version = "3"  # Keras 3's to_json() writes no version
     model.metadata = Metadata(source_format=NAME, keras_version=version,
                               backend=data.get("backend"))
+    model.config = to_canonical(data, model.warnings.append,
+                                version if isinstance(version, str) else None,
+                                model.metadata.translations)
     return model
 
 

@@ -147,7 +147,8 @@ def _architecture(data: Any, source: Path) -> Model:
     if (keras_version or "").startswith("tfjs") or (generated_by or "").startswith(
             "TensorFlow.js tfjs-layers"):
         config = from_tfjs(config)
-    config = to_canonical(config, warnings.append)
+    translations: list[str] = []
+    config = to_canonical(config, warnings.append, keras_version, translations)
     if data.get("trainingConfig"):
         training = _training_from_tfjs(data["trainingConfig"])
     return Model(
@@ -156,7 +157,7 @@ def _architecture(data: Any, source: Path) -> Model:
         metadata=Metadata(
             source_format=NAME, keras_version=keras_version, backend=backend,
             generated_by=generated_by, converted_by=_text_field(data, "convertedBy", source),
-            user_defined_metadata=data.get("userDefinedMetadata"),
+            user_defined_metadata=data.get("userDefinedMetadata"), translations=translations,
         ),
         warnings=warnings,
     )
@@ -183,13 +184,22 @@ def check_target(model: Model) -> None:
     assert model.config is not None  # weights alone are written without a topology
     missing = missing_layers(model.config, TFJS_LAYERS)
     if missing:
-        listed = ", ".join(f"{cls} ('{where}')" for where, cls in missing)
-        raise UnsupportedError(f"TF.js has no layer class {listed}; "
+        raise UnsupportedError(f"TF.js has no layer class {_by_class(missing)}; "
                                + _graph_model_route(model.config, [cls for _, cls in missing]))
     problems = tfjs_argument_problems(model.config)
     if problems:
         raise UnsupportedError("TF.js cannot run " + "; ".join(problems))
     check_dialect_semantics(model, "keras2")
+
+
+def _by_class(missing: list[tuple[str, str]]) -> str:
+    """Each missing class once, with its first layer and how many more use it, so the route
+    that works stays on the line when a model repeats the class (23 MultiplyBeta layers)."""
+    layers: dict[str, list[str]] = {}
+    for where, cls in missing:
+        layers.setdefault(cls, []).append(where)
+    return ", ".join(f"{cls} ('{found[0]}'" + (f" and {len(found) - 1} more)" if len(found) > 1
+                                               else ")") for cls, found in layers.items())
 
 
 def _graph_model_route(model_config: dict[str, Any], classes: list[str]) -> str:

@@ -424,9 +424,12 @@ def from_tfjs(model_config: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ entry points
 
-def to_canonical(model_config: dict[str, Any], warn: Callable[[str], None] | None = None
+def to_canonical(model_config: dict[str, Any], warn: Callable[[str], None] | None = None,
+                 keras_version: str | None = None, translated: list[str] | None = None
                  ) -> dict[str, Any]:
-    """Any Keras 2 / Keras 3 / TF.js model config -> the canonical Keras 2 dialect."""
+    """Any Keras 2 / Keras 3 / TF.js model config -> the canonical Keras 2 dialect.
+    `keras_version` is the file's (forms whose meaning changed after that Keras are made
+    explicit); each such translation is described in `translated`."""
     warn = warn or (lambda message: None)
     check_model_config(model_config)
     model_config = copy.deepcopy(model_config)
@@ -434,51 +437,86 @@ def to_canonical(model_config: dict[str, Any], warn: Callable[[str], None] | Non
         return _keras3_model(model_config, warn)
     if model_config.get("class_name") == "Model":
         model_config["class_name"] = "Functional"
-    _explicit_old_keras2_forms(model_config)
+    note = translated.append if translated is not None else (lambda message: None)
+    _explicit_old_keras2_forms(model_config, keras2_release(keras_version), note)
     return model_config
 
+
+def keras2_release(keras_version: str | None) -> tuple[int, ...] | None:
+    """The standalone Keras 2 release that wrote a file ("2.0.2" -> (2, 0, 2)); None for
+    tf.keras ("2.1.6-tf": TensorFlow's own Keras had tf.layers' meanings from the start),
+    Keras 3, TF.js and unknown versions."""
+    parts = re.fullmatch(r"2\.(\d+)\.(\d+)", (keras_version or "").strip())
+    return (2, int(parts.group(1)), int(parts.group(2))) if parts else None
+
+
+# Keras 2.0.0-2.0.6 forced dtype='int32' on every Embedding (keras 2.0.2
+# layers/embeddings.py: `kwargs['dtype'] = 'int32'`), which Layer.__init__ took as the dtype
+# of the input it makes (`batch_input_shape` is always set on an Embedding), while its weights
+# were floatx (add_weight's default). 2.0.7 (keras-team/keras 5a7f6b0e, "fix dtype handling")
+# dropped the forcing and created the embeddings with the layer's dtype, which is what tf_keras
+# and TF.js read `dtype` as: taken literally, a 2.0.0-2.0.6 file gets int32 embeddings.
+_EMBEDDING_DTYPE_IS_ITS_INPUTS_BEFORE = (2, 0, 7)
 
 # Arguments a later Keras 2 added with a default that differs from what files written before it
 # computed: absent from an old config, they must be set to the old behaviour, or tf_keras and
 # modelport read the new default (GRU's reset_after appeared in Keras 2.1.3 defaulting to False;
-# tf.keras 2 made True the default).
+# tf.keras 2 made True the default). An absent key says the file predates the argument,
+# whatever its keras_version.
 _ADDED_LATER = {"GRU": {"reset_after": False}, "GRUCell": {"reset_after": False}}
 
 
+def _int_dtype(cfg: Any) -> bool:
+    return isinstance(cfg, dict) and str(cfg.get("dtype")).startswith(("int", "uint"))
+
+
+def _embedding_dtype_is_its_inputs(release: tuple[int, ...] | None) -> bool:
+    return release is not None and release < _EMBEDDING_DTYPE_IS_ITS_INPUTS_BEFORE
+
+
 def _integer_embedding_inputs(layers: list[Any]) -> list[Any]:
-    """A Sequential that starts with a Keras 2.0 Embedding of dtype int32 (no InputLayer):
-    its implicit input took that dtype, so it is made explicit as an int32 InputLayer."""
+    """A Sequential that starts with a Keras 2.0.0-2.0.6 Embedding of dtype int32 (no
+    InputLayer): its implicit input took that dtype, so it is made explicit as an int32
+    InputLayer."""
     first = layers[0] if layers and isinstance(layers[0], dict) else {}
-    cfg = first.get("config")
-    if first.get("class_name") != "Embedding" or not isinstance(cfg, dict) or not str(
-            cfg.get("dtype")).startswith(("int", "uint")):
+    if first.get("class_name") != "Embedding" or not _int_dtype(first.get("config")):
         return layers
     return explicit_input_layer(layers)
 
 
-def _explicit_old_keras2_forms(value: Any) -> None:
+def _explicit_old_keras2_forms(value: Any, release: tuple[int, ...] | None,
+                               note: Callable[[str], None]) -> None:
     """Keras <= 2.2 forms spelled as later Keras 2 spells them, in place: a Sequential's config
-    as a bare list of layers (nested ones too), and arguments added later with another
-    default."""
+    as a bare list of layers (nested ones too; a spelling only, every Keras reads it), and the
+    forms tf_keras and TF.js would read with another meaning (`note`d): arguments added later
+    with another default, and (files of Keras 2.0.0-2.0.6, by `release`) an Embedding's dtype
+    that was its input's."""
     if isinstance(value, dict):
         cfg = value.get("config")
-        if value.get("class_name") == "Sequential" and isinstance(cfg, list):
+        cls = str(value.get("class_name"))
+        name = cfg.get("name", cls) if isinstance(cfg, dict) else cls
+        if cls == "Sequential" and isinstance(cfg, list):
             value["config"] = cfg = {"name": value.get("name") or "sequential", "layers": cfg}
-        if value.get("class_name") == "Sequential" and isinstance(cfg, dict):
-            cfg["layers"] = _integer_embedding_inputs(cfg.get("layers", []))
-        if value.get("class_name") == "Embedding" and isinstance(cfg, dict) and str(
-                cfg.get("dtype")).startswith(("int", "uint")):
-            # Keras 2.0 forced dtype='int32' on Embedding: the dtype of its input, while its
-            # weights were floatx. tf_keras reads it as the weights' dtype.
-            cfg["dtype"] = "float32"
+        if _embedding_dtype_is_its_inputs(release):
+            if cls == "Sequential" and isinstance(cfg, dict):
+                cfg["layers"] = _integer_embedding_inputs(cfg.get("layers", []))
+            if cls == "Embedding" and _int_dtype(cfg):
+                note(f"layer '{name}' (Embedding): dtype '{cfg['dtype']}' is its input's "
+                     "dtype (Keras 2.0.0-2.0.6 forced it; the weights are float32), not its "
+                     "weights' as today's Keras reads it")
+                cfg["dtype"] = "float32"
         if isinstance(cfg, dict):
-            for key, old in _ADDED_LATER.get(str(value.get("class_name")), {}).items():
-                cfg.setdefault(key, old)
+            for key, old in _ADDED_LATER.get(cls, {}).items():
+                if key not in cfg:
+                    note(f"layer '{name}' ({cls}): {key}={old!r}, what the Keras that wrote "
+                         "it computed (it predates the argument; today's Keras reads its "
+                         "absence as another default)")
+                    cfg[key] = old
         for item in value.values():
-            _explicit_old_keras2_forms(item)
+            _explicit_old_keras2_forms(item, release, note)
     elif isinstance(value, list):
         for item in value:
-            _explicit_old_keras2_forms(item)
+            _explicit_old_keras2_forms(item, release, note)
 
 
 def _portable_layer_config(class_name: str, cfg: dict[str, Any]) -> dict[str, Any]:

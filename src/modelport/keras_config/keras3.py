@@ -21,7 +21,7 @@ from modelport.keras_config.entries import (
 from modelport.keras_config.graph import is_ref, kwarg_refs, map_kwarg_refs, map_node_refs
 from modelport.keras_config.operations import canonical_call_to_keras3
 from modelport.keras_config.shapes import call_inputs
-from modelport.keras_config.targets import KERAS2_ONLY_LAYERS
+from modelport.keras_config.targets import BUILTIN_LAYERS, KERAS2_ONLY_LAYERS
 from modelport.keras_config.tensor_shapes import Tensor
 
 KERAS3_VERSION = "3.15.1"  # what Keras 3 dialect output claims when the source was not Keras 3
@@ -161,6 +161,12 @@ def layer_entry(entry: dict[str, Any], inputs: list[Tensor] | None = None) -> di
     class_name, cfg = _layer_config(entry["class_name"], entry.get("config", {}), inputs)
     registered = entry.get("registered_name")
     module = entry.get("module") if registered else "keras.layers"
+    if not registered and entry["class_name"] not in BUILTIN_LAYERS:
+        # A custom class a Keras 2 file names by class alone: Keras 3 writes an unregistered
+        # class under its name, which is what its loader looks up in custom_objects first
+        # (a null one finds nothing there); "keras.layers" stays the fallback, which Keras 3
+        # allows a registered name equal to the class name with.
+        registered = entry["class_name"]
     application = application_layer(entry)
     if application is not None:  # keras.applications' own classes: where Keras 3 has them
         module, registered = f"keras.src.applications.{application[0]}", application[1]

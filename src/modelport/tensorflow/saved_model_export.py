@@ -63,7 +63,7 @@ def write(model: Model, path: Path, overwrite: bool = False,
                                "means loading the model in tf_keras, which runs the Python "
                                "bytecode stored in the layer, and modelport never executes "
                                "code from model files", path)
-    objects = keras_objects.custom_objects(custom_objects)
+    objects = keras_objects.custom_objects(custom_objects, "tf_keras")
     tf = import_tensorflow()
     tf_keras = _import_tf_keras()
     objects = {**keras_objects.application_objects(model.config, "tf_keras"), **objects}
@@ -78,8 +78,12 @@ def write(model: Model, path: Path, overwrite: bool = False,
         except Exception as exc:  # whatever tf_keras refuses, say it in one line
             # (about the model, not the scratch file it was given as)
             reason = _first_line(exc).replace(str(h5_path), "the model")
-            if "custom_object_scope" in reason or "Unknown layer" in reason:
-                reason += " (pass --custom-objects FILE.py, a module defining it)"
+            unknown = keras_objects.unknown_class(reason)
+            if unknown:
+                # The route first: tf_keras's own advice after it is long.
+                raise UnsupportedError(f"tf_keras cannot build custom class '{unknown}' "
+                                       "without its code: pass --custom-objects FILE.py, a "
+                                       "module defining it") from None
             raise UnsupportedError(f"tf_keras cannot build the model: {reason}") from None
         serving = _serving_function(tf, keras_model)
         with atomic_folder(path, overwrite) as folder:
@@ -99,7 +103,8 @@ def write(model: Model, path: Path, overwrite: bool = False,
 
 def _serving_function(tf: Any, keras_model: Any) -> Any:
     """A concrete function taking the model's inputs by input layer name and returning a dict
-    output layer name -> tensor, as tf.keras's own default serving signature names them."""
+    output layer name (or the model's own output key) -> tensor, as tf.keras's own default
+    serving signature names them."""
     input_names = list(keras_model.input_names)
     output_names = list(keras_model.output_names)
     specs = [tf.TensorSpec(tensor.shape, tensor.dtype, name=name)
@@ -108,6 +113,9 @@ def _serving_function(tf: Any, keras_model: Any) -> Any:
     @tf.function(input_signature=specs)
     def serve(*inputs: Any) -> dict[str, Any]:
         outputs = keras_model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        if isinstance(outputs, dict):
+            # A model built with a dict of outputs returns it, keyed as its signature is.
+            return dict(outputs)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         return dict(zip(output_names, outputs, strict=True))

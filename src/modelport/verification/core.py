@@ -63,10 +63,19 @@ def _quantization(path: Path, fmt: Format) -> tuple[float, str]:
 def _output_names(model: Model | None) -> list[str]:
     if model is None or model.config is None:
         return []
+    keyed = model.config.get("config", {}).get("output_layers")
+    if isinstance(keyed, dict):
+        # A model built with a dict of outputs returns them by its keys, which a SavedModel's
+        # signature names them by too.
+        return [str(key) for key in keyed]
     outputs = model_outputs(model)
     names = [str(o["name"]) for o in outputs]
     return [n if names.count(n) == 1 else f"{n}:{o.get('node', 0)}:{o.get('tensor', 0)}"
             for n, o in zip(names, outputs, strict=True)]
+
+
+# The Keras whose classes each runtime builds layers from.
+_KERAS_OF_RUNTIME = {"keras3": "keras3", "tf_keras": "tf_keras", "tensorflow": "tf_keras"}
 
 
 def _check_model_code(model: Model | None, runtime: str, label: str, path: Path,
@@ -95,6 +104,16 @@ def _check_model_code(model: Model | None, runtime: str, label: str, path: Path,
                 f"layer '{where}' of {label} is of custom class '{cls}', which {runtime} cannot "
                 "build without its code: pass --custom-objects FILE.py, a module defining it",
                 path)
+        given = custom_objects.get(registered, custom_objects.get(cls))
+        library = keras_objects.class_library(given)
+        wanted = _KERAS_OF_RUNTIME.get(runtime)
+        if library is not None and wanted is not None and library != wanted:
+            raise UnsupportedError(
+                f"layer '{where}' of {label} is of custom class '{cls}', and the custom "
+                f"objects define it on {library}'s classes, which {runtime} cannot build "
+                f"from: write its module against `tensorflow.keras` (modelport imports it "
+                f"for each Keras) or {wanted}, or run this side in {library} "
+                f"(--runtime-{label.lower()} {library})", path)
 
 
 def _match(names_a: list[str], outs_a: list[np.ndarray], names_b: list[str],
@@ -150,7 +169,16 @@ def verify(a: PathLike | Any, b: PathLike | Any,
         if runtime is not None and runtime not in RUNTIMES:
             raise ModelportError(f"unknown runtime '{runtime}'; choose from "
                                  f"{', '.join(RUNTIMES)}")
-    objects = keras_objects.custom_objects(custom_objects)
+    imported: dict[str | None, dict[str, Any]] = {}
+
+    def objects_for(runtime: str) -> dict[str, Any]:
+        # A module of custom classes is imported for each Keras a side runs in, its
+        # `tensorflow.keras` being that Keras (TensorFlow runs SavedModels written by tf_keras).
+        library = _KERAS_OF_RUNTIME.get(runtime)
+        if library not in imported:
+            imported[library] = keras_objects.custom_objects(custom_objects, library)
+        return imported[library]
+
     with contextlib.ExitStack() as stack:
         path_a = stack.enter_context(keras_objects.saved(a))
         path_b = stack.enter_context(keras_objects.saved(b))
@@ -175,7 +203,7 @@ def verify(a: PathLike | Any, b: PathLike | Any,
             # keras.applications' own layers (ConvNeXt's LayerScale) come from the runtime's
             # library; the user's module wins.
             side_objects = {**keras_objects.application_objects(
-                model.config if model is not None else None, chosen), **objects}
+                model.config if model is not None else None, chosen), **objects_for(chosen)}
             if not (chosen == "tensorflow" and source.runtime == "tensorflow"):
                 _check_model_code(model, chosen, label, path, side_objects, allow_lambda)
             sides.append((label, path, source, model, chosen))

@@ -20,6 +20,7 @@ import numpy as np
 from modelport import registry
 from modelport.errors import MissingExtraError, ModelportError, UnsupportedError
 from modelport.formats.record import Format, Probe
+from modelport.keras_objects import unknown_class
 from modelport.model import Model
 from modelport.tensorflow.loading import native_stderr_silenced
 from modelport.verification.inputs import InputSpec
@@ -69,7 +70,12 @@ def _keras3_version() -> str | None:
 
 
 def native(fmt: Format, runtime: str, model: Model | None) -> bool:
-    """Whether `runtime`'s own loader reads a file of `fmt` (else it gets a converted copy)."""
+    """Whether `runtime`'s own loader reads a file of `fmt` (else it gets a converted copy).
+    A file in old Keras forms that today's runtimes read with another meaning (an Embedding
+    dtype of Keras 2.0.2, a GRU from before reset_after, a CuDNNLSTM) is run as modelport
+    translates it, in every runtime: its own loader would build another model, or none."""
+    if model is not None and model.metadata.translations:
+        return False
     keras_version = model.metadata.keras_version if model is not None else None
     has_config = model is not None and model.config is not None
     return fmt.native_in is not None and fmt.native_in(runtime, keras_version, has_config)
@@ -117,15 +123,11 @@ def _import(module: str, runtime: str) -> Any:
 # Keras 3 and tf_keras
 
 
-_UNKNOWN_CLASS = re.compile(r"(?:Unknown (?:layer|object)|Could not locate (?:class|function))"
-                            r"[:\s]+'?([\w.>]+)'?")
-
-
 def _keras_load_error(exc: Exception, runtime: str, path: Path) -> ModelportError:
     text = str(exc)
-    match = _UNKNOWN_CLASS.search(text)
-    if match:
-        return UnsupportedError(f"{runtime} cannot build class '{match.group(1)}' (not a Keras "
+    unknown = unknown_class(text)
+    if unknown:
+        return UnsupportedError(f"{runtime} cannot build class '{unknown}' (not a Keras "
                                 "built-in): pass --custom-objects FILE.py, a module that "
                                 "defines it", path)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
@@ -182,6 +184,16 @@ def _keras_layers_runner(model: Any, keras: Any, to_numpy: Callable[[Any], np.nd
     return run
 
 
+def _why(model: Model) -> str:
+    """Why a runtime got modelport's translation of a file it could read itself, if so."""
+    if not model.metadata.translations:
+        return ""
+    version = model.metadata.keras_version
+    who = f"Keras {version}" if version else "the Keras that wrote it"
+    return (f", read as {who} meant it ({len(model.metadata.translations)} translation(s), "
+            f"the first: {model.metadata.translations[0]})")
+
+
 def _converted(model: Model, suffix: str, keras: int | None, workdir: Path) -> Path:
     target = workdir / f"model{suffix}"
     options = {"keras": keras} if keras is not None else {}
@@ -204,7 +216,7 @@ def load_keras(runtime: str, path: Path, fmt: Format, model: Model | None,
             if model is None or model.config is None:
                 raise UnsupportedError(f"keras3 cannot run a {fmt.name} file", path)
             path = _converted(model, ".keras", None, workdir)
-            via = "given to Keras 3 as a .keras file written by modelport"
+            via = "given to Keras 3 as a .keras file written by modelport" + _why(model)
         kwargs = {"safe_mode": False} if allow_lambda else {}
         try:
             with warnings.catch_warnings():
@@ -222,7 +234,7 @@ def load_keras(runtime: str, path: Path, fmt: Format, model: Model | None,
         if model is None or model.config is None:
             raise UnsupportedError(f"tf_keras cannot run a {fmt.name} file", path)
         path = _converted(model, ".h5", 2, workdir)
-        via = "given to tf_keras as a Keras 2 .h5 written by modelport"
+        via = "given to tf_keras as a Keras 2 .h5 written by modelport" + _why(model)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -258,7 +270,8 @@ def load_tensorflow(path: Path, fmt: Format, model: Model | None, workdir: Path,
         target = workdir / "saved_model"
         registry.write(model, target, registry.format_for_runtime("tensorflow"),
                        custom_objects=custom_objects or None)
-        path, via = target, "given to TensorFlow as a SavedModel written by modelport"
+        path, via = target, ("given to TensorFlow as a SavedModel written by modelport"
+                             + _why(model))
     from modelport.tensorflow.loading import load_saved_model
 
     serving = load_saved_model(path, signature)
@@ -309,7 +322,8 @@ def load_tfjs(path: Path, fmt: Format, model: Model | None, workdir: Path) -> Lo
             raise UnsupportedError(f"TF.js cannot run a {fmt.name} file", path)
         target = workdir / "tfjs"
         registry.write(model, target, registry.format_for_runtime("tfjs"))
-        path, via = target, "given to TF.js as a layers model written by modelport"
+        path, via = target, ("given to TF.js as a layers model written by modelport"
+                             + _why(model))
     model_json = Probe(path).json_path or path
 
     def run(inputs: list[tuple[str, np.ndarray]]) -> tuple[list[str], list[np.ndarray]]:
