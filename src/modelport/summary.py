@@ -30,7 +30,8 @@ def model_inputs(model: Model) -> list[dict[str, Any]]:
             name = f"{name}_input"
         return [{"name": name, "shape": shape, "dtype": first.get("dtype")}]
     result = []
-    for ref in cfg.get("input_layers", []):
+    refs = cfg.get("input_layers") or []
+    for ref in refs.values() if isinstance(refs, dict) else refs:
         layer = layers.get(ref[0], {}).get("config", {})
         dtype = layer.get("dtype")
         result.append({"name": ref[0], "shape": layer.get("batch_input_shape"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from modelport.errors import FormatError
+from modelport.errors import FormatError, UnsupportedError
 from modelport.keras_config.entries import MODEL_CLASSES
 from modelport.keras_config.graph import is_ref
 from modelport.text import is_utf8_text
@@ -128,6 +128,12 @@ def _check_container(class_name: str, cfg: dict[str, Any], where: str) -> None:
         if value is not None and not _ref_tree(value):
             raise _fail(where, f"has {key} that are not [layer, node index, tensor index] "
                         "references")
+        if isinstance(value, (list, dict)) and not is_ref(value) and any(
+                not is_ref(item) for item in (value.values() if isinstance(value, dict)
+                                              else value)):
+            raise UnsupportedError(f"{where} has {key} nested in lists or objects (a Keras 3 "
+                                   "input structure); modelport converts models whose inputs "
+                                   "and outputs are one tensor, a list or an object of them")
         for ref in _references(value or []):
             _check_ref(ref, calls, f"{key} of {where}")
 
