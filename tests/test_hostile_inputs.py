@@ -167,6 +167,32 @@ def test_nested_model_called_in_a_way_it_cannot_be(zoo_cache, tmp_path, damage):
     assert not out.exists()
 
 
+def test_attribute_of_a_type_no_keras_writes(h5_model, tmp_path):
+    """Fuzz finding: a string attribute's type turned into a variable-length sequence made
+    libhdf5 crash (SIGSEGV) converting it; such types are refused before any attribute is
+    read."""
+    with h5py.File(h5_model, "r+") as f:
+        del f.attrs["backend"]
+        sequences = np.empty((1,), dtype=h5py.vlen_dtype(np.uint8))
+        sequences[0] = np.arange(3, dtype=np.uint8)
+        f.attrs.create("backend", sequences)
+    _refused(tmp_path, h5_model, "attribute 'backend' of '/' has an HDF5 type (class 9)")
+
+
+def test_reference_whose_tensor_index_is_an_object(zoo_cache, tmp_path):
+    """Fuzz finding: [layer, node, {...}] taken for a reference sent the graph walk into the
+    object (RecursionError); now it is no reference and the config is damaged."""
+    model = tmp_path / "in" / "m.h5"
+    model.parent.mkdir()
+    shutil.copy(zoo_cache.get("tf_keras", "multi_io_shared").path, model)
+    with h5py.File(model, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        reader = next(e for e in config["config"]["layers"] if e["inbound_nodes"])
+        reader["inbound_nodes"][0][0][2] = {"class_name": "Dense", "config": {}}
+        f.attrs["model_config"] = json.dumps(config)
+    _refused(tmp_path, model, "not a list of tensor references", "the model's config is damaged")
+
+
 def test_graph_model_signature_shape_that_is_not_a_shape(h5_model, tmp_path):
     """A graph model written by modelport (TensorFlow), its signature's dimension then made
     a string that is no number: refused when read, not a ValueError from int()."""

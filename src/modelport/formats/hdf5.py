@@ -79,20 +79,40 @@ def _refuse_endless_heaps(handle: h5py.File, data: Path | BinaryIO, source: Path
             stream = data
         end = stream.seek(0, os.SEEK_END)
         skipped: list[tuple[int, int]] = []
-        if end > _SCAN_WHOLE_FILE:
-            def contiguous(_name: str, obj: Any) -> None:
-                if isinstance(obj, h5py.Dataset):
-                    offset = obj.id.get_offset()
-                    if offset is not None:
-                        skipped.append((offset, offset + obj.id.get_storage_size()))
-            with damage_refused(source):
-                handle.visititems(contiguous)
+
+        def visit(name: str, obj: Any) -> None:
+            _refuse_odd_attributes(obj, name, source)
+            if end > _SCAN_WHOLE_FILE and isinstance(obj, h5py.Dataset):
+                offset = obj.id.get_offset()
+                if offset is not None:
+                    skipped.append((offset, offset + obj.id.get_storage_size()))
+
+        with damage_refused(source):
+            _refuse_odd_attributes(handle, "/", source)
+            handle.visititems(visit)
         for start in _heap_candidates(stream, end, sorted(skipped)):
             if _heap_walk_is_endless(stream, start, length_size):
                 raise FormatError(
                     f"damaged HDF5 global heap at byte {start}: an object in it has a size "
                     "that would make the HDF5 library read it forever; the file cannot be read "
                     "safely", source)
+
+
+# The attribute types Keras writes: text (fixed or variable length), numbers, h5py's booleans
+# (an enum); libhdf5 has crashed converting others (a variable-length sequence in place of a
+# string), so they are refused before any attribute is read.
+_ATTRIBUTE_CLASSES = frozenset({0, 1, 3, 8})  # H5T_INTEGER, H5T_FLOAT, H5T_STRING, H5T_ENUM
+
+
+def _refuse_odd_attributes(obj: Any, name: str, source: Path) -> None:
+    for key in obj.attrs:
+        kind = obj.attrs.get_id(key).get_type()
+        while kind.get_class() == 10:  # H5T_ARRAY: the class of its elements counts
+            kind = kind.get_super()
+        if kind.get_class() not in _ATTRIBUTE_CLASSES:
+            raise FormatError(f"attribute '{key}' of '{name}' has an HDF5 type (class "
+                              f"{kind.get_class()}) that no Keras writes: the file is damaged",
+                              source)
 
 
 def _heap_candidates(stream: BinaryIO, end: int, skipped: list[tuple[int, int]]

@@ -42,12 +42,15 @@ def read(path: Path, probe: Probe | None = None) -> Model:
                           path)
     model = Model(config=None)
     version = data.get("keras_version")
+    for key in ("keras_version", "backend"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise FormatError(f"'{key}' is a {type(data[key]).__name__}, not text", path)
     if version is None and data.get("module") is not None and "registered_name" in data:
         version = "3"  # Keras 3's to_json() writes no version
     model.metadata = Metadata(source_format=NAME, keras_version=version,
                               backend=data.get("backend"))
     model.config = to_canonical(data, model.warnings.append,
-                                version if isinstance(version, str) else None,
+                                version,
                                 model.metadata.translations)
     return model
 

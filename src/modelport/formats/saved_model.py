@@ -381,6 +381,8 @@ def _layer_weights(meta: MetaGraph, model: Model, names: dict[int, Any]
     traces.)"""
     assert meta.objects is not None and model.config is not None
     objects = meta.objects
+    if not objects:
+        raise FormatError("the SavedModel's object graph has no root object", meta.path)
     root = objects[0]
     layers = container_paths(model.class_name or "", model.config["config"])
     bundle = None

@@ -605,6 +605,9 @@ class Bundle:
                 lengths.append(length)
         except DecodeError:
             raise FormatError(f"string tensor '{entry.key}' has corrupt lengths", path) from None
+        if any(n > len(data) for n in lengths):
+            raise FormatError(f"string tensor '{entry.key}' has a string longer than its "
+                              f"{len(data)} bytes: the data file is corrupt", path)
         hashed = b"".join(n.to_bytes(4 if n <= 0xFFFFFFFF else 8, "little") for n in lengths)
         crc = crc32c(hashed)
         if pos + 4 + sum(lengths) != len(data):

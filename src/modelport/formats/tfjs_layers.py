@@ -150,6 +150,8 @@ def _architecture(data: Any, source: Path) -> Model:
     translations: list[str] = []
     config = to_canonical(config, warnings.append, keras_version, translations)
     if data.get("trainingConfig"):
+        if not isinstance(data["trainingConfig"], dict):
+            raise FormatError("trainingConfig is not an object", source)
         training = _training_from_tfjs(data["trainingConfig"])
     return Model(
         config=config,

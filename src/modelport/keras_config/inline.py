@@ -40,7 +40,7 @@ def _as_functional(entry: dict[str, Any]) -> dict[str, Any] | None:
                "inbound_nodes": [] if previous is None else [[[*previous, {}]]]}
         chained.append(new)
         previous = [name, int(has_builtin_node(layer)), 0]
-    return {"name": cfg["name"], "layers": chained,
+    return {"name": cfg.get("name") or layer_name(entry), "layers": chained,
             "input_layers": [[chained[0]["name"], 0, 0]], "output_layers": [previous]}
 
 

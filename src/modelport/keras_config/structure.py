@@ -167,7 +167,8 @@ def _keras2_node_part(value: Any) -> bool:
     if not isinstance(value, list):
         return False
     if value and isinstance(value[0], str):
-        return True  # a reference, or tf_keras's constant ['_CONSTANT_VALUE', -1, value]
+        # a reference, or tf_keras's constant ['_CONSTANT_VALUE', -1, value]
+        return value[0] == _CONSTANT or is_ref(value)
     return all(_keras2_node_part(item) for item in value)
 
 
