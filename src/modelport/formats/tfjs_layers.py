@@ -117,9 +117,9 @@ def _training_from_tfjs(training: dict[str, Any]) -> dict[str, Any]:
     out = from_tfjs(training)
     optimizer = out.get("optimizer_config")
     if isinstance(optimizer, dict):
-        cfg = optimizer.get("config", {})
+        cfg = optimizer.get("config")
         for js, py in (("beta1", "beta_1"), ("beta2", "beta_2")):
-            if js in cfg:
+            if isinstance(cfg, dict) and js in cfg:
                 cfg[py] = cfg.pop(js)
     loss = out.get("loss")
     if isinstance(loss, str):
