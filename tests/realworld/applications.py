@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -478,16 +479,22 @@ def render(cells: list[Cell], versions: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse(text: str) -> dict[tuple[str, str, str, str], tuple[str, str]]:
-    """The doc's cells: (model, library, saved as, route) -> (result, reason without the
-    error figure, which may move in its last digits between runs)."""
-    cells = {}
+def _table_rows(text: str) -> Iterator[list[str]]:
+    """The doc's result rows, split into their columns (headers and other tables skipped)."""
     for line in text.splitlines():
         if not line.startswith("| ") or line.startswith("| model ") or "---" in line[:5]:
             continue
         parts = [p.strip() for p in line.strip().strip("|").split(" | ")]
         if len(parts) != len(COLUMNS):
             continue
+        yield parts
+
+
+def parse(text: str) -> dict[tuple[str, str, str, str], tuple[str, str]]:
+    """The doc's cells: (model, library, saved as, route) -> (result, reason without the
+    error figure, which may move in its last digits between runs)."""
+    cells = {}
+    for parts in _table_rows(text):
         model = parts[0].split(" (")[0]
         cells[(model, parts[1], parts[2], parts[3])] = (parts[4], _reason_only(parts[5]))
     return cells
@@ -497,12 +504,7 @@ def cells_from_doc(text: str) -> list[Cell]:
     """The doc's cells as the run that wrote them had them (error figures as printed), in
     the doc's order: what `scripts/applications.py --merge` keeps of models not rerun."""
     cells = []
-    for line in text.splitlines():
-        if not line.startswith("| ") or line.startswith("| model ") or "---" in line[:5]:
-            continue
-        parts = [p.strip() for p in line.strip().strip("|").split(" | ")]
-        if len(parts) != len(COLUMNS):
-            continue
+    for parts in _table_rows(text):
         head, _, rest = parts[5].partition("; ")
         try:
             error: float | None = float(head)
