@@ -47,7 +47,8 @@ def open_inside(path: Path, fileobj: BinaryIO | None = None, source: Path | None
         raise FormatError(f"HDF5 external link {found[0]} leads outside the file; model files "
                           "must hold their own data", source or path)
     try:
-        _refuse_endless_heaps(handle, path if fileobj is None else fileobj, source or path)
+        _refuse_what_libhdf5_mishandles(handle, path if fileobj is None else fileobj,
+                                        source or path)
     except BaseException:
         handle.close()
         raise
@@ -68,7 +69,7 @@ _SCAN_BLOCK = 8 << 20
 _SCAN_WHOLE_FILE = 64 << 20
 
 
-def _refuse_endless_heaps(handle: h5py.File, data: Path | BinaryIO, source: Path) -> None:
+def _refuse_what_libhdf5_mishandles(handle: h5py.File, data: Path | BinaryIO, source: Path) -> None:
     import h5py
 
     length_size = handle.id.get_create_plist().get_sizes()[1]
